@@ -1,0 +1,82 @@
+// native.ts: loads mamakit.node and is the one typed mirror of everything it exports.
+// Every function is synchronous; every one throws TypeError (wrong kind of argument),
+// RangeError (wrong shape or value) or Error (backend failure) with the op and argument named.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Device = 'cpu' | 'cuda';
+export type DType = 'f32' | 'bf16' | 'f16';
+
+/** Storage behind a Tensor: one allocation on one device. */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: DType;
+  readonly device: Device;
+  readonly disposed: boolean;
+  /** Frees the memory now; later use throws. Idempotent. */
+  dispose(): void;
+  /** Copies to a new host Float32Array (converting bf16/f16 to f32). */
+  toArray(): Float32Array;
+}
+
+export interface NativeTensorConstructor {
+  /** data null: uninitialised, or filled with `fill`. */
+  new (data: Float32Array | null, shape: number[], device: Device, dtype: DType, fill?: number): NativeTensor;
+}
+
+export interface CudaStatus {
+  /** libmamakit_cuda.so was found beside the addon. */
+  built: boolean;
+  /** a driver and a device answered. */
+  available: boolean;
+  /** the device description, or why it is unavailable: "not built: …", "no driver: …", "no device: …". */
+  detail: string;
+}
+
+export interface BuildInfo {
+  abiVersion: number;
+  napiVersion: number;
+  buildSystem: 'cmake-js' | 'node-gyp' | string;
+  compiler: string;
+  /** instruction set the CPU kernels use now, and the best this CPU supports */
+  isa: 'avx512' | 'avx2' | 'scalar';
+  bestIsa: 'avx512' | 'avx2' | 'scalar';
+  threads: number;
+  cudaBuilt: boolean;
+  cpu: string;
+}
+
+export interface NativeAddon {
+  NativeTensor: NativeTensorConstructor;
+  backends(): Device[];
+  cudaStatus(): CudaStatus;
+  buildInfo(): BuildInfo;
+  /** Lowers the CPU instruction set (for tests); RangeError when the CPU cannot run it. */
+  setIsa(name: 'avx512' | 'avx2' | 'scalar'): void;
+  noop(): void;
+  noopTensor(t: NativeTensor): void;
+  /** C = op(A)·op(B) (+bias) (+C when accumulate); returns `out` or a new tensor. */
+  matmul(
+    a: NativeTensor,
+    b: NativeTensor,
+    bias: NativeTensor | null,
+    out: NativeTensor | null,
+    transA: boolean,
+    transB: boolean,
+    accumulate: boolean,
+  ): NativeTensor;
+}
+
+const require = createRequire(import.meta.url);
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function load(): NativeAddon {
+  // MAMAKIT_ADDON points at another build of the addon (the node-gyp one, in CI).
+  const explicit = process.env.MAMAKIT_ADDON;
+  if (explicit) return require(explicit) as NativeAddon;
+  const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
+  return bindings({ bindings: 'mamakit.node', module_root: packageRoot }) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

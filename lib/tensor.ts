@@ -1,0 +1,97 @@
+// tensor.ts: Tensor, the public n-d array: shape, dtype, device and native storage. No
+// autograd logic lives here.
+import { native, type Device, type DType, type NativeTensor } from './native.js';
+
+export type { Device, DType };
+
+export interface TensorOptions {
+  device?: Device;
+  dtype?: DType;
+}
+
+export class Tensor {
+  /** @internal */
+  readonly native: NativeTensor;
+
+  /** @internal Wraps native storage; use Tensor.fromArray, Tensor.empty or Tensor.full. */
+  constructor(storage: NativeTensor) {
+    this.native = storage;
+  }
+
+  /** Copies `data` (row-major, length = product of `shape`) to a new tensor. */
+  static fromArray(data: Float32Array, shape: readonly number[], opts: TensorOptions = {}): Tensor {
+    return new Tensor(new native.NativeTensor(data, shapeArg(shape), opts.device ?? 'cpu', opts.dtype ?? 'f32'));
+  }
+
+  /** A tensor whose contents are unspecified (they may be NaN). */
+  static empty(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+    return new Tensor(new native.NativeTensor(null, shapeArg(shape), opts.device ?? 'cpu', opts.dtype ?? 'f32'));
+  }
+
+  static full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
+    return new Tensor(new native.NativeTensor(null, shapeArg(shape), opts.device ?? 'cpu', opts.dtype ?? 'f32', value));
+  }
+
+  static zeros(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+    return Tensor.full(shape, 0, opts);
+  }
+
+  get shape(): number[] {
+    return this.native.shape;
+  }
+  get dtype(): DType {
+    return this.native.dtype;
+  }
+  get device(): Device {
+    return this.native.device;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+  /** Number of elements. */
+  get size(): number {
+    return this.native.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Copies to the host as f32. */
+  toArray(): Float32Array {
+    return this.native.toArray();
+  }
+
+  /** A copy on another device and/or dtype. */
+  to(opts: TensorOptions): Tensor {
+    return Tensor.fromArray(this.toArray(), this.shape, { device: opts.device ?? this.device, dtype: opts.dtype ?? this.dtype });
+  }
+
+  /** Frees the storage now; using the tensor afterwards throws. Idempotent. */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(${JSON.stringify(this.shape)}, ${this.dtype}, ${this.device}${this.disposed ? ', disposed' : ''})`;
+  }
+}
+
+// A copy of an array shape; anything else goes to the addon as is, to be named in its error.
+function shapeArg(shape: readonly number[]): number[] {
+  return Array.isArray(shape) ? [...shape] : (shape as unknown as number[]);
+}
+
+/** The storage of a Tensor argument, or the value itself so that the addon names what it got. */
+export function storage(t: unknown): NativeTensor {
+  return (t instanceof Tensor ? t.native : t) as NativeTensor;
+}
+
+/** Devices usable in this process: ['cpu'] or ['cpu', 'cuda']. */
+export function backends(): Device[] {
+  return native.backends();
+}
+
+export function cudaStatus() {
+  return native.cudaStatus();
+}
+
+export function buildInfo() {
+  return native.buildInfo();
+}

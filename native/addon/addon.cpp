@@ -1,0 +1,100 @@
+// addon.cpp: module entry of mamakit.node. Exports the tensor class, device queries, build
+// information and the kernel bindings; lib/native.ts is the typed mirror of these exports.
+#include <napi.h>
+
+#include "checks.h"
+#include "devices.h"
+#include "mamakit.h"
+#include "ops.h"
+#include "tensor.h"
+#include "../cpu/isa.h"
+
+#ifndef MK_BUILD_SYSTEM
+#define MK_BUILD_SYSTEM "unknown"
+#endif
+
+namespace mk {
+namespace {
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int i = 0; i < kNumDevices; ++i)
+    if (device_available(DeviceId(i))) out.Set(n++, Napi::String::New(env, device_name(DeviceId(i))));
+  return out;
+}
+
+Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("built", Napi::Boolean::New(env, cuda_built()));
+  out.Set("available", Napi::Boolean::New(env, device_available(kCuda)));
+  out.Set("detail", Napi::String::New(env, cuda_status()));
+  return out;
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("abiVersion", Napi::Number::New(env, MK_ABI_VERSION));
+  out.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  out.Set("buildSystem", Napi::String::New(env, MK_BUILD_SYSTEM));
+  out.Set("compiler", Napi::String::New(env, "g++ " __VERSION__));
+  out.Set("isa", Napi::String::New(env, isa_name(isa())));
+  out.Set("bestIsa", Napi::String::New(env, isa_name(best_isa())));
+  out.Set("threads", Napi::Number::New(env, mk_cpu_threads()));
+  out.Set("cudaBuilt", Napi::Boolean::New(env, cuda_built()));
+  Device& cpu = device(kCpu);
+  out.Set("cpu", Napi::String::New(env, cpu.backend ? cpu.backend->describe(cpu.ctx) : "unavailable"));
+  return out;
+}
+
+// setIsa(name): lowers the CPU instruction set (tests run every path the CPU supports).
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MK_TYPE_CHECK(info[0].IsString(), "setIsa: name must be 'avx512', 'avx2' or 'scalar', got ", describe_value(info[0]));
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  Isa want;
+  if (name == "avx512") want = Isa::avx512;
+  else if (name == "avx2") want = Isa::avx2;
+  else if (name == "scalar") want = Isa::scalar;
+  else throw Napi::TypeError::New(env, "setIsa: name must be 'avx512', 'avx2' or 'scalar', got '" + name + "'");
+  MK_RANGE_CHECK(set_isa(want), "setIsa: this CPU cannot run ", name, " (best: ", isa_name(best_isa()), ")");
+  return env.Undefined();
+}
+
+// noop(): the fixed cost of one Node-API call into the backend.
+Napi::Value Noop(const Napi::CallbackInfo& info) {
+  Device& cpu = device(kCpu);
+  cpu.backend->noop(cpu.ctx);
+  return info.Env().Undefined();
+}
+
+// noopTensor(t): the same plus unwrapping and checking one tensor argument.
+Napi::Value NoopTensor(const Napi::CallbackInfo& info) {
+  NativeTensor* t = tensor_arg(info.Env(), info[0], "noopTensor", "t");
+  Device& d = device(t->dev());
+  d.backend->noop(d.ctx);
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  init_devices();
+  if (!device_available(kCpu)) throw Napi::Error::New(env, "mamakit: the CPU backend failed to start");
+  exports.Set("NativeTensor", NativeTensor::Define(env));
+  exports.Set("backends", Napi::Function::New<Backends>(env, "backends"));
+  exports.Set("cudaStatus", Napi::Function::New<CudaStatus>(env, "cudaStatus"));
+  exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env, "buildInfo"));
+  exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
+  exports.Set("noop", Napi::Function::New<Noop>(env, "noop"));
+  exports.Set("noopTensor", Napi::Function::New<NoopTensor>(env, "noopTensor"));
+  exports.Set("matmul", Napi::Function::New<Matmul>(env, "matmul"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace mk
+
+static Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return mk::Init(env, exports); }
+NODE_API_MODULE(mamakit, InitAll)

@@ -1,0 +1,27 @@
+// devices.h: the backends the addon can dispatch to. The CPU backend is linked in; the CUDA
+// backend is libmamakit_cuda.so beside the addon, opened with dlopen at load when present.
+#pragma once
+#include <string>
+
+#include "mamakit.h"
+
+namespace mk {
+
+enum DeviceId { kCpu = 0, kCuda = 1, kNumDevices = 2 };
+
+struct Device {
+  const mk_backend* backend = nullptr;  // null when unavailable
+  mk_context* ctx = nullptr;
+};
+
+// Loads the backends once per process (thread-safe).
+void init_devices();
+Device& device(DeviceId id);
+bool device_available(DeviceId id);
+const char* device_name(DeviceId id);
+// Why CUDA is unavailable ("not built: ...", "no driver: ...", "no device: ...") or, when
+// it is, the device description.
+const std::string& cuda_status();
+bool cuda_built();
+
+}  // namespace mk

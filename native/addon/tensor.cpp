@@ -1,0 +1,251 @@
+// tensor.cpp: see tensor.h.
+#include "tensor.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "checks.h"
+
+namespace mk {
+
+namespace {
+constexpr int kMaxRank = 8;
+constexpr int64_t kMaxDim = (int64_t(1) << 31) - 1;
+constexpr int64_t kMaxNumel = int64_t(1) << 40;
+
+struct AddonData {
+  Napi::FunctionReference tensor_ctor;
+};
+
+bool parse_device(const std::string& s, DeviceId* out) {
+  if (s == "cpu") return *out = kCpu, true;
+  if (s == "cuda") return *out = kCuda, true;
+  return false;
+}
+
+bool parse_dtype(const std::string& s, mk_dtype* out) {
+  if (s == "f32") return *out = MK_F32, true;
+  if (s == "bf16") return *out = MK_BF16, true;
+  if (s == "f16") return *out = MK_F16, true;
+  return false;
+}
+}  // namespace
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string describe_value(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return v.As<Napi::Boolean>().Value() ? "true" : "false";
+    case napi_number: return cat("number ", v.As<Napi::Number>().DoubleValue());
+    case napi_string: return "a string";
+    case napi_symbol: return "a symbol";
+    case napi_function: return "a function";
+    case napi_bigint: return "a bigint";
+    default: break;
+  }
+  if (v.IsTypedArray()) {
+    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_float32_array: return "a Float32Array";
+      case napi_float64_array: return "a Float64Array";
+      case napi_int32_array: return "an Int32Array";
+      default: return "a typed array of another type";
+    }
+  }
+  if (v.IsArray()) return "an array";
+  return "an object";
+}
+
+const char* dtype_name(mk_dtype d) {
+  switch (d) {
+    case MK_BF16: return "bf16";
+    case MK_F16: return "f16";
+    default: return "f32";
+  }
+}
+
+size_t dtype_size(mk_dtype d) { return d == MK_F32 ? 4 : 2; }
+
+Napi::Function NativeTensor::Define(Napi::Env env) {
+  Napi::Function ctor = DefineClass(
+      env, "NativeTensor",
+      {InstanceMethod<&NativeTensor::Dispose>("dispose"),
+       InstanceMethod<&NativeTensor::ToArray>("toArray"),
+       InstanceAccessor<&NativeTensor::GetShape>("shape"),
+       InstanceAccessor<&NativeTensor::GetDtype>("dtype"),
+       InstanceAccessor<&NativeTensor::GetDevice>("device"),
+       InstanceAccessor<&NativeTensor::GetDisposed>("disposed")});
+  auto* data = new AddonData();
+  data->tensor_ctor = Napi::Persistent(ctor);
+  env.SetInstanceData<AddonData>(data);
+  return ctor;
+}
+
+NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTensor>(info) {
+  Napi::Env env = info.Env();
+  env_ = env;
+  const Napi::Value data = info[0], shape = info[1], dev_arg = info[2], dtype_arg = info[3],
+                    fill = info[4];
+  MK_TYPE_CHECK(info.IsConstructCall(), "Tensor: use Tensor.fromArray or Tensor.empty");
+  MK_TYPE_CHECK(shape.IsArray(), "Tensor: shape must be an array of positive integers, got ",
+                describe_value(shape));
+  const Napi::Array sa = shape.As<Napi::Array>();
+  MK_RANGE_CHECK(sa.Length() <= kMaxRank, "Tensor: shape has rank ", sa.Length(),
+                 ", at most ", kMaxRank, " is supported");
+  numel_ = 1;
+  for (uint32_t i = 0; i < sa.Length(); ++i) {
+    const Napi::Value d = sa.Get(i);
+    MK_TYPE_CHECK(d.IsNumber(), "Tensor: shape[", i, "] must be a number, got ",
+                  describe_value(d));
+    const double x = d.As<Napi::Number>().DoubleValue();
+    MK_RANGE_CHECK(std::isfinite(x) && x == std::floor(x) && x >= 1 && x <= double(kMaxDim),
+                   "Tensor: shape[", i, "] must be an integer in [1, ", kMaxDim, "], got ", x);
+    shape_.push_back(int64_t(x));
+    numel_ *= int64_t(x);
+    MK_RANGE_CHECK(numel_ <= kMaxNumel, "Tensor: shape ", shape_str(shape_),
+                   " has more than 2^40 elements");
+  }
+  MK_TYPE_CHECK(dev_arg.IsString(), "Tensor: device must be 'cpu' or 'cuda', got ",
+                describe_value(dev_arg));
+  MK_TYPE_CHECK(parse_device(dev_arg.As<Napi::String>().Utf8Value(), &dev_),
+                "Tensor: device must be 'cpu' or 'cuda', got '",
+                dev_arg.As<Napi::String>().Utf8Value(), "'");
+  MK_TYPE_CHECK(dtype_arg.IsString(), "Tensor: dtype must be 'f32', 'bf16' or 'f16', got ",
+                describe_value(dtype_arg));
+  MK_TYPE_CHECK(parse_dtype(dtype_arg.As<Napi::String>().Utf8Value(), &dtype_),
+                "Tensor: dtype must be 'f32', 'bf16' or 'f16', got '",
+                dtype_arg.As<Napi::String>().Utf8Value(), "'");
+  if (dev_ == kCuda && !device_available(kCuda))
+    throw Napi::Error::New(env, "Tensor: device 'cuda' is not available (" + cuda_status() + ")");
+  MK_TYPE_CHECK(dev_ == kCuda || dtype_ == MK_F32, "Tensor: dtype '", dtype_name(dtype_),
+                "' is only stored on 'cuda'; the CPU backend stores 'f32'");
+  const bool has_data = !data.IsNull() && !data.IsUndefined();
+  if (has_data) {
+    MK_TYPE_CHECK(data.IsTypedArray() &&
+                      data.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
+                  "Tensor: data must be a Float32Array, got ", describe_value(data));
+    MK_RANGE_CHECK(int64_t(data.As<Napi::Float32Array>().ElementLength()) == numel_,
+                   "Tensor: data has ", data.As<Napi::Float32Array>().ElementLength(),
+                   " elements but shape ", shape_str(shape_), " needs ", numel_);
+  }
+  const bool has_fill = !fill.IsUndefined();
+  if (has_fill) MK_TYPE_CHECK(fill.IsNumber(), "Tensor: fill must be a number, got ", describe_value(fill));
+
+  Device& d = device(dev_);
+  bytes_ = size_t(numel_) * dtype_size(dtype_);
+  void* p = nullptr;
+  if (d.backend->alloc(d.ctx, &p, bytes_) != MK_OK)
+    throw Napi::RangeError::New(env, cat("Tensor: cannot allocate ", bytes_, " bytes on ",
+                                         device_name(dev_), ": ", d.backend->last_error(d.ctx)));
+  data_ = p;
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes_));
+  mk_status s = MK_OK;
+  if (has_data) {
+    s = d.backend->upload(d.ctx, data_, dtype_, data.As<Napi::Float32Array>().Data(), size_t(numel_));
+  } else if (has_fill) {
+    const float v = fill.As<Napi::Number>().FloatValue();
+    if (dev_ == kCpu) {
+      float* f = static_cast<float*>(data_);
+      for (int64_t i = 0; i < numel_; ++i) f[i] = v;
+    } else {
+      std::unique_ptr<float[]> host(new float[size_t(numel_)]);
+      for (int64_t i = 0; i < numel_; ++i) host[i] = v;
+      s = d.backend->upload(d.ctx, data_, dtype_, host.get(), size_t(numel_));
+    }
+  }
+  if (s != MK_OK) {
+    Free();
+    check_status(env, s, dev_, "Tensor");
+  }
+}
+
+NativeTensor::~NativeTensor() { Free(); }
+
+void NativeTensor::Free() {
+  if (!data_) return;
+  Device& d = device(dev_);
+  d.backend->free(d.ctx, data_);
+  data_ = nullptr;
+  if (env_) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env_), -int64_t(bytes_));
+}
+
+Napi::Object NativeTensor::Create(Napi::Env env, DeviceId dev, mk_dtype dtype,
+                                  const std::vector<int64_t>& shape) {
+  Napi::Array sa = Napi::Array::New(env, shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) sa.Set(uint32_t(i), Napi::Number::New(env, double(shape[i])));
+  auto* data = env.GetInstanceData<AddonData>();
+  return data->tensor_ctor.New({env.Null(), sa, Napi::String::New(env, device_name(dev)),
+                                Napi::String::New(env, dtype_name(dtype))});
+}
+
+Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {
+  Free();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeTensor::ToArray(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MK_TYPE_CHECK(!disposed(), "toArray: the tensor is disposed");
+  Napi::Float32Array out = Napi::Float32Array::New(env, size_t(numel_));
+  Device& d = device(dev_);
+  check_status(env, d.backend->download(d.ctx, out.Data(), data_, dtype_, size_t(numel_)), dev_,
+               "toArray");
+  return out;
+}
+
+Napi::Value NativeTensor::GetShape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array sa = Napi::Array::New(env, shape_.size());
+  for (size_t i = 0; i < shape_.size(); ++i) sa.Set(uint32_t(i), Napi::Number::New(env, double(shape_[i])));
+  return sa;
+}
+
+Napi::Value NativeTensor::GetDtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtype_name(dtype_));
+}
+
+Napi::Value NativeTensor::GetDevice(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), device_name(dev_));
+}
+
+Napi::Value NativeTensor::GetDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed());
+}
+
+NativeTensor* tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name) {
+  auto* data = env.GetInstanceData<AddonData>();
+  MK_TYPE_CHECK(v.IsObject() && v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value()), op,
+                ": ", name, " must be a Tensor, got ", describe_value(v));
+  NativeTensor* t = NativeTensor::Unwrap(v.As<Napi::Object>());
+  MK_TYPE_CHECK(!t->disposed(), op, ": ", name, " is disposed");
+  return t;
+}
+
+NativeTensor* optional_tensor_arg(Napi::Env env, const Napi::Value& v, const char* op,
+                                  const char* name) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  return tensor_arg(env, v, op, name);
+}
+
+bool bool_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name) {
+  if (v.IsUndefined()) return false;
+  MK_TYPE_CHECK(v.IsBoolean(), op, ": ", name, " must be a boolean, got ", describe_value(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+void check_status(Napi::Env env, mk_status s, DeviceId dev, const char* op) {
+  if (s == MK_OK) return;
+  Device& d = device(dev);
+  const std::string msg = cat(op, " failed on ", device_name(dev), ": ", d.backend->last_error(d.ctx));
+  if (s == MK_ERR_OOM) throw Napi::RangeError::New(env, msg);
+  if (s == MK_ERR_INVALID || s == MK_ERR_UNSUPPORTED) throw Napi::TypeError::New(env, msg);
+  throw Napi::Error::New(env, msg);
+}
+
+}  // namespace mk

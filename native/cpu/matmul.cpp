@@ -1,0 +1,187 @@
+// matmul.cpp: f32 GEMM driver for the CPU backend; see matmul.h. Tested by
+// test/kernels/matmul.test.ts against a float64 reference for every ISA this CPU runs.
+#include "matmul.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "isa.h"
+#include "threadpool.h"
+
+namespace mk {
+namespace {
+
+template <int MR, int NR>
+void ukernel_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int load_c,
+                    const float* bias) {
+  float acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int r = 0; r < MR; ++r) {
+      const float ar = a[k * MR + r];
+      for (int j = 0; j < NR; ++j) acc[r][j] += ar * b[k * NR + j];
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc;
+    for (int j = 0; j < NR; ++j) {
+      float v = acc[r][j];
+      if (bias) v += bias[j];
+      if (load_c) v += cr[j];
+      cr[j] = v;
+    }
+  }
+}
+
+// Per-thread scratch that grows and is kept: a training step calls GEMM thousands of times.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  ~Scratch() { std::free(p); }
+  float* get(size_t want) {
+    if (want > n) {
+      std::free(p);
+      p = static_cast<float*>(std::aligned_alloc(64, ((want * sizeof(float) + 63) / 64) * 64));
+      if (!p) {
+        n = 0;
+        throw std::bad_alloc();
+      }
+      n = want;
+    }
+    return p;
+  }
+};
+thread_local Scratch t_apack, t_bpack;
+
+inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+GemmKernel gemm_kernel_scalar() { return {ukernel_scalar<4, 8>, 4, 8, 64, 256, 2048}; }
+
+void matmul_f32(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N,
+                int64_t K, bool ta, bool tb, bool accumulate) {
+  const GemmKernel g = isa() == Isa::avx512 ? gemm_kernel_avx512()
+                       : isa() == Isa::avx2 ? gemm_kernel_avx2()
+                                            : gemm_kernel_scalar();
+  const int MR = g.mr, NR = g.nr;
+  const int64_t KC = g.kc, MC = g.mc, NC = g.nc;
+  const int64_t MB = 16 * MC;  // rows of A packed per pass
+  const int nthreads = threads();
+  const bool serial = double(M) * double(N) * double(K) < 48.0 * 48.0 * 48.0;
+
+  const int64_t nc_max = std::min<int64_t>(N, NC), kc_max = std::min<int64_t>(K, KC);
+  const int64_t mb_max = std::min<int64_t>(M, MB);
+  float* bpack = t_bpack.get(size_t(cdiv(nc_max, NR) * NR * kc_max));
+  float* apack = t_apack.get(size_t(cdiv(mb_max, MR) * MR * kc_max));
+
+  auto run = [&](int64_t n, auto&& f) {
+    if (serial) {
+      for (int64_t i = 0; i < n; ++i) f(i, 0);
+    } else {
+      parallel_for(n, f);
+    }
+  };
+
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    const int64_t nsl = cdiv(nc, NR);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool first = pc == 0;
+      const int load_c = (!first || accumulate) ? 1 : 0;
+      const float* bias_here = first ? bias : nullptr;
+
+      // bpack [nsl][kc][NR]: sliver s holds columns jc + s·NR .. +NR, zero-padded.
+      const int64_t bgroups = std::min<int64_t>(nsl, 4 * nthreads);
+      run(bgroups, [&](int64_t g0, int) {
+        for (int64_t s = g0 * nsl / bgroups; s < (g0 + 1) * nsl / bgroups; ++s) {
+          float* dst = bpack + s * kc * NR;
+          const int64_t j0 = jc + s * NR;
+          const int64_t w = std::min<int64_t>(NR, N - j0);
+          if (!tb) {
+            for (int64_t k = 0; k < kc; ++k) {
+              const float* src = B + (pc + k) * N + j0;
+              float* d = dst + k * NR;
+              for (int64_t j = 0; j < w; ++j) d[j] = src[j];
+              for (int64_t j = w; j < NR; ++j) d[j] = 0.f;
+            }
+          } else {
+            for (int64_t j = 0; j < w; ++j) {
+              const float* src = B + (j0 + j) * K + pc;
+              for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+            }
+            for (int64_t j = w; j < NR; ++j)
+              for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
+          }
+        }
+      });
+
+      for (int64_t ic = 0; ic < M; ic += MB) {
+        const int64_t mb = std::min(MB, M - ic);
+        const int64_t msl = cdiv(mb, MR);
+        // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded.
+        const int64_t agroups = std::min<int64_t>(msl, 4 * nthreads);
+        run(agroups, [&](int64_t g0, int) {
+          for (int64_t s = g0 * msl / agroups; s < (g0 + 1) * msl / agroups; ++s) {
+            float* dst = apack + s * kc * MR;
+            const int64_t i0 = ic + s * MR;
+            const int64_t h = std::min<int64_t>(MR, M - i0);
+            if (ta) {
+              for (int64_t k = 0; k < kc; ++k) {
+                const float* src = A + (pc + k) * M + i0;
+                float* d = dst + k * MR;
+                for (int64_t r = 0; r < h; ++r) d[r] = src[r];
+                for (int64_t r = h; r < MR; ++r) d[r] = 0.f;
+              }
+            } else {
+              for (int64_t r = 0; r < h; ++r) {
+                const float* src = A + (i0 + r) * K + pc;
+                for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
+              }
+              for (int64_t r = h; r < MR; ++r)
+                for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.f;
+            }
+          }
+        });
+
+        // Tasks: MC-row blocks × column chunks, enough of them to balance the threads.
+        const int64_t ni = cdiv(mb, MC);
+        int64_t nj = 1;
+        while (!serial && ni * nj < 3 * nthreads && nj < nsl) ++nj;
+        run(ni * nj, [&](int64_t t, int) {
+          const int64_t bi = t % ni, bj = t / ni;
+          const int64_t s_lo = bj * nsl / nj, s_hi = (bj + 1) * nsl / nj;
+          const int64_t r_lo = bi * MC, r_hi = std::min(mb, r_lo + MC);
+          alignas(64) float tmp[32 * 64];
+          for (int64_t s = s_lo; s < s_hi; ++s) {
+            const int64_t j0 = s * NR;  // within this jc block
+            const int64_t w = std::min<int64_t>(NR, nc - j0);
+            const float* bs = bpack + s * kc * NR;
+            for (int64_t r0 = r_lo; r0 < r_hi; r0 += MR) {
+              const int64_t h = std::min<int64_t>(MR, mb - r0);
+              const float* as = apack + (r0 / MR) * kc * MR;
+              float* c = C + (ic + r0) * N + jc + j0;
+              const float* bb = bias_here ? bias_here + jc + j0 : nullptr;
+              if (h == MR && w == NR) {
+                g.ukernel(kc, as, bs, c, N, load_c, bb);
+              } else {
+                g.ukernel(kc, as, bs, tmp, NR, 0, nullptr);
+                for (int64_t r = 0; r < h; ++r)
+                  for (int64_t j = 0; j < w; ++j) {
+                    float v = tmp[r * NR + j];
+                    if (bb) v += bb[j];
+                    if (load_c) v += c[r * N + j];
+                    c[r * N + j] = v;
+                  }
+              }
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
+}  // namespace mk

@@ -1,0 +1,39 @@
+// common.cuh: shared pieces of the CUDA backend: the context, error recording, dtype
+// conversion. Kernels accumulate in f32 whatever the storage type.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "mamakit.h"
+
+struct mk_context {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  std::string description;
+};
+
+namespace mk_cuda {
+
+mk_status fail(mk_status s, const std::string& msg);
+// Records a CUDA error as MK_ERR_DEVICE with the op name; MK_OK for cudaSuccess.
+mk_status check(cudaError_t e, const char* what);
+
+template <class T> __device__ __forceinline__ float to_f32(T x);
+template <> __device__ __forceinline__ float to_f32<float>(float x) { return x; }
+template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ float to_f32<__half>(__half x) { return __half2float(x); }
+
+template <class T> __device__ __forceinline__ T from_f32(float x);
+template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
+
+// Kernel launchers, one per op stem (matmul.cu, ...): take the stream, return cudaError_t.
+cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const void* a,
+                          const void* b, const void* bias, int64_t M, int64_t N, int64_t K,
+                          bool trans_a, bool trans_b, bool accumulate);
+
+}  // namespace mk_cuda

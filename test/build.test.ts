@@ -1,0 +1,58 @@
+// build.test.ts: the node-gyp build (binding.gyp, CPU only) compiles offline and its addon
+// passes a smoke test in a child process: the same ops, through MAMAKIT_ADDON. The result is
+// cached in build-gyp/ and rebuilt when native sources or binding.gyp change.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const test = suite('build');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const gypDir = join(root, 'build-gyp');
+const addon = join(gypDir, 'build', 'Release', 'mamakit.node');
+
+function newestSource(): number {
+  let t = statSync(join(root, 'binding.gyp')).mtimeMs;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else t = Math.max(t, statSync(p).mtimeMs);
+    }
+  };
+  walk(join(root, 'native'));
+  return t;
+}
+
+function nodeDir(): string[] {
+  // Node's own headers (Debian ships them in /usr/include/node): no download.
+  const prefix = join(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
+test('node-gyp builds the addon and it runs matmul', () => {
+  if (!existsSync(addon) || statSync(addon).mtimeMs < newestSource()) {
+    rmSync(gypDir, { recursive: true, force: true });
+    mkdirSync(gypDir, { recursive: true });
+    cpSync(join(root, 'binding.gyp'), join(gypDir, 'binding.gyp'));
+    cpSync(join(root, 'native'), join(gypDir, 'native'), { recursive: true });
+    const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    execFileSync(process.execPath, [gyp, 'rebuild', '--jobs=max', ...nodeDir()], { cwd: gypDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+  assert.ok(existsSync(addon), 'node-gyp produced no addon');
+  const script = `
+    import { kernels, Tensor, buildInfo, backends } from 'mamakit';
+    const a = Tensor.fromArray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const b = Tensor.fromArray(new Float32Array([1, 0, 0, 1, 1, 1]), [3, 2]);
+    const c = kernels.matmul(a, b, { bias: Tensor.fromArray(new Float32Array([10, 20]), [2]) });
+    console.log(JSON.stringify({ build: buildInfo().buildSystem, backends: backends(), c: Array.from(c.toArray()) }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: { ...process.env, MAMAKIT_ADDON: addon } });
+  const r = JSON.parse(out.toString());
+  assert.is(r.build, 'node-gyp');
+  assert.equal(r.backends, ['cpu']);
+  assert.equal(r.c, [14, 25, 20, 31]);
+});
+
+test.run();

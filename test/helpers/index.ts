@@ -1,0 +1,190 @@
+// helpers/index.ts: what every test uses: a seeded RNG, float64 references, a closeness check
+// that names the worst element, a central-difference gradient checker, and guards that
+// report unavailable ISAs or devices as skipped (never as passed).
+import { test as uvuTest, type Test } from 'uvu';
+import { backends, buildInfo, cudaStatus } from 'mamakit';
+
+/** xoshiro128** seeded through splitmix32: deterministic across runs and machines. */
+export class Rng {
+  private s = new Uint32Array(4);
+  constructor(seed: number) {
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+  /** uniform uint32 */
+  u32(): number {
+    const s = this.s;
+    const r = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return r;
+  }
+  /** uniform in [0, 1) */
+  next(): number {
+    return this.u32() / 4294967296;
+  }
+  /** integer in [lo, hi] */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  uniform(lo = -1, hi = 1): number {
+    return lo + (hi - lo) * this.next();
+  }
+  normal(): number {
+    const u = 1 - this.next(), v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.next() * xs.length)];
+  }
+  /** Float32Array of n standard normals (never all zeros) */
+  randn(n: number, scale = 1): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.normal() * scale;
+    return out;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+export type Num = ArrayLike<number>;
+
+/** float64 reference GEMM: C[M,N] = op(A)·op(B) (+bias) (+C0). */
+export function matmulRef(
+  a: Num, b: Num, M: number, N: number, K: number,
+  opts: { transA?: boolean; transB?: boolean; bias?: Num | null; c0?: Num | null } = {},
+): Float64Array {
+  const c = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) {
+        const av = opts.transA ? a[k * M + i] : a[i * K + k];
+        const bv = opts.transB ? b[j * K + k] : b[k * N + j];
+        s += av * bv;
+      }
+      if (opts.bias) s += opts.bias[j];
+      if (opts.c0) s += opts.c0[i * N + j];
+      c[i * N + j] = s;
+    }
+  }
+  return c;
+}
+
+export interface CloseOptions {
+  atol?: number;
+  rtol?: number;
+  /** what is compared, for the message */
+  what?: string;
+}
+
+/** Worst violation of |x − ref| ≤ atol + rtol·|ref|, or null when all pass (NaN fails). */
+export function worstMismatch(actual: Num, expected: Num, opts: CloseOptions = {}) {
+  const atol = opts.atol ?? 1e-5, rtol = opts.rtol ?? 1e-5;
+  if (actual.length !== expected.length) {
+    return { index: -1, actual: actual.length, expected: expected.length, excess: Infinity };
+  }
+  let worst: { index: number; actual: number; expected: number; excess: number } | null = null;
+  for (let i = 0; i < actual.length; i++) {
+    const x = actual[i], r = expected[i];
+    const err = Math.abs(x - r), tol = atol + rtol * Math.abs(r);
+    const excess = Number.isNaN(err) ? Infinity : err / tol;
+    if (excess > 1 && (!worst || excess > worst.excess)) worst = { index: i, actual: x, expected: r, excess };
+  }
+  return worst;
+}
+
+export function assertClose(actual: Num, expected: Num, opts: CloseOptions = {}): void {
+  const w = worstMismatch(actual, expected, opts);
+  if (!w) return;
+  const what = opts.what ?? 'values';
+  if (w.index < 0) throw new Error(`${what}: length ${w.actual} but expected ${w.expected}`);
+  let bad = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const tol = (opts.atol ?? 1e-5) + (opts.rtol ?? 1e-5) * Math.abs(expected[i]);
+    if (!(Math.abs(actual[i] - expected[i]) <= tol)) bad++;
+  }
+  throw new Error(
+    `${what}: ${bad} of ${actual.length} elements out of tolerance (atol ${opts.atol ?? 1e-5}, rtol ${opts.rtol ?? 1e-5}); ` +
+      `worst at [${w.index}]: got ${w.actual}, expected ${w.expected} (${w.excess.toFixed(1)}× the tolerance)`,
+  );
+}
+
+/** Largest |x| of an array (for scale-aware tolerances). */
+export function maxAbs(xs: Num): number {
+  let m = 0;
+  for (let i = 0; i < xs.length; i++) m = Math.max(m, Math.abs(xs[i]));
+  return m;
+}
+
+/**
+ * Central differences of a scalar function f at x: (f(x+h·e_i) − f(x−h·e_i)) / 2h for the
+ * given indices (all when omitted). x is restored afterwards.
+ */
+export function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-3, indices?: number[]): Float64Array {
+  const g = new Float64Array(x.length);
+  for (const i of indices ?? x.keys()) {
+    const xi = x[i];
+    x[i] = xi + h;
+    const fp = f(x);
+    x[i] = xi - h;
+    const fm = f(x);
+    x[i] = xi;
+    g[i] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+/** Compares an analytic gradient with central differences on (a sample of) the indices. */
+export function checkGrad(
+  f: (x: Float64Array) => number, x: Float64Array, analytic: Num,
+  opts: CloseOptions & { h?: number; samples?: number; rng?: Rng } = {},
+): void {
+  let idx: number[] | undefined;
+  if (opts.samples && opts.samples < x.length) {
+    const rng = opts.rng ?? new Rng(1);
+    idx = Array.from({ length: opts.samples }, () => rng.int(0, x.length - 1));
+  }
+  const num = numericGrad(f, x, opts.h ?? 1e-3, idx);
+  const pick = idx ?? [...x.keys()];
+  assertClose(pick.map((i) => analytic[i]), pick.map((i) => num[i]), { atol: opts.atol ?? 1e-3, rtol: opts.rtol ?? 1e-2, what: opts.what ?? 'gradient' });
+}
+
+export const hasCuda = backends().includes('cuda');
+
+/**
+ * Registers a test that needs CUDA. Without a usable GPU it is registered as skipped (uvu
+ * counts it under "Skipped") and the reason is printed, so it never reads as a pass.
+ */
+export function cudaTest(t: Test, name: string, fn: () => void | Promise<void>): void {
+  if (hasCuda) {
+    t(name, fn);
+  } else {
+    console.log(`  skip: ${name} (CUDA unavailable: ${cudaStatus().detail})`);
+    t.skip(name, fn);
+  }
+}
+
+/** The CPU instruction sets this machine can run, best first; the others are skipped visibly. */
+export function runnableIsas(t: Test = uvuTest): Array<'avx512' | 'avx2' | 'scalar'> {
+  const order = ['avx512', 'avx2', 'scalar'] as const;
+  const best = order.indexOf(buildInfo().bestIsa);
+  for (const isa of order.slice(0, best)) {
+    console.log(`  skip: ${isa} cases (this CPU's best is ${buildInfo().bestIsa})`);
+    t.skip(`${isa} cases`, () => {});
+  }
+  return order.slice(best) as Array<'avx512' | 'avx2' | 'scalar'>;
+}

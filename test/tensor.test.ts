@@ -1,0 +1,112 @@
+// tensor.test.ts: Tensor creation, round trips, disposal, device queries, and that memory
+// stays flat over many create/dispose cycles and when tensors are left to the GC.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { backends, buildInfo, cudaStatus, Tensor } from 'mamakit';
+import { cudaTest, hasCuda, Rng } from './helpers/index.js';
+
+const test = suite('tensor');
+const rng = new Rng(7);
+
+test('fromArray / toArray round trip keeps values, shape, dtype and device', () => {
+  const data = rng.randn(2 * 3 * 5);
+  const t = Tensor.fromArray(data, [2, 3, 5]);
+  assert.equal(t.shape, [2, 3, 5]);
+  assert.is(t.dtype, 'f32');
+  assert.is(t.device, 'cpu');
+  assert.is(t.size, 30);
+  assert.equal(Array.from(t.toArray()), Array.from(data));
+  data[0] = 123; // the tensor holds a copy
+  assert.is.not(t.toArray()[0], 123);
+  assert.equal(Array.from(Tensor.full([4], 2.5).toArray()), [2.5, 2.5, 2.5, 2.5]);
+  assert.equal(Array.from(Tensor.zeros([1, 3]).toArray()), [0, 0, 0]);
+  assert.equal(Tensor.fromArray(new Float32Array([7]), []).shape, []);
+});
+
+test('a disposed tensor throws when used, and dispose is idempotent', () => {
+  const t = Tensor.fromArray(rng.randn(4), [4]);
+  t.dispose();
+  t.dispose();
+  assert.ok(t.disposed);
+  assert.throws(() => t.toArray(), /disposed/);
+});
+
+test('bad constructor arguments give named TypeErrors and RangeErrors', () => {
+  const bad: Array<[() => unknown, ErrorConstructor, RegExp]> = [
+    [() => Tensor.fromArray(new Float32Array(5), [2, 3]), RangeError, /data has 5 elements but shape \[2,3\] needs 6/],
+    [() => Tensor.fromArray(new Float64Array(6) as never, [2, 3]), TypeError, /data must be a Float32Array, got a Float64Array/],
+    [() => Tensor.fromArray(new Float32Array(6), [2, 0, 3]), RangeError, /shape\[1\] must be an integer in \[1, /],
+    [() => Tensor.fromArray(new Float32Array(6), [2, 1.5]), RangeError, /shape\[1\]/],
+    [() => Tensor.fromArray(new Float32Array(6), [2, NaN]), RangeError, /shape\[1\]/],
+    [() => Tensor.fromArray(new Float32Array(6), 'abc' as never), TypeError, /shape must be an array/],
+    [() => Tensor.fromArray(new Float32Array(6), [6], { device: 'tpu' as never }), TypeError, /device must be 'cpu' or 'cuda', got 'tpu'/],
+    [() => Tensor.fromArray(new Float32Array(6), [6], { dtype: 'f64' as never }), TypeError, /dtype must be 'f32', 'bf16' or 'f16', got 'f64'/],
+    [() => Tensor.empty([1, 1, 1, 1, 1, 1, 1, 1, 1]), RangeError, /rank 9/],
+    [() => Tensor.empty([1 << 30, 1 << 30]), RangeError, /more than 2\^40 elements/],
+  ];
+  if (!hasCuda) bad.push([() => Tensor.fromArray(new Float32Array(6), [6], { device: 'cuda' }), Error, /'cuda' is not available/]);
+  if (!hasCuda) bad.push([() => Tensor.fromArray(new Float32Array(6), [6], { dtype: 'bf16' }), TypeError, /'bf16' is only stored on 'cuda'/]);
+  for (const [fn, type, re] of bad) {
+    assert.throws(fn, (e: Error) => e instanceof type && re.test(e.message), `expected ${type.name} ${re}`);
+  }
+});
+
+test('backends() lists cpu, and cuda exactly when cudaStatus says it is available', () => {
+  const b = backends();
+  assert.ok(b.includes('cpu'));
+  const s = cudaStatus();
+  assert.is(b.includes('cuda'), s.available);
+  if (!s.available) assert.match(s.detail, /^(not built|not loadable|no driver|no device)/);
+  const info = buildInfo();
+  assert.ok(['avx512', 'avx2', 'scalar'].includes(info.isa));
+  assert.ok(info.threads >= 1);
+});
+
+function rssMiB(): number {
+  return process.memoryUsage().rss / (1 << 20);
+}
+
+test('resident memory is flat over 100 000 create/dispose cycles', async () => {
+  // The data is freed by dispose(); the small wrapper objects by Node-API finalizers, which
+  // Node runs once the event loop turns: yield every 1000 cycles, as any program does.
+  const data = rng.randn(1024); // 4 KiB each
+  const cycles = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      Tensor.fromArray(data, [32, 32]).dispose();
+      if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
+    }
+  };
+  await cycles(20_000);
+  const before = rssMiB();
+  await cycles(100_000);
+  const grew = rssMiB() - before;
+  // 100 000 leaked tensors would be 400 MiB; a leaked wrapper alone, 25 MiB.
+  assert.ok(grew < 8, `RSS grew by ${grew.toFixed(1)} MiB`);
+});
+
+test('tensors left to the garbage collector are freed by the finalizer', async () => {
+  const data = rng.randn(64 * 1024); // 256 KiB each
+  const wait = () => new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 200; i++) Tensor.fromArray(data, [64, 1024]);
+  await wait();
+  const before = rssMiB();
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 200; i++) Tensor.fromArray(data, [64, 1024]); // 50 MiB a round, never disposed
+    await wait();
+  }
+  const grew = rssMiB() - before;
+  // 2000 × 256 KiB = 500 MiB if the finalizer never ran.
+  assert.ok(grew < 200, `RSS grew by ${grew.toFixed(1)} MiB with undisposed tensors`);
+});
+
+cudaTest(test, 'cuda: bf16 and f16 round trips round to the storage type', () => {
+  const data = rng.randn(1000);
+  for (const [dtype, rel] of [['f32', 0], ['bf16', 2 ** -8], ['f16', 2 ** -11]] as const) {
+    const back = Tensor.fromArray(data, [10, 100], { device: 'cuda', dtype }).toArray();
+    for (let i = 0; i < data.length; i++) {
+      assert.ok(Math.abs(back[i] - data[i]) <= rel * Math.abs(data[i]) + 1e-7, `${dtype}[${i}]: ${back[i]} vs ${data[i]}`);
+    }
+  }
+});
+
+test.run();

@@ -66,6 +66,38 @@ export interface NativeAddon {
     transB: boolean,
     accumulate: boolean,
   ): NativeTensor;
+  /** LayerNorm over the last dim; returns [y, mean [R], rstd [R]] (stats f32). */
+  layerNorm(x: NativeTensor, w: NativeTensor | null, b: NativeTensor | null, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+  /** Returns dx; dw, db (when given) accumulate Σ dy·x̂ and Σ dy. */
+  layerNormBackward(dy: NativeTensor, x: NativeTensor, mean: NativeTensor, rstd: NativeTensor, w: NativeTensor | null, dw: NativeTensor | null, db: NativeTensor | null): NativeTensor;
+  gelu(x: NativeTensor, tanh: boolean): NativeTensor;
+  geluBackward(dy: NativeTensor, x: NativeTensor, tanh: boolean): NativeTensor;
+  /** logits [R,C], targets [R] in [0,C) or < 0 (ignored); returns [loss [R], lse [R]]. */
+  softmaxCrossEntropy(logits: NativeTensor, targets: Int32Array): [NativeTensor, NativeTensor];
+  /** dlogits = scale·(softmax − onehot), 0 on ignored rows. */
+  softmaxCrossEntropyBackward(logits: NativeTensor, lse: NativeTensor, targets: Int32Array, scale: number): NativeTensor;
+  /** y = x / max(‖x‖, eps) per row; returns [y, norm [R]]. */
+  l2Normalize(x: NativeTensor, eps: number): [NativeTensor, NativeTensor];
+  l2NormalizeBackward(dy: NativeTensor, y: NativeTensor, norm: NativeTensor, eps: number): NativeTensor;
+  /** x + s⊙h with s = gamma [D] or alpha. */
+  residual(x: NativeTensor, h: NativeTensor, gamma: NativeTensor | null, alpha: number): NativeTensor;
+  /** Returns dh = s⊙dy; dGamma (when given) accumulates Σ h⊙dy. */
+  residualBackward(dy: NativeTensor, h: NativeTensor, gamma: NativeTensor | null, alpha: number, dGamma: NativeTensor | null): NativeTensor;
+  meanPool(x: NativeTensor): NativeTensor;
+  meanPoolBackward(dy: NativeTensor, L: number): NativeTensor;
+  embedding(table: NativeTensor, ids: Int32Array): NativeTensor;
+  /** Accumulates the scatter of dy into dTable and returns it. */
+  embeddingBackward(dy: NativeTensor, ids: Int32Array, dTable: NativeTensor): NativeTensor;
+  /** Returns [y, mean [C], rstd [C]]; running stats update in place when training. */
+  batchNorm(x: NativeTensor, w: NativeTensor | null, b: NativeTensor | null, runningMean: NativeTensor | null, runningVar: NativeTensor | null, training: boolean, momentum: number, eps: number): [NativeTensor, NativeTensor, NativeTensor];
+  batchNormBackward(dy: NativeTensor, x: NativeTensor, mean: NativeTensor, rstd: NativeTensor, w: NativeTensor | null, training: boolean, dw: NativeTensor | null, db: NativeTensor | null): NativeTensor;
+  dropout(x: NativeTensor, p: number, seed: number, offset: number): NativeTensor;
+  /** In place over [offset, offset + length) of the arenas. */
+  adamw(p: NativeTensor, g: NativeTensor, m: NativeTensor, v: NativeTensor, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2: number, gradScale: number, offset?: number, length?: number): void;
+  sgd(p: NativeTensor, g: NativeTensor, buf: NativeTensor | null, lr: number, momentum: number, weightDecay: number, gradScale: number, offset?: number, length?: number): void;
+  /** Σ x², accumulated in double. */
+  sumSquares(x: NativeTensor): number;
+  copy(src: NativeTensor, dst: NativeTensor | null): NativeTensor;
 }
 
 const require = createRequire(import.meta.url);

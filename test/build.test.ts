@@ -42,17 +42,23 @@ test('node-gyp builds the addon and it runs matmul', () => {
     execFileSync(process.execPath, [gyp, 'rebuild', '--jobs=max', ...nodeDir()], { cwd: gypDir, stdio: ['ignore', 'ignore', 'pipe'] });
   }
   assert.ok(existsSync(addon), 'node-gyp produced no addon');
+  // Node opens addons lazily: a kernel missing from binding.gyp would only fail when called.
+  const undefinedMk = execFileSync('nm', ['-D', '--undefined-only', '-C', addon]).toString().split('\n').filter((l) => / mk::/.test(l));
+  assert.equal(undefinedMk, [], `mamakit symbols left undefined in the node-gyp build: ${undefinedMk.join(', ')}`);
   const script = `
     import { kernels, Tensor, buildInfo, backends } from 'mamakit';
     const a = Tensor.fromArray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
     const b = Tensor.fromArray(new Float32Array([1, 0, 0, 1, 1, 1]), [3, 2]);
     const c = kernels.matmul(a, b, { bias: Tensor.fromArray(new Float32Array([10, 20]), [2]) });
-    console.log(JSON.stringify({ build: buildInfo().buildSystem, backends: backends(), c: Array.from(c.toArray()) }));`;
+    const ln = kernels.layerNorm(a, null, null).y.toArray();
+    const g = kernels.gelu(a, { approximate: 'tanh' }).toArray();
+    console.log(JSON.stringify({ build: buildInfo().buildSystem, backends: backends(), c: Array.from(c.toArray()), ln: ln[2], g: g[5] }));`;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: { ...process.env, MAMAKIT_ADDON: addon } });
   const r = JSON.parse(out.toString());
   assert.is(r.build, 'node-gyp');
   assert.equal(r.backends, ['cpu']);
   assert.equal(r.c, [14, 25, 20, 31]);
+  assert.ok(Math.abs(r.ln - Math.sqrt(1.5)) < 1e-3 && Math.abs(r.g - 6) < 1e-5, `layerNorm ${r.ln}, gelu ${r.g}`);
 });
 
 test.run();

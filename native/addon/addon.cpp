@@ -89,7 +89,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
   exports.Set("noop", Napi::Function::New<Noop>(env, "noop"));
   exports.Set("noopTensor", Napi::Function::New<NoopTensor>(env, "noopTensor"));
-  exports.Set("matmul", Napi::Function::New<Matmul>(env, "matmul"));
+#define MK_EXPORT_BINDING(js, fn) exports.Set(#js, Napi::Function::New<fn>(env, #js));
+  MK_ADDON_OPS(MK_EXPORT_BINDING)
   return exports;
 }
 

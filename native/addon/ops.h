@@ -1,9 +1,24 @@
-// ops.h: the kernel bindings the addon exports; each lives in the file of its op's stem.
+// ops.h: the kernel bindings the addon exports; each lives in the file of its op's stem, and
+// lib/native.ts documents each one's arguments and results.
 #pragma once
 #include <napi.h>
 
 namespace mk {
 
-Napi::Value Matmul(const Napi::CallbackInfo& info);
+#define MK_ADDON_OPS(X)                                                                       \
+  X(matmul, Matmul)                                                                           \
+  X(layerNorm, LayerNorm) X(layerNormBackward, LayerNormBackward)                             \
+  X(gelu, Gelu) X(geluBackward, GeluBackward)                                                 \
+  X(softmaxCrossEntropy, SoftmaxXent) X(softmaxCrossEntropyBackward, SoftmaxXentBackward)     \
+  X(l2Normalize, L2Norm) X(l2NormalizeBackward, L2NormBackward)                               \
+  X(residual, Residual) X(residualBackward, ResidualBackward)                                 \
+  X(meanPool, MeanPool) X(meanPoolBackward, MeanPoolBackward)                                 \
+  X(embedding, Embedding) X(embeddingBackward, EmbeddingBackward)                             \
+  X(batchNorm, BatchNorm) X(batchNormBackward, BatchNormBackward)                             \
+  X(dropout, Dropout)                                                                         \
+  X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares) X(copy, Copy)
+
+#define MK_DECLARE_BINDING(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);
+MK_ADDON_OPS(MK_DECLARE_BINDING)
 
 }  // namespace mk

@@ -62,6 +62,15 @@ std::string describe_value(const Napi::Value& v) {
   return "an object";
 }
 
+namespace {
+// Numbers in messages as JS writes them (NaN, Infinity), not as iostreams do.
+std::string js_num(double x) {
+  if (std::isnan(x)) return "NaN";
+  if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
+  return cat(x);
+}
+}  // namespace
+
 const char* dtype_name(mk_dtype d) {
   switch (d) {
     case MK_BF16: return "bf16";
@@ -105,7 +114,7 @@ NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
                   describe_value(d));
     const double x = d.As<Napi::Number>().DoubleValue();
     MK_RANGE_CHECK(std::isfinite(x) && x == std::floor(x) && x >= 1 && x <= double(kMaxDim),
-                   "Tensor: shape[", i, "] must be an integer in [1, ", kMaxDim, "], got ", x);
+                   "Tensor: shape[", i, "] must be an integer in [1, ", kMaxDim, "], got ", js_num(x));
     shape_.push_back(int64_t(x));
     numel_ *= int64_t(x);
     MK_RANGE_CHECK(numel_ <= kMaxNumel, "Tensor: shape ", shape_str(shape_),
@@ -237,6 +246,64 @@ bool bool_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* n
   if (v.IsUndefined()) return false;
   MK_TYPE_CHECK(v.IsBoolean(), op, ": ", name, " must be a boolean, got ", describe_value(v));
   return v.As<Napi::Boolean>().Value();
+}
+
+double Args::number(const Napi::Value& v, const char* name, double lo, double hi) const {
+  Napi::Env env = env_;
+  MK_TYPE_CHECK(v.IsNumber(), op_, ": ", name, " must be a number, got ", describe_value(v));
+  const double x = v.As<Napi::Number>().DoubleValue();
+  MK_RANGE_CHECK(x >= lo && x <= hi, op_, ": ", name, " must be in [", lo, ", ", hi, "], got ", js_num(x));
+  return x;
+}
+
+int64_t Args::integer(const Napi::Value& v, const char* name, int64_t lo, int64_t hi) const {
+  Napi::Env env = env_;
+  MK_TYPE_CHECK(v.IsNumber(), op_, ": ", name, " must be an integer, got ", describe_value(v));
+  const double x = v.As<Napi::Number>().DoubleValue();
+  MK_RANGE_CHECK(std::isfinite(x) && x == std::floor(x) && x >= double(lo) && x <= double(hi), op_, ": ", name,
+                 " must be an integer in [", lo, ", ", hi, "], got ", js_num(x));
+  return int64_t(x);
+}
+
+const int32_t* Args::int32s(const Napi::Value& v, const char* name, int64_t n, int32_t lo, int32_t hi,
+                            bool allow_ignore) const {
+  Napi::Env env = env_;
+  MK_TYPE_CHECK(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array, op_, ": ", name,
+                " must be an Int32Array, got ", describe_value(v));
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  MK_RANGE_CHECK(int64_t(a.ElementLength()) == n, op_, ": ", name, " must have ", n, " elements, got ", a.ElementLength());
+  const int32_t* p = a.Data();
+  for (int64_t i = 0; i < n; ++i) {
+    if (allow_ignore && p[i] < 0) continue;
+    MK_RANGE_CHECK(p[i] >= lo && p[i] <= hi, op_, ": ", name, "[", i, "] = ", p[i], " is outside [", lo, ", ", hi, "]",
+                   allow_ignore ? " (negative: ignored)" : "");
+  }
+  return p;
+}
+
+void Args::like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const {
+  Napi::Env env = env_;
+  MK_TYPE_CHECK(t->dev() == ref->dev(), op_, ": ", name, " is on ", device_name(t->dev()), " but ", ref_name, " is on ",
+                device_name(ref->dev()));
+  MK_TYPE_CHECK(t->dtype() == ref->dtype(), op_, ": ", name, " has dtype ", dtype_name(t->dtype()), " but ", ref_name,
+                " has ", dtype_name(ref->dtype()));
+}
+
+void Args::shape(const NativeTensor* t, const char* name, const std::vector<int64_t>& want) const {
+  Napi::Env env = env_;
+  MK_RANGE_CHECK(t->shape() == want, op_, ": ", name, " must have shape ", shape_str(want), ", got ", shape_str(t->shape()));
+}
+
+std::pair<int64_t, int64_t> Args::rows(const NativeTensor* t, const char* name) const {
+  Napi::Env env = env_;
+  MK_RANGE_CHECK(!t->shape().empty(), op_, ": ", name, " must have rank ≥ 1, got a scalar");
+  const int64_t D = t->shape().back();
+  return {t->numel() / D, D};
+}
+
+void Args::distinct(const NativeTensor* out, const char* out_name, const NativeTensor* in, const char* in_name) const {
+  Napi::Env env = env_;
+  MK_RANGE_CHECK(!in || out->data() != in->data(), op_, ": ", out_name, " must not be the same tensor as ", in_name);
 }
 
 void check_status(Napi::Env env, mk_status s, DeviceId dev, const char* op) {

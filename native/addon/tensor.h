@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "devices.h"
@@ -66,5 +67,45 @@ Fn require_entry(Napi::Env env, Fn fn, DeviceId dev, const char* op) {
     throw Napi::Error::New(env, std::string(op) + " is not supported on " + device_name(dev));
   return fn;
 }
+
+// Argument checks shared by the kernel bindings, each failure naming the op and argument.
+class Args {
+ public:
+  Args(Napi::Env env, const char* op) : env_(env), op_(op) {}
+  Napi::Env env() const { return env_; }
+  const char* op() const { return op_; }
+  NativeTensor* tensor(const Napi::Value& v, const char* name) const { return tensor_arg(env_, v, op_, name); }
+  NativeTensor* optional(const Napi::Value& v, const char* name) const { return optional_tensor_arg(env_, v, op_, name); }
+  bool boolean(const Napi::Value& v, const char* name) const { return bool_arg(env_, v, op_, name); }
+  // A finite number in [lo, hi].
+  double number(const Napi::Value& v, const char* name, double lo, double hi) const;
+  // An integer in [lo, hi] (exactly representable: |x| ≤ 2^53).
+  int64_t integer(const Napi::Value& v, const char* name, int64_t lo, int64_t hi) const;
+  // An Int32Array of length n whose values are in [lo, hi] (values < 0 also allowed when
+  // allow_ignore); the pointer stays valid while the JS array is alive (during the call).
+  const int32_t* int32s(const Napi::Value& v, const char* name, int64_t n, int32_t lo, int32_t hi,
+                        bool allow_ignore = false) const;
+  // t is on the same device and has the same dtype as ref.
+  void like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const;
+  void shape(const NativeTensor* t, const char* name, const std::vector<int64_t>& want) const;
+  // t has rank ≥ 1; returns {rows, last dim}.
+  std::pair<int64_t, int64_t> rows(const NativeTensor* t, const char* name) const;
+  // out must not share memory with in.
+  void distinct(const NativeTensor* out, const char* out_name, const NativeTensor* in, const char* in_name) const;
+  Napi::Object alloc(DeviceId dev, mk_dtype dtype, const std::vector<int64_t>& shape) const {
+    return NativeTensor::Create(env_, dev, dtype, shape);
+  }
+  template <class Fn>
+  Fn entry(Fn fn, DeviceId dev) const { return require_entry(env_, fn, dev, op_); }
+  void status(mk_status s, DeviceId dev) const { check_status(env_, s, dev, op_); }
+
+ private:
+  Napi::Env env_;
+  const char* op_;
+};
+
+inline NativeTensor* unwrap(const Napi::Object& o) { return NativeTensor::Unwrap(o); }
+inline float* f32(const NativeTensor* t) { return t ? static_cast<float*>(t->data()) : nullptr; }
+inline void* ptr(const NativeTensor* t) { return t ? t->data() : nullptr; }
 
 }  // namespace mk

@@ -9,6 +9,7 @@
 #include "isa.h"
 #include "mamakit.h"
 #include "matmul.h"
+#include "ops.h"
 #include "threadpool.h"
 
 struct mk_context {
@@ -90,6 +91,163 @@ mk_status cpu_matmul(mk_context*, void* c, const void* a, const void* b, const v
   return MK_OK;
 }
 
+// The op wrappers: f32 only, then straight to the dispatched kernel (ops.h).
+#define MK_F32_ONLY(op) \
+  if (dtype != MK_F32) return fail(MK_ERR_UNSUPPORTED, op " on the CPU takes f32 only")
+using F = float*;
+using CF = const float*;
+
+mk_status cpu_layernorm_forward(mk_context*, void* y, float* mean, float* rstd, const void* x, const void* w,
+                                const void* b, mk_dtype dtype, int64_t R, int64_t D, float eps) {
+  MK_F32_ONLY("layerNorm");
+  mk::layernorm_forward(F(y), mean, rstd, CF(x), CF(w), CF(b), R, D, eps);
+  return MK_OK;
+}
+
+mk_status cpu_layernorm_backward(mk_context*, void* dx, void* dw, void* db, const void* dy, const void* x,
+                                 const float* mean, const float* rstd, const void* w, mk_dtype dtype, int64_t R,
+                                 int64_t D) {
+  MK_F32_ONLY("layerNormBackward");
+  try {
+    mk::layernorm_backward(F(dx), F(dw), F(db), CF(dy), CF(x), mean, rstd, CF(w), R, D);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for layerNormBackward's partial sums");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_gelu_forward(mk_context*, void* y, const void* x, mk_dtype dtype, int64_t n, int tanh_approx) {
+  MK_F32_ONLY("gelu");
+  mk::gelu_forward(F(y), CF(x), n, tanh_approx);
+  return MK_OK;
+}
+
+mk_status cpu_gelu_backward(mk_context*, void* dx, const void* dy, const void* x, mk_dtype dtype, int64_t n,
+                            int tanh_approx) {
+  MK_F32_ONLY("geluBackward");
+  mk::gelu_backward(F(dx), CF(dy), CF(x), n, tanh_approx);
+  return MK_OK;
+}
+
+mk_status cpu_softmax_xent_forward(mk_context*, float* loss, float* lse, const void* logits, const int32_t* targets,
+                                   mk_dtype dtype, int64_t R, int64_t C) {
+  MK_F32_ONLY("softmaxCrossEntropy");
+  mk::softmax_xent_forward(loss, lse, CF(logits), targets, R, C);
+  return MK_OK;
+}
+
+mk_status cpu_softmax_xent_backward(mk_context*, void* dlogits, const void* logits, const float* lse,
+                                    const int32_t* targets, float scale, mk_dtype dtype, int64_t R, int64_t C) {
+  MK_F32_ONLY("softmaxCrossEntropyBackward");
+  mk::softmax_xent_backward(F(dlogits), CF(logits), lse, targets, scale, R, C);
+  return MK_OK;
+}
+
+mk_status cpu_l2norm_forward(mk_context*, void* y, float* norm, const void* x, mk_dtype dtype, int64_t R, int64_t D,
+                             float eps) {
+  MK_F32_ONLY("l2Normalize");
+  mk::l2norm_forward(F(y), norm, CF(x), R, D, eps);
+  return MK_OK;
+}
+
+mk_status cpu_l2norm_backward(mk_context*, void* dx, const void* dy, const void* y, const float* norm, mk_dtype dtype,
+                              int64_t R, int64_t D, float eps) {
+  MK_F32_ONLY("l2NormalizeBackward");
+  mk::l2norm_backward(F(dx), CF(dy), CF(y), norm, R, D, eps);
+  return MK_OK;
+}
+
+mk_status cpu_residual_forward(mk_context*, void* out, const void* x, const void* h, const void* gamma, float alpha,
+                               mk_dtype dtype, int64_t R, int64_t D) {
+  MK_F32_ONLY("residual");
+  mk::residual_forward(F(out), CF(x), CF(h), CF(gamma), alpha, R, D);
+  return MK_OK;
+}
+
+mk_status cpu_residual_backward(mk_context*, void* dh, void* dgamma, const void* dy, const void* h, const void* gamma,
+                                float alpha, mk_dtype dtype, int64_t R, int64_t D) {
+  MK_F32_ONLY("residualBackward");
+  try {
+    mk::residual_backward(F(dh), F(dgamma), CF(dy), CF(h), CF(gamma), alpha, R, D);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for residualBackward's partial sums");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_meanpool_forward(mk_context*, void* y, const void* x, mk_dtype dtype, int64_t B, int64_t L, int64_t D) {
+  MK_F32_ONLY("meanPool");
+  mk::meanpool_forward(F(y), CF(x), B, L, D);
+  return MK_OK;
+}
+
+mk_status cpu_meanpool_backward(mk_context*, void* dx, const void* dy, mk_dtype dtype, int64_t B, int64_t L, int64_t D) {
+  MK_F32_ONLY("meanPoolBackward");
+  mk::meanpool_backward(F(dx), CF(dy), B, L, D);
+  return MK_OK;
+}
+
+mk_status cpu_embedding_forward(mk_context*, void* y, const void* table, const int32_t* ids, mk_dtype dtype, int64_t N,
+                                int64_t D) {
+  MK_F32_ONLY("embedding");
+  mk::embedding_forward(F(y), CF(table), ids, N, D);
+  return MK_OK;
+}
+
+mk_status cpu_embedding_backward(mk_context*, void* dtable, const void* dy, const int32_t* ids, mk_dtype dtype,
+                                 int64_t N, int64_t D) {
+  MK_F32_ONLY("embeddingBackward");
+  mk::embedding_backward(F(dtable), CF(dy), ids, N, D);
+  return MK_OK;
+}
+
+mk_status cpu_batchnorm_forward(mk_context*, void* y, float* mean, float* rstd, float* running_mean, float* running_var,
+                                const void* x, const void* w, const void* b, mk_dtype dtype, int64_t R, int64_t C,
+                                float eps, float momentum, int training) {
+  MK_F32_ONLY("batchNorm");
+  mk::batchnorm_forward(F(y), mean, rstd, running_mean, running_var, CF(x), CF(w), CF(b), R, C, eps, momentum, training);
+  return MK_OK;
+}
+
+mk_status cpu_batchnorm_backward(mk_context*, void* dx, void* dw, void* db, const void* dy, const void* x,
+                                 const float* mean, const float* rstd, const void* w, mk_dtype dtype, int64_t R,
+                                 int64_t C, int training) {
+  MK_F32_ONLY("batchNormBackward");
+  mk::batchnorm_backward(F(dx), F(dw), F(db), CF(dy), CF(x), mean, rstd, CF(w), R, C, training);
+  return MK_OK;
+}
+
+mk_status cpu_dropout(mk_context*, void* y, const void* x, mk_dtype dtype, int64_t n, float p, uint64_t seed,
+                      uint64_t offset) {
+  MK_F32_ONLY("dropout");
+  mk::dropout(F(y), CF(x), n, p, seed, offset);
+  return MK_OK;
+}
+
+mk_status cpu_adamw(mk_context*, float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
+                    float beta2, float eps, float wd, float bc1, float bc2, float grad_scale) {
+  mk::adamw(p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2, grad_scale);
+  return MK_OK;
+}
+
+mk_status cpu_sgd(mk_context*, float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd,
+                  float grad_scale) {
+  mk::sgd(p, g, buf, n, lr, momentum, wd, grad_scale);
+  return MK_OK;
+}
+
+mk_status cpu_sumsq(mk_context*, double* out, const void* x, mk_dtype dtype, int64_t n) {
+  MK_F32_ONLY("sumSquares");
+  mk::sumsq(out, CF(x), n);
+  return MK_OK;
+}
+
+mk_status cpu_copy(mk_context*, void* dst, const void* src, mk_dtype dtype, int64_t n) {
+  MK_F32_ONLY("copy");
+  mk::copy(F(dst), CF(src), n);
+  return MK_OK;
+}
+
 const mk_backend kCpu = {
     .abi_version = MK_ABI_VERSION,
     .name = "cpu",
@@ -104,6 +262,27 @@ const mk_backend kCpu = {
     .synchronize = cpu_synchronize,
     .noop = cpu_noop,
     .matmul = cpu_matmul,
+    .layernorm_forward = cpu_layernorm_forward,
+    .layernorm_backward = cpu_layernorm_backward,
+    .gelu_forward = cpu_gelu_forward,
+    .gelu_backward = cpu_gelu_backward,
+    .softmax_xent_forward = cpu_softmax_xent_forward,
+    .softmax_xent_backward = cpu_softmax_xent_backward,
+    .l2norm_forward = cpu_l2norm_forward,
+    .l2norm_backward = cpu_l2norm_backward,
+    .residual_forward = cpu_residual_forward,
+    .residual_backward = cpu_residual_backward,
+    .meanpool_forward = cpu_meanpool_forward,
+    .meanpool_backward = cpu_meanpool_backward,
+    .embedding_forward = cpu_embedding_forward,
+    .embedding_backward = cpu_embedding_backward,
+    .batchnorm_forward = cpu_batchnorm_forward,
+    .batchnorm_backward = cpu_batchnorm_backward,
+    .dropout = cpu_dropout,
+    .adamw = cpu_adamw,
+    .sgd = cpu_sgd,
+    .sumsq = cpu_sumsq,
+    .copy = cpu_copy,
 };
 
 }  // namespace

@@ -77,6 +77,83 @@ typedef struct mk_backend {
   mk_status (*matmul)(mk_context* ctx, void* c, const void* a, const void* b, const void* bias,
                       mk_dtype dtype, int64_t M, int64_t N, int64_t K, int trans_a, int trans_b,
                       int accumulate);
+
+  /* Index arrays (targets, ids) are HOST int32 pointers on every backend; the CUDA backend
+   * stages them. Saved statistics (mean, rstd, lse, norm) are f32 whatever `dtype` is. */
+
+  /* LayerNorm over the last dim. y [R,D]; mean, rstd [R] (saved for backward);
+   * x [R,D]; w, b [D] or NULL. rstd = 1/sqrt(biased var + eps). */
+  mk_status (*layernorm_forward)(mk_context* ctx, void* y, float* mean, float* rstd, const void* x,
+                                 const void* w, const void* b, mk_dtype dtype, int64_t R, int64_t D,
+                                 float eps);
+  /* dx [R,D] (written); dw, db [D] (accumulated, may be NULL); dy, x [R,D]; mean, rstd [R];
+   * w [D] or NULL. */
+  mk_status (*layernorm_backward)(mk_context* ctx, void* dx, void* dw, void* db, const void* dy,
+                                  const void* x, const float* mean, const float* rstd,
+                                  const void* w, mk_dtype dtype, int64_t R, int64_t D);
+  /* GELU, y/x [n]; tanh_approx selects 0.5x(1+tanh(√(2/π)(x+0.044715x³))) over the erf form. */
+  mk_status (*gelu_forward)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n,
+                            int tanh_approx);
+  mk_status (*gelu_backward)(mk_context* ctx, void* dx, const void* dy, const void* x,
+                             mk_dtype dtype, int64_t n, int tanh_approx);
+  /* Softmax cross-entropy per row. loss, lse [R]; logits [R,C]; targets [R] host int32 in
+   * [0,C) or < 0 for an ignored row (loss 0, gradient 0). */
+  mk_status (*softmax_xent_forward)(mk_context* ctx, float* loss, float* lse, const void* logits,
+                                    const int32_t* targets, mk_dtype dtype, int64_t R, int64_t C);
+  /* dlogits [R,C] = scale·(softmax(logits) − onehot(target)), written. */
+  mk_status (*softmax_xent_backward)(mk_context* ctx, void* dlogits, const void* logits,
+                                     const float* lse, const int32_t* targets, float scale,
+                                     mk_dtype dtype, int64_t R, int64_t C);
+  /* Row L2 normalisation, y = x / max(‖x‖, eps). y, x [R,D]; norm [R] = max(‖x‖, eps). */
+  mk_status (*l2norm_forward)(mk_context* ctx, void* y, float* norm, const void* x, mk_dtype dtype,
+                              int64_t R, int64_t D, float eps);
+  mk_status (*l2norm_backward)(mk_context* ctx, void* dx, const void* dy, const void* y,
+                               const float* norm, mk_dtype dtype, int64_t R, int64_t D, float eps);
+  /* out [R,D] = x + s ⊙ h, s = gamma [D] (LayerScale) or the scalar alpha when gamma is NULL. */
+  mk_status (*residual_forward)(mk_context* ctx, void* out, const void* x, const void* h,
+                                const void* gamma, float alpha, mk_dtype dtype, int64_t R,
+                                int64_t D);
+  /* dh [R,D] = s ⊙ dy (written); dgamma [D] += Σ_rows h ⊙ dy (NULL: not wanted). */
+  mk_status (*residual_backward)(mk_context* ctx, void* dh, void* dgamma, const void* dy,
+                                 const void* h, const void* gamma, float alpha, mk_dtype dtype,
+                                 int64_t R, int64_t D);
+  /* y [B,D] = mean over L of x [B,L,D]; backward dx [B,L,D] = dy [B,D] / L. */
+  mk_status (*meanpool_forward)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t B,
+                                int64_t L, int64_t D);
+  mk_status (*meanpool_backward)(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype,
+                                 int64_t B, int64_t L, int64_t D);
+  /* y [N,D] = table [V,D] rows at ids [N] (host int32, each in [0,V)); backward
+   * dtable [V,D] += scatter of dy [N,D]. */
+  mk_status (*embedding_forward)(mk_context* ctx, void* y, const void* table, const int32_t* ids,
+                                 mk_dtype dtype, int64_t N, int64_t D);
+  mk_status (*embedding_backward)(mk_context* ctx, void* dtable, const void* dy,
+                                  const int32_t* ids, mk_dtype dtype, int64_t N, int64_t D);
+  /* BatchNorm1d over x [R,C]. mean, rstd [C] written (batch statistics when training, the
+   * running ones otherwise); running_mean, running_var [C] updated when training (may be
+   * NULL then), read otherwise; w, b [C] or NULL. */
+  mk_status (*batchnorm_forward)(mk_context* ctx, void* y, float* mean, float* rstd,
+                                 float* running_mean, float* running_var, const void* x,
+                                 const void* w, const void* b, mk_dtype dtype, int64_t R,
+                                 int64_t C, float eps, float momentum, int training);
+  /* dx [R,C] written; dw, db [C] accumulated (may be NULL). */
+  mk_status (*batchnorm_backward)(mk_context* ctx, void* dx, void* dw, void* db, const void* dy,
+                                  const void* x, const float* mean, const float* rstd,
+                                  const void* w, mk_dtype dtype, int64_t R, int64_t C,
+                                  int training);
+  /* Inverted dropout, y [n] = x·keep/(1−p), keep from (seed, offset + i) alone; the backward
+   * is the same call on dy with the same seed and offset. 0 ≤ p < 1. */
+  mk_status (*dropout)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float p,
+                       uint64_t seed, uint64_t offset);
+  /* Optimizer steps over a flat f32 range [n] (see native/cpu/adamw.cpp, sgd.cpp). */
+  mk_status (*adamw)(mk_context* ctx, float* p, const float* g, float* m, float* v, int64_t n,
+                     float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2,
+                     float grad_scale);
+  mk_status (*sgd)(mk_context* ctx, float* p, const float* g, float* buf, int64_t n, float lr,
+                   float momentum, float wd, float grad_scale);
+  /* *out = Σ x² over x [n], accumulated in double (host pointer out). */
+  mk_status (*sumsq)(mk_context* ctx, double* out, const void* x, mk_dtype dtype, int64_t n);
+  /* dst [n] = src [n], same backend and dtype. */
+  mk_status (*copy)(mk_context* ctx, void* dst, const void* src, mk_dtype dtype, int64_t n);
 } mk_backend;
 
 /* The CPU backend, linked into the addon. */

@@ -3,6 +3,7 @@
 // report unavailable ISAs or devices as skipped (never as passed).
 import { test as uvuTest, type Test } from 'uvu';
 import { backends, buildInfo, cudaStatus } from 'mamakit';
+import { native } from '../../lib/native.js';
 
 /** xoshiro128** seeded through splitmix32: deterministic across runs and machines. */
 export class Rng {
@@ -183,8 +184,58 @@ export function runnableIsas(t: Test = uvuTest): Array<'avx512' | 'avx2' | 'scal
   const order = ['avx512', 'avx2', 'scalar'] as const;
   const best = order.indexOf(buildInfo().bestIsa);
   for (const isa of order.slice(0, best)) {
-    console.log(`  skip: ${isa} cases (this CPU's best is ${buildInfo().bestIsa})`);
+    console.log(`  skip: ${isa} case (this CPU's best is ${buildInfo().bestIsa})`);
     t.skip(`${isa} cases`, () => {});
   }
   return order.slice(best) as Array<'avx512' | 'avx2' | 'scalar'>;
+}
+
+/**
+ * Registers `name` once per instruction set this CPU runs (others are skipped visibly), with
+ * the CPU kernels switched to that ISA for the duration of the test.
+ */
+export function forEachIsa(t: Test, name: string, fn: (isa: string) => void | Promise<void>): void {
+  for (const isa of runnableIsas(t)) {
+    t(`${isa}: ${name}`, async () => {
+      native.setIsa(isa);
+      try {
+        await fn(isa);
+      } finally {
+        native.setIsa(buildInfo().bestIsa);
+      }
+    });
+  }
+}
+
+/** erf in float64: 2/√π·e^{−x²}·Σ 2ⁿx^{2n+1}/(1·3·…·(2n+1)) (all terms positive: no cancellation). */
+export function erf64(x: number): number {
+  const a = Math.abs(x);
+  if (a > 6) return Math.sign(x);
+  let term = a, sum = a;
+  for (let n = 1; n < 200 && term > 1e-17 * sum; n++) {
+    term *= (2 * a * a) / (2 * n + 1);
+    sum += term;
+  }
+  return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
+}
+
+/** Σ a[i]·b[i] in float64 (the scalar loss ⟨y, g⟩ whose gradient a backward returns). */
+export function dot64(a: Num, b: Num): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Asserts that fn throws an error of `type` whose message matches `re`. */
+export function throwsNamed(fn: () => unknown, type: ErrorConstructor, re: RegExp): void {
+  let err: unknown = null;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  if (!(err instanceof type) || !re.test((err as Error).message)) {
+    const got = err instanceof Error ? `${err.constructor.name}: ${err.message}` : `no error`;
+    throw new Error(`expected ${type.name} matching ${re}, got ${got}`);
+  }
 }

@@ -1,0 +1,34 @@
+// embedding.test.ts: embedding lookup and its scatter-add backward (repeated ids included),
+// on every ISA; ids out of range are refused.
+import { suite } from 'uvu';
+import { kernels, Tensor } from 'mamakit';
+import { assertClose, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+
+const test = suite('embedding');
+const rng = new Rng(17);
+
+forEachIsa(test, 'lookup and scatter-add with repeated ids', () => {
+  for (const [V, D, N] of [[1, 1, 3], [10, 7, 20], [50, 192, 300], [5, 130, 64]]) {
+    const table = rng.randn(V * D), ids = Int32Array.from({ length: N }, () => rng.int(0, V - 1));
+    const y = kernels.embedding(Tensor.fromArray(table, [V, D]), ids).toArray();
+    const want = new Float64Array(N * D);
+    for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) want[n * D + d] = table[ids[n] * D + d];
+    assertClose(y, want, { atol: 0, rtol: 0, what: 'lookup' });
+    const dy = rng.randn(N * D), d0 = rng.randn(V * D);
+    const dTable = kernels.embeddingBackward(Tensor.fromArray(dy, [N, D]), ids, Tensor.fromArray(d0, [V, D])).toArray();
+    const acc = Float64Array.from(d0);
+    for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) acc[ids[n] * D + d] += dy[n * D + d];
+    assertClose(dTable, acc, { atol: 1e-5, rtol: 1e-5, what: 'dTable' });
+  }
+});
+
+test('bad arguments are named', () => {
+  const t = Tensor.fromArray(rng.randn(12), [4, 3]);
+  throwsNamed(() => kernels.embedding(t, new Int32Array([0, 4])), RangeError, /embedding: ids\[1\] = 4 is outside \[0, 3\]/);
+  throwsNamed(() => kernels.embedding(t, new Int32Array([-1])), RangeError, /ids\[0\] = -1/);
+  throwsNamed(() => kernels.embedding(t, new Int32Array(0)), RangeError, /ids must not be empty/);
+  throwsNamed(() => kernels.embedding(t, new Float32Array([1]) as never), TypeError, /ids must be an Int32Array, got a Float32Array/);
+  throwsNamed(() => kernels.embeddingBackward(Tensor.fromArray(rng.randn(6), [2, 3]), new Int32Array([0, 1]), Tensor.fromArray(rng.randn(8), [4, 2])), RangeError, /dTable must have shape \[4,3\]/);
+});
+
+test.run();

@@ -1,0 +1,39 @@
+// gelu.test.ts: gelu (erf and tanh forms) against float64 references and their backward
+// against central differences, on every ISA, with lengths that leave vector tails.
+import { suite } from 'uvu';
+import { kernels, Tensor } from 'mamakit';
+import { assertClose, checkGrad, dot64, erf64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+
+const test = suite('gelu');
+const rng = new Rng(12);
+
+const geluRef = (x: number, tanh: boolean) =>
+  tanh ? 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))) : 0.5 * x * (1 + erf64(x / Math.SQRT2));
+
+for (const approximate of ['none', 'tanh'] as const) {
+  forEachIsa(test, `${approximate}: forward matches float64, tails and large |x| included`, () => {
+    for (const n of [1, 7, 8, 9, 31, 1000, 40_001]) {
+      const x = rng.randn(n, 3);
+      x[0] = n > 1 ? -12 : x[0];
+      const y = kernels.gelu(Tensor.fromArray(x, [n]), { approximate }).toArray();
+      assertClose(y, Array.from(x, (v) => geluRef(v, approximate === 'tanh')), { atol: 2e-6, rtol: 2e-6, what: `gelu ${approximate} n=${n}` });
+    }
+  });
+
+  forEachIsa(test, `${approximate}: backward matches finite differences`, () => {
+    for (const n of [5, 17, 64]) {
+      const x = Float64Array.from(rng.randn(n, 2)), g = rng.randn(n);
+      const dx = kernels.geluBackward(Tensor.fromArray(g, [n]), Tensor.fromArray(Float32Array.from(x), [n]), { approximate }).toArray();
+      checkGrad((v) => dot64(Array.from(v, (u) => geluRef(u, approximate === 'tanh')), g), x, dx, { what: `dx ${approximate}`, atol: 1e-5, rtol: 1e-4, h: 1e-4 });
+    }
+  });
+}
+
+test('bad arguments are named', () => {
+  const x = Tensor.fromArray(rng.randn(4), [4]);
+  throwsNamed(() => kernels.gelu(x, { approximate: 'fast' as never }), TypeError, /approximate must be 'none' or 'tanh'/);
+  throwsNamed(() => kernels.geluBackward(Tensor.fromArray(rng.randn(3), [3]), x), RangeError, /geluBackward: dy must have shape \[4\], got \[3\]/);
+  throwsNamed(() => kernels.gelu([1, 2] as never), TypeError, /gelu: x must be a Tensor, got an array/);
+});
+
+test.run();

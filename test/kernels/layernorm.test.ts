@@ -1,0 +1,77 @@
+// layernorm.test.ts: layerNorm against a float64 reference and its backward against central
+// differences of that reference, on every ISA, odd widths included.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { kernels, Tensor } from 'mamakit';
+import { assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+
+const test = suite('layerNorm');
+const rng = new Rng(11);
+
+function ref(x: ArrayLike<number>, w: ArrayLike<number> | null, b: ArrayLike<number> | null, R: number, D: number, eps: number) {
+  const y = new Float64Array(R * D), mean = new Float64Array(R), rstd = new Float64Array(R);
+  for (let r = 0; r < R; r++) {
+    let mu = 0;
+    for (let d = 0; d < D; d++) mu += x[r * D + d];
+    mu /= D;
+    let v = 0;
+    for (let d = 0; d < D; d++) v += (x[r * D + d] - mu) ** 2;
+    const rs = 1 / Math.sqrt(v / D + eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    for (let d = 0; d < D; d++) y[r * D + d] = (x[r * D + d] - mu) * rs * (w ? w[d] : 1) + (b ? b[d] : 0);
+  }
+  return { y, mean, rstd };
+}
+
+forEachIsa(test, 'forward matches float64 for odd widths, with and without affine', () => {
+  for (const [R, D] of [[1, 1], [3, 5], [7, 17], [4, 64], [5, 768], [2, 2560], [33, 100]]) {
+    for (const affine of [true, false]) {
+      const x = rng.randn(R * D, 2).map((v) => v + 3); // an offset mean exercises the two-pass variance
+      const w = affine ? rng.randn(D) : null, b = affine ? rng.randn(D) : null;
+      const r = kernels.layerNorm(Tensor.fromArray(x, [R, D]), w && Tensor.fromArray(w, [D]), b && Tensor.fromArray(b, [D]), { eps: 1e-5 });
+      const e = ref(x, w, b, R, D, 1e-5);
+      assertClose(r.y.toArray(), e.y, { atol: 1e-5, rtol: 1e-5, what: `y R=${R} D=${D}` });
+      assertClose(r.mean.toArray(), e.mean, { atol: 1e-5, rtol: 1e-5, what: 'mean' });
+      assertClose(r.rstd.toArray(), e.rstd, { atol: 1e-5, rtol: 1e-5, what: 'rstd' });
+    }
+  }
+});
+
+forEachIsa(test, 'backward matches finite differences; dWeight and dBias accumulate', () => {
+  for (const [R, D] of [[3, 5], [4, 19], [2, 33]]) {
+    const x = Float64Array.from(rng.randn(R * D)), w = Float64Array.from(rng.randn(D)), b = Float64Array.from(rng.randn(D));
+    const g = rng.randn(R * D);
+    const tx = Tensor.fromArray(Float32Array.from(x), [R, D]), tw = Tensor.fromArray(Float32Array.from(w), [D]);
+    const { mean, rstd } = kernels.layerNorm(tx, tw, Tensor.fromArray(Float32Array.from(b), [D]));
+    const dw0 = rng.randn(D), db0 = rng.randn(D);
+    const dWeight = Tensor.fromArray(dw0, [D]), dBias = Tensor.fromArray(db0, [D]);
+    const dx = kernels.layerNormBackward(Tensor.fromArray(g, [R, D]), tx, mean, rstd, tw, { dWeight, dBias }).toArray();
+    const loss = (xv: ArrayLike<number>, wv: ArrayLike<number>, bv: ArrayLike<number>) => dot64(ref(xv, wv, bv, R, D, 1e-5).y, g);
+    checkGrad((v) => loss(v, w, b), x, dx, { what: 'dx', atol: 2e-4 });
+    checkGrad((v) => loss(x, v, b), w, dWeight.toArray().map((v, i) => v - dw0[i]), { what: 'dWeight', atol: 2e-4 });
+    checkGrad((v) => loss(x, w, v), b, dBias.toArray().map((v, i) => v - db0[i]), { what: 'dBias', atol: 2e-4 });
+  }
+});
+
+test('no affine: backward needs no weight and returns dx', () => {
+  const R = 3, D = 7;
+  const x = Float64Array.from(rng.randn(R * D)), g = rng.randn(R * D);
+  const tx = Tensor.fromArray(Float32Array.from(x), [R, D]);
+  const { mean, rstd } = kernels.layerNorm(tx, null, null);
+  const dx = kernels.layerNormBackward(Tensor.fromArray(g, [R, D]), tx, mean, rstd, null).toArray();
+  checkGrad((v) => dot64(ref(v, null, null, R, D, 1e-5).y, g), x, dx, { what: 'dx', atol: 2e-4 });
+});
+
+test('bad arguments are named', () => {
+  const x = Tensor.fromArray(rng.randn(6), [2, 3]);
+  throwsNamed(() => kernels.layerNorm(x, Tensor.fromArray(rng.randn(4), [4]), null), RangeError, /layerNorm: weight must have shape \[3\], got \[4\]/);
+  throwsNamed(() => kernels.layerNorm(x, null, null, { eps: NaN }), RangeError, /layerNorm: eps must be in \[0, 1\], got NaN/);
+  throwsNamed(() => kernels.layerNorm(x, null, 5 as never), TypeError, /layerNorm: bias must be a Tensor, got number 5/);
+  const { mean, rstd } = kernels.layerNorm(x, null, null);
+  throwsNamed(() => kernels.layerNormBackward(Tensor.fromArray(rng.randn(4), [2, 2]), x, mean, rstd, null), RangeError, /dy must have shape \[2,3\]/);
+  throwsNamed(() => kernels.layerNormBackward(x, x, rstd, Tensor.fromArray(rng.randn(3), [3]), null), RangeError, /rstd must have shape \[2\]/);
+  assert.ok(true);
+});
+
+test.run();

@@ -1,0 +1,69 @@
+// softmax_xent.test.ts: softmax cross-entropy against float64, ignored rows, and the backward
+// against central differences, on every ISA.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { kernels, Tensor } from 'mamakit';
+import { assertClose, checkGrad, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+
+const test = suite('softmaxCrossEntropy');
+const rng = new Rng(13);
+
+function meanLoss(x: ArrayLike<number>, t: Int32Array, R: number, C: number): number {
+  let s = 0, n = 0;
+  for (let r = 0; r < R; r++) {
+    if (t[r] < 0) continue;
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, x[r * C + c]);
+    let z = 0;
+    for (let c = 0; c < C; c++) z += Math.exp(x[r * C + c] - m);
+    s += m + Math.log(z) - x[r * C + t[r]];
+    n++;
+  }
+  return n ? s / n : 0;
+}
+
+function targets(R: number, C: number, ignore = 0.2): Int32Array {
+  return Int32Array.from({ length: R }, () => (rng.next() < ignore ? -1 : rng.int(0, C - 1)));
+}
+
+forEachIsa(test, 'loss and lse match float64, large logits and ignored rows included', () => {
+  for (const [R, C] of [[1, 1], [1, 2], [5, 7], [9, 33], [16, 1000]]) {
+    const x = rng.randn(R * C, 4);
+    x[0] += 60; // far from 0: needs the max subtraction
+    const t = targets(R, C);
+    const r = kernels.softmaxCrossEntropy(Tensor.fromArray(x, [R, C]), t);
+    assert.ok(Math.abs(r.loss - meanLoss(x, t, R, C)) <= 1e-5 * Math.max(1, Math.abs(r.loss)), `loss ${r.loss} vs ${meanLoss(x, t, R, C)}`);
+    const losses = r.losses.toArray();
+    for (let i = 0; i < R; i++) if (t[i] < 0) assert.is(losses[i], 0);
+    const lse = Array.from({ length: R }, (_, i) => {
+      let m = -Infinity;
+      for (let c = 0; c < C; c++) m = Math.max(m, x[i * C + c]);
+      let z = 0;
+      for (let c = 0; c < C; c++) z += Math.exp(x[i * C + c] - m);
+      return m + Math.log(z);
+    });
+    assertClose(r.lse.toArray(), lse, { atol: 1e-5, rtol: 1e-6, what: 'lse' });
+  }
+});
+
+forEachIsa(test, 'backward matches finite differences of the mean loss', () => {
+  for (const [R, C] of [[3, 4], [6, 11], [2, 40]]) {
+    const x = Float64Array.from(rng.randn(R * C, 2)), t = targets(R, C, 0.25);
+    t[0] = 1;
+    const tx = Tensor.fromArray(Float32Array.from(x), [R, C]);
+    const { lse } = kernels.softmaxCrossEntropy(tx, t);
+    const d = kernels.softmaxCrossEntropyBackward(tx, lse, t).toArray();
+    checkGrad((v) => meanLoss(v, t, R, C), x, d, { what: 'dlogits', atol: 1e-5, rtol: 1e-3 });
+    for (let r = 0; r < R; r++) if (t[r] < 0) for (let c = 0; c < C; c++) assert.is(d[r * C + c], 0);
+  }
+});
+
+test('bad arguments are named', () => {
+  const x = Tensor.fromArray(rng.randn(6), [2, 3]);
+  throwsNamed(() => kernels.softmaxCrossEntropy(x, new Int32Array([0, 3])), RangeError, /targets\[1\] = 3 is outside \[0, 2\]/);
+  throwsNamed(() => kernels.softmaxCrossEntropy(x, new Int32Array([0])), RangeError, /targets must have 2 elements, got 1/);
+  throwsNamed(() => kernels.softmaxCrossEntropy(x, [0, 1] as never), TypeError, /targets must be an Int32Array, got an array/);
+  throwsNamed(() => kernels.softmaxCrossEntropy(Tensor.fromArray(rng.randn(6), [6]), new Int32Array(6)), RangeError, /logits must be 2-D/);
+});
+
+test.run();

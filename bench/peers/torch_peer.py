@@ -37,7 +37,49 @@ def matmul(c):
     return lambda: torch.matmul(A, B, out=out), dev
 
 
-OPS = {"matmul": matmul}
+def _x(c, requires_grad=False):
+    x = torch.randn(c["R"], c["D"], device=c.get("device", "cpu"))
+    x.requires_grad_(requires_grad)
+    return x
+
+
+def layernorm(c):
+    x, w, b = _x(c), torch.randn(c["D"]), torch.randn(c["D"])
+    return lambda: torch.nn.functional.layer_norm(x, (c["D"],), w, b, 1e-5), "cpu"
+
+
+def layernorm_bwd(c):
+    x, w, b = _x(c, True), torch.randn(c["D"], requires_grad=True), torch.randn(c["D"], requires_grad=True)
+    y = torch.nn.functional.layer_norm(x, (c["D"],), w, b, 1e-5)
+    g = torch.randn_like(y)
+    return lambda: torch.autograd.grad(y, (x, w, b), g, retain_graph=True), "cpu"
+
+
+def gelu(c):
+    x = _x(c)
+    return lambda: torch.nn.functional.gelu(x, approximate=c.get("approximate", "none")), "cpu"
+
+
+def gelu_bwd(c):
+    x = _x(c, True)
+    y = torch.nn.functional.gelu(x, approximate=c.get("approximate", "none"))
+    g = torch.randn_like(y)
+    return lambda: torch.autograd.grad(y, (x,), g, retain_graph=True), "cpu"
+
+
+def adamw(c):
+    p = torch.nn.Parameter(torch.randn(c["n"]))
+    p.grad = torch.randn(c["n"])
+    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.1)
+    return opt.step, "cpu"
+
+
+def copy(c):
+    x, y = torch.randn(c["n"]), torch.empty(c["n"])
+    return lambda: y.copy_(x), "cpu"
+
+
+OPS = {"matmul": matmul, "layernorm": layernorm, "layernorm_bwd": layernorm_bwd, "gelu": gelu, "gelu_bwd": gelu_bwd, "adamw": adamw, "copy": copy}
 
 
 def jsonl():
@@ -59,8 +101,7 @@ if __name__ == "__main__":
         sys.exit(0)
     cases = json.load(sys.stdin)
     results = []
-    with torch.no_grad():
-        for c in cases:
-            fn, dev = OPS[op](c)
-            results.append({"seconds": timeit(fn, dev)})
+    for c in cases:
+        fn, dev = OPS[op](c)
+        results.append({"seconds": timeit(fn, dev)})
     print(json.dumps(results))

@@ -16,13 +16,13 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, fl
     const V b1 = V::set1(beta1), b2 = V::set1(beta2), c1 = V::set1(1.f - beta1), c2 = V::set1(1.f - beta2);
     const V vdecay = V::set1(decay), vstep = V::set1(step), vib = V::set1(inv_sqrt_bc2), veps = V::set1(eps), gs = V::set1(grad_scale);
     auto body = [&](int64_t i, int64_t k) {
-      const V gi = V::load(g + i, k) * gs;
-      const V mi = V::fma(b1, V::load(m + i, k), c1 * gi);
-      const V vi = V::fma(b2, V::load(v + i, k), c2 * gi * gi);
-      const V pi = V::load(p + i, k) * vdecay - vstep * mi / V::fma(V::sqrt(vi), vib, veps);
-      mi.store(m + i, k);
-      vi.store(v + i, k);
-      pi.store(p + i, k);
+      const V gi = load_n(g + i, k) * gs;
+      const V mi = V::fma(b1, load_n(m + i, k), c1 * gi);
+      const V vi = V::fma(b2, load_n(v + i, k), c2 * gi * gi);
+      const V pi = load_n(p + i, k) * vdecay - vstep * mi / V::fma(V::sqrt(vi), vib, veps);
+      store_n(mi, m + i, k);
+      store_n(vi, v + i, k);
+      store_n(pi, p + i, k);
     };
     int64_t i = i0;
     for (; i + V::W <= i1; i += V::W) body(i, V::W);

@@ -1,7 +1,11 @@
 // backend.cpp: the CPU backend's mk_backend table (native/include/mamakit.h). Memory is host
 // memory aligned to 64 bytes; only f32 is stored on the CPU.
+#include <sys/mman.h>
+
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <new>
 #include <string>
@@ -43,12 +47,51 @@ const char* cpu_last_error(mk_context*) { return t_error.c_str(); }
 
 const char* cpu_describe(mk_context* ctx) { return ctx->description.c_str(); }
 
-// 64-byte aligned blocks carved from plain malloc, the raw pointer kept just below the
-// aligned one. glibc's memalign splits chunks in a way that, with the small objects Node
-// allocates between tensors, keeps freed blocks from being reused (RSS grew 4 KiB per
-// create/dispose cycle); equal-sized malloc chunks are reused at once.
+// Small blocks (< 1 MiB): 64-byte aligned, carved from plain malloc with the raw pointer kept
+// just below the aligned one. glibc's memalign splits chunks in a way that, with the small
+// objects Node allocates between tensors, keeps freed blocks from being reused (RSS grew 4 KiB
+// per create/dispose cycle); equal-sized malloc chunks are reused at once.
+//
+// Large blocks (≥ 1 MiB): rounded up to 2 MiB, backed by transparent huge pages, and kept in a
+// cache of freed blocks (up to kCacheCap bytes) for the next request of the same size. A
+// training step frees and re-allocates the same activation sizes every step; without the cache
+// each one was a fresh mmap whose page faults and zeroing cost more than the kernel writing it
+// (layerNorm on 64 MiB ran at 2.4 GB/s against a 14 GB/s copy).
+constexpr size_t kLarge = size_t(1) << 20, kHuge = size_t(2) << 20, kCacheCap = size_t(1) << 30;
+
+struct LargeBlocks {
+  std::mutex mu;
+  std::unordered_map<void*, size_t> live;                  // pointer -> rounded size
+  std::unordered_multimap<size_t, void*> cached;           // rounded size -> free block
+  size_t cached_bytes = 0;
+};
+
+LargeBlocks& large() {
+  static LargeBlocks* l = new LargeBlocks();  // leaked: tensors may be finalized at exit
+  return *l;
+}
+
 mk_status cpu_alloc(mk_context*, void** ptr, size_t bytes) {
-  if (bytes > SIZE_MAX - 64) return fail(MK_ERR_OOM, "allocation size overflows");
+  if (bytes > SIZE_MAX - kHuge) return fail(MK_ERR_OOM, "allocation size overflows");
+  if (bytes >= kLarge) {
+    const size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
+    LargeBlocks& l = large();
+    std::lock_guard<std::mutex> lock(l.mu);
+    auto it = l.cached.find(size);
+    void* p = nullptr;
+    if (it != l.cached.end()) {
+      p = it->second;
+      l.cached.erase(it);
+      l.cached_bytes -= size;
+    } else {
+      p = std::aligned_alloc(kHuge, size);
+      if (!p) return fail(MK_ERR_OOM, "out of host memory");
+      madvise(p, size, MADV_HUGEPAGE);
+    }
+    l.live.emplace(p, size);
+    *ptr = p;
+    return MK_OK;
+  }
   void* raw = std::malloc(bytes + 64);
   if (!raw) return fail(MK_ERR_OOM, "out of host memory");
   const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + 64) & ~uintptr_t(63);
@@ -58,7 +101,26 @@ mk_status cpu_alloc(mk_context*, void** ptr, size_t bytes) {
 }
 
 void cpu_free(mk_context*, void* ptr) {
-  if (ptr) std::free(static_cast<void**>(ptr)[-1]);
+  if (!ptr) return;
+  // Large blocks are 2 MiB aligned; a small block never is at offset 0 of its malloc chunk's
+  // 2 MiB page, but check the table rather than rely on that.
+  if ((reinterpret_cast<uintptr_t>(ptr) & (kHuge - 1)) == 0) {
+    LargeBlocks& l = large();
+    std::lock_guard<std::mutex> lock(l.mu);
+    auto it = l.live.find(ptr);
+    if (it != l.live.end()) {
+      const size_t size = it->second;
+      l.live.erase(it);
+      if (l.cached_bytes + size <= kCacheCap) {
+        l.cached.emplace(size, ptr);
+        l.cached_bytes += size;
+      } else {
+        std::free(ptr);
+      }
+      return;
+    }
+  }
+  std::free(static_cast<void**>(ptr)[-1]);
 }
 
 mk_status cpu_upload(mk_context*, void* dst, mk_dtype dtype, const float* src, size_t n) {

@@ -39,19 +39,23 @@ inline V gelu_grad(V x, bool tanh_form) {
 }  // namespace
 
 void gelu_forward(float* y, const float* x, int64_t n, int tanh_approx) {
+  const bool streaming = n * 4 >= kStreamBytes;
   parallel_chunks(n, 16384, [&](int64_t i0, int64_t i1, int64_t) {
     int64_t i = i0;
-    for (; i + V::W <= i1; i += V::W) gelu(V::load(x + i), tanh_approx).store(y + i);
+    for (; i + V::W <= i1; i += V::W) store_out(gelu(V::load(x + i), tanh_approx), y + i, streaming);
     if (i < i1) gelu(V::load(x + i, i1 - i), tanh_approx).store(y + i, i1 - i);
   });
+  if (streaming) stream_fence();
 }
 
 void gelu_backward(float* dx, const float* dy, const float* x, int64_t n, int tanh_approx) {
+  const bool streaming = n * 4 >= kStreamBytes;
   parallel_chunks(n, 16384, [&](int64_t i0, int64_t i1, int64_t) {
     int64_t i = i0;
-    for (; i + V::W <= i1; i += V::W) (V::load(dy + i) * gelu_grad(V::load(x + i), tanh_approx)).store(dx + i);
+    for (; i + V::W <= i1; i += V::W) store_out(V::load(dy + i) * gelu_grad(V::load(x + i), tanh_approx), dx + i, streaming);
     if (i < i1) (V::load(dy + i, i1 - i) * gelu_grad(V::load(x + i, i1 - i), tanh_approx)).store(dx + i, i1 - i);
   });
+  if (streaming) stream_fence();
 }
 
 }  // namespace MK_ISA

@@ -13,20 +13,14 @@ namespace MK_ISA {
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
                        int64_t R, int64_t D, float eps) {
   const int64_t Dv = D - D % V::W;
+  const bool streaming = R * D * 4 >= kStreamBytes;
   parallel_chunks(R, 1 + 16384 / D, [&](int64_t r0, int64_t r1, int64_t) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * D;
       float* yr = y + r * D;
       const float mu = vsum(xr, D) / float(D);
       const V vmu = V::set1(mu);
-      V q = V::zero();
-      for (int64_t d = 0; d < Dv; d += V::W) {
-        const V t = V::load(xr + d) - vmu;
-        q = V::fma(t, t, q);
-      }
-      float var = q.sum();
-      for (int64_t d = Dv; d < D; ++d) var += (xr[d] - mu) * (xr[d] - mu);
-      const float rs = 1.f / fsqrt(var / float(D) + eps);
+      const float rs = 1.f / fsqrt(vsumsq_centered(xr, mu, D) / float(D) + eps);
       mean[r] = mu;
       rstd[r] = rs;
       const V vrs = V::set1(rs);
@@ -34,7 +28,7 @@ void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const
         V t = (V::load(xr + d) - vmu) * vrs;
         if (w) t = t * V::load(w + d);
         if (b) t = t + V::load(b + d);
-        t.store(yr + d);
+        store_out(t, yr + d, streaming);
       }
       for (int64_t d = Dv; d < D; ++d) {
         float t = (xr[d] - mu) * rs;
@@ -44,11 +38,13 @@ void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const
       }
     }
   });
+  if (streaming) stream_fence();
 }
 
 void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* mean,
                         const float* rstd, const float* w, int64_t R, int64_t D) {
   const int64_t Dv = D - D % V::W;
+  const bool streaming = R * D * 4 >= kStreamBytes;
   const int64_t grain = 1 + 16384 / D;
   const int64_t chunks = chunk_count(R, grain);
   // Per-chunk partial sums of dw and db, added up after the parallel part.
@@ -83,7 +79,7 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const 
       for (int64_t d = 0; d < Dv; d += V::W) {
         const V xh = (V::load(xr + d) - vmu) * vrs, dyv = V::load(gr + d);
         const V g = w ? dyv * V::load(w + d) : dyv;
-        (vrs * (g - mg - xh * mgx)).store(dxr + d);
+        store_out(vrs * (g - mg - xh * mgx), dxr + d, streaming);
       }
       for (int64_t d = Dv; d < D; ++d) {
         const float xh = (xr[d] - mean[r]) * rstd[r], g = w ? gr[d] * w[d] : gr[d];
@@ -91,6 +87,7 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dy, const 
       }
     }
   });
+  if (streaming) stream_fence();
   for (int64_t c = 0; c < chunks; ++c) {
     const float* pdw = part.p + c * 2 * D;
     for (int64_t d = 0; d < D; ++d) {

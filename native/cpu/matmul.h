@@ -12,8 +12,16 @@ namespace mk {
 using GemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                              int load_c, const float* bias);
 
+// Packing into the kernel's layout (matmul_pack.h), instantiated per ISA with its MR/NR.
+using GemmPackA = void (*)(float* dst, const float* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t h,
+                           int64_t pc, int64_t kc);
+using GemmPackB = void (*)(float* dst, const float* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t w,
+                           int64_t pc, int64_t k0, int64_t k1);
+
 struct GemmKernel {
   GemmUkernel ukernel;
+  GemmPackA pack_a;
+  GemmPackB pack_b;
   int mr, nr;  // register tile
   int mc, kc;  // cache blocks: A block [mc, kc] stays in L2, a B sliver [kc, nr] in L1
   int nc;      // columns of B packed per pass (L3)

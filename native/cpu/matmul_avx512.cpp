@@ -14,6 +14,16 @@ constexpr int MR = 12, NR = 32;
 
 void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int load_c,
                     const float* bias) {
+  // The C tile is read (or written) only after the k loop; ask for it now so that its
+  // cache misses overlap the arithmetic.
+  {
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
+    }
+  }
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -38,9 +48,11 @@ void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_
   }
 }
 
+#include "matmul_pack.h"
+
 }  // namespace
 
-GemmKernel gemm_kernel_avx512() { return {ukernel_avx512, MR, NR, 144, 256, 3072}; }
+GemmKernel gemm_kernel_avx512() { return {ukernel_avx512, pack_a<MR>, pack_b<NR>, MR, NR, 144, 256, 3072}; }
 
 }  // namespace mk
 #pragma GCC pop_options

@@ -12,13 +12,13 @@ void sgd(float* p, const float* g, float* buf, int64_t n, float lr, float moment
   parallel_chunks(n, 16384, [&](int64_t i0, int64_t i1, int64_t) {
     const V vlr = V::set1(lr), vmu = V::set1(momentum), vwd = V::set1(wd), gs = V::set1(grad_scale);
     auto body = [&](int64_t i, int64_t k) {
-      const V pi = V::load(p + i, k);
-      V gi = V::fma(vwd, pi, V::load(g + i, k) * gs);
+      const V pi = load_n(p + i, k);
+      V gi = V::fma(vwd, pi, load_n(g + i, k) * gs);
       if (buf) {
-        gi = V::fma(vmu, V::load(buf + i, k), gi);
-        gi.store(buf + i, k);
+        gi = V::fma(vmu, load_n(buf + i, k), gi);
+        store_n(gi, buf + i, k);
       }
-      (pi - vlr * gi).store(p + i, k);
+      store_n(pi - vlr * gi, p + i, k);
     };
     int64_t i = i0;
     for (; i + V::W <= i1; i += V::W) body(i, V::W);

@@ -39,6 +39,7 @@ struct V {
   static __mmask16 mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
   static V load(const float* p, int64_t n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void stream(float* p) const { _mm512_stream_ps(p, v); }  // p 64-byte aligned
   void store(float* p, int64_t n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
   static V set1(float x) { return {_mm512_set1_ps(x)}; }
   static V zero() { return {_mm512_setzero_ps()}; }
@@ -74,6 +75,7 @@ struct V {
   }
   static V load(const float* p, int64_t n) { return {_mm256_maskload_ps(p, mask(n))}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
+  void stream(float* p) const { _mm256_stream_ps(p, v); }  // p 32-byte aligned
   void store(float* p, int64_t n) const { _mm256_maskstore_ps(p, mask(n), v); }
   static V set1(float x) { return {_mm256_set1_ps(x)}; }
   static V zero() { return {_mm256_setzero_ps()}; }
@@ -113,6 +115,7 @@ struct V {
   static V load(const float* p) { return {*p}; }
   static V load(const float* p, int64_t n) { return {n > 0 ? *p : 0.f}; }
   void store(float* p) const { *p = v; }
+  void stream(float* p) const { *p = v; }
   void store(float* p, int64_t n) const {
     if (n > 0) *p = v;
   }
@@ -134,6 +137,30 @@ struct V {
 };
 #endif
 
+// Loads/stores n ≤ W lanes, or all W when n == W without a mask: masked stores are slow on
+// AMD (microcoded VMASKMOVPS), so full vectors must take the plain path.
+inline V load_n(const float* p, int64_t n) { return n == V::W ? V::load(p) : V::load(p, n); }
+inline void store_n(V v, float* p, int64_t n) {
+  if (n == V::W) v.store(p);
+  else v.store(p, n);
+}
+
+// Outputs larger than this skip the cache (streaming stores): they would not stay in it
+// anyway, and a normal store first reads the line (read-for-ownership), a third more traffic.
+constexpr int64_t kStreamBytes = int64_t(32) << 20;
+
+// Stores v at p, with a non-temporal store when `streaming` and p is vector-aligned. Call
+// stream_fence() after a kernel that may have streamed.
+inline void store_out(V v, float* p, bool streaming) {
+  if (streaming && (reinterpret_cast<uintptr_t>(p) % (4 * V::W)) == 0) v.stream(p);
+  else v.store(p);
+}
+inline void stream_fence() {
+#if MK_ISA_LEVEL >= 1
+  _mm_sfence();
+#endif
+}
+
 // Zeroed scratch floats owned by one call (no STL containers in op files: see above).
 struct Scratch {
   float* p;
@@ -147,22 +174,57 @@ struct Scratch {
 
 inline float fsqrt(float x) { return __builtin_sqrtf(x); }
 
-// Σ a[i] over [0, n), vectorised with a scalar tail.
+// Σ a[i] over [0, n), vectorised with a scalar tail. Four accumulators: one chain of
+// dependent adds would leave the loop latency-bound (3–4 cycles a vector).
 inline float vsum(const float* a, int64_t n) {
-  V s = V::zero();
+  V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
   int64_t i = 0;
-  for (; i + V::W <= n; i += V::W) s = s + V::load(a + i);
-  float t = s.sum();
+  for (; i + 4 * V::W <= n; i += 4 * V::W) {
+    s0 = s0 + V::load(a + i);
+    s1 = s1 + V::load(a + i + V::W);
+    s2 = s2 + V::load(a + i + 2 * V::W);
+    s3 = s3 + V::load(a + i + 3 * V::W);
+  }
+  for (; i + V::W <= n; i += V::W) s0 = s0 + V::load(a + i);
+  float t = ((s0 + s1) + (s2 + s3)).sum();
   for (; i < n; ++i) t += a[i];
   return t;
 }
 
-// Σ a[i]·b[i] over [0, n).
-inline float vdot(const float* a, const float* b, int64_t n) {
-  V s = V::zero();
+// Σ (a[i] − c)² over [0, n), four accumulators.
+inline float vsumsq_centered(const float* a, float c, int64_t n) {
+  const V vc = V::set1(c);
+  V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
   int64_t i = 0;
-  for (; i + V::W <= n; i += V::W) s = V::fma(V::load(a + i), V::load(b + i), s);
-  float t = s.sum();
+  for (; i + 4 * V::W <= n; i += 4 * V::W) {
+    const V t0 = V::load(a + i) - vc, t1 = V::load(a + i + V::W) - vc;
+    const V t2 = V::load(a + i + 2 * V::W) - vc, t3 = V::load(a + i + 3 * V::W) - vc;
+    s0 = V::fma(t0, t0, s0);
+    s1 = V::fma(t1, t1, s1);
+    s2 = V::fma(t2, t2, s2);
+    s3 = V::fma(t3, t3, s3);
+  }
+  for (; i + V::W <= n; i += V::W) {
+    const V t = V::load(a + i) - vc;
+    s0 = V::fma(t, t, s0);
+  }
+  float t = ((s0 + s1) + (s2 + s3)).sum();
+  for (; i < n; ++i) t += (a[i] - c) * (a[i] - c);
+  return t;
+}
+
+// Σ a[i]·b[i] over [0, n), four accumulators.
+inline float vdot(const float* a, const float* b, int64_t n) {
+  V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+  int64_t i = 0;
+  for (; i + 4 * V::W <= n; i += 4 * V::W) {
+    s0 = V::fma(V::load(a + i), V::load(b + i), s0);
+    s1 = V::fma(V::load(a + i + V::W), V::load(b + i + V::W), s1);
+    s2 = V::fma(V::load(a + i + 2 * V::W), V::load(b + i + 2 * V::W), s2);
+    s3 = V::fma(V::load(a + i + 3 * V::W), V::load(b + i + 3 * V::W), s3);
+  }
+  for (; i + V::W <= n; i += V::W) s0 = V::fma(V::load(a + i), V::load(b + i), s0);
+  float t = ((s0 + s1) + (s2 + s3)).sum();
   for (; i < n; ++i) t += a[i] * b[i];
   return t;
 }

@@ -52,6 +52,7 @@ for (const isa of runnableIsas(test)) {
       runCase({ M: 301, N: 67, K: 600, transA: false, transB: true, bias: true, accumulate: false }, isa);
       runCase({ M: 5, N: 3100, K: 20, transA: true, transB: false, bias: true, accumulate: true }, isa);
       runCase({ M: 2100, N: 9, K: 33, transA: false, transB: false, bias: false, accumulate: false }, isa);
+      runCase({ M: 301, N: 40, K: 700, transA: true, transB: false, bias: true, accumulate: true }, isa);
     } finally {
       native.setIsa(native.buildInfo().bestIsa);
     }

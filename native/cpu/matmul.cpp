@@ -131,14 +131,23 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
             g.pack_a(apack + s * kc * MR, A, ta, M, K, i0, std::min<int64_t>(MR, M - i0), pc, kc);
           }
         });
-        // Tasks: MC-row blocks × column chunks, enough of them to balance the threads.
-        const int64_t ni = cdiv(mb, MC);
+        // Tasks: row blocks of at most MC × column chunks. At least 4 per thread and a
+        // multiple of the thread count, in equal row blocks: 7 blocks of 240 rows on 2 threads
+        // left one thread idle for a seventh of the time (1608-row ViT GEMMs).
+        // When all rows fit one block (M ≤ MC), split the columns only: each task then reuses
+        // every B sliver it loads across all rows (the dW GEMMs of a small ViT).
+        int64_t ni = cdiv(mb, MC), mct = MC;
+        if (!serial && mb > MC) {
+          ni = cdiv(std::max<int64_t>(ni, 4 * nthreads), nthreads) * nthreads;
+          mct = std::min<int64_t>(MC, cdiv(cdiv(mb, ni), MR) * MR);
+          ni = cdiv(mb, mct);
+        }
         int64_t nj = 1;
-        while (!serial && ni * nj < 3 * nthreads && nj < nsl) ++nj;
+        while (!serial && ni * nj < 4 * nthreads && nj < nsl) ++nj;
         run(ni * nj, [&](int64_t t, int) {
           const int64_t bi = t % ni, bj = t / ni;
           const int64_t s_lo = bj * nsl / nj, s_hi = (bj + 1) * nsl / nj;
-          const int64_t r_lo = bi * MC, r_hi = std::min(mb, r_lo + MC);
+          const int64_t r_lo = bi * mct, r_hi = std::min(mb, r_lo + mct);
           alignas(64) float tmp[32 * 64];
           for (int64_t s = s_lo; s < s_hi; ++s) {
             const int64_t j0 = s * NR;  // within this jc block

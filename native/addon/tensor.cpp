@@ -1,6 +1,7 @@
 // tensor.cpp: see tensor.h.
 #include "tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -13,6 +14,17 @@ namespace {
 constexpr int kMaxRank = 8;
 constexpr int64_t kMaxDim = (int64_t(1) << 31) - 1;
 constexpr int64_t kMaxNumel = int64_t(1) << 40;
+
+// CPU memory is reported to V8 as the change of the backend's footprint since the last report
+// (any thread, any env): cached blocks re-used by a training step then cost V8 nothing. CUDA
+// memory is reported per tensor, so that forgotten GPU tensors still prompt a collection.
+std::atomic<int64_t> g_reported{0};
+
+void report_cpu_memory(napi_env env) {
+  const int64_t now = mk_cpu_footprint();
+  const int64_t delta = now - g_reported.exchange(now);
+  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env), delta);
+}
 
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
@@ -153,7 +165,8 @@ NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     throw Napi::RangeError::New(env, cat("Tensor: cannot allocate ", bytes_, " bytes on ",
                                          device_name(dev_), ": ", d.backend->last_error(d.ctx)));
   data_ = p;
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes_));
+  if (dev_ == kCpu) report_cpu_memory(env);
+  else Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes_));
   mk_status s = MK_OK;
   if (has_data) {
     s = d.backend->upload(d.ctx, data_, dtype_, data.As<Napi::Float32Array>().Data(), size_t(numel_));
@@ -181,7 +194,9 @@ void NativeTensor::Free() {
   Device& d = device(dev_);
   d.backend->free(d.ctx, data_);
   data_ = nullptr;
-  if (env_) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env_), -int64_t(bytes_));
+  if (!env_) return;
+  if (dev_ == kCpu) report_cpu_memory(env_);
+  else Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env_), -int64_t(bytes_));
 }
 
 Napi::Object NativeTensor::Create(Napi::Env env, DeviceId dev, mk_dtype dtype,

@@ -2,6 +2,7 @@
 //   erf:  y = ½x(1 + erf(x/√2)),               y' = ½(1 + erf(x/√2)) + x·φ(x)
 //   tanh: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³),
 //         y' = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)
+//   computed as ½(1 + tanh u) = σ(2u) = 1/(1 + e^{−2u}): one exponential and one reciprocal.
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -19,7 +20,7 @@ inline V gelu(V x, bool tanh_form) {
   const V half = V::set1(0.5f), one = V::set1(1.f);
   if (tanh_form) {
     const V u = V::set1(kSqrt2OverPi) * V::fma(V::set1(kC) * x, x * x, x);
-    return half * x * (one + vtanh(u));
+    return x * V::rcp(one + vexp(V::set1(-2.f) * u));
   }
   return half * x * (one + verf(x * V::set1(kInvSqrt2)));
 }
@@ -27,34 +28,62 @@ inline V gelu(V x, bool tanh_form) {
 inline V gelu_grad(V x, bool tanh_form) {
   const V half = V::set1(0.5f), one = V::set1(1.f);
   if (tanh_form) {
+    // s = σ(2u) = ½(1 + tanh u);  ½(1 − tanh²u) = 2s(1 − s)
     const V x2 = x * x;
-    const V t = vtanh(V::set1(kSqrt2OverPi) * V::fma(V::set1(kC) * x, x2, x));
+    const V s = V::rcp(one + vexp(V::set1(-2.f * kSqrt2OverPi) * V::fma(V::set1(kC) * x, x2, x)));
     const V du = V::set1(kSqrt2OverPi) * V::fma(V::set1(3.f * kC), x2, one);
-    return V::fma(half * x * (one - t * t), du, half * (one + t));
+    return V::fma(V::set1(2.f) * x * s * (one - s), du, s);
   }
-  const V pdf = V::set1(kInvSqrt2Pi) * vexp(V::set1(-0.5f) * x * x);
-  return V::fma(x, pdf, half * (one + verf(x * V::set1(kInvSqrt2))));
+  V e;  // e^{−x²/2}, from inside erf(x/√2)
+  const V cdf2 = one + verf(x * V::set1(kInvSqrt2), &e);
+  return V::fma(x, V::set1(kInvSqrt2Pi) * e, half * cdf2);
 }
 
 }  // namespace
 
+namespace {
+// The loops take their pointers by value: inside a lambda that captures by reference, every
+// vector store (may-alias) forced the compiler to reload them each iteration.
+// Four vectors an iteration: one GELU is a chain of ~25 dependent operations, and with a
+// single vector in flight the loop was latency-bound (3.5 cycles an element in L1).
+void gelu_range(float* y, const float* x, int64_t i, int64_t i1, bool tanh_form, bool streaming) {
+  for (; i + 4 * V::W <= i1; i += 4 * V::W) {
+    if ((i & 255) == 0) prefetch_span(x + i + 1024, 256);  // 4 KiB ahead (simd.h says why)
+    const V a = gelu(V::load(x + i), tanh_form), b = gelu(V::load(x + i + V::W), tanh_form);
+    const V c = gelu(V::load(x + i + 2 * V::W), tanh_form), d = gelu(V::load(x + i + 3 * V::W), tanh_form);
+    store_out(a, y + i, streaming);
+    store_out(b, y + i + V::W, streaming);
+    store_out(c, y + i + 2 * V::W, streaming);
+    store_out(d, y + i + 3 * V::W, streaming);
+  }
+  for (; i + V::W <= i1; i += V::W) store_out(gelu(V::load(x + i), tanh_form), y + i, streaming);
+  if (i < i1) gelu(V::load(x + i, i1 - i), tanh_form).store(y + i, i1 - i);
+}
+
+void gelu_grad_range(float* dx, const float* dy, const float* x, int64_t i, int64_t i1, bool tanh_form, bool streaming) {
+  for (; i + 4 * V::W <= i1; i += 4 * V::W) {
+    if ((i & 255) == 0) prefetch_span(x + i + 1024, 256), prefetch_span(dy + i + 1024, 256);
+    const V a = gelu_grad(V::load(x + i), tanh_form), b = gelu_grad(V::load(x + i + V::W), tanh_form);
+    const V c = gelu_grad(V::load(x + i + 2 * V::W), tanh_form), d = gelu_grad(V::load(x + i + 3 * V::W), tanh_form);
+    store_out(V::load(dy + i) * a, dx + i, streaming);
+    store_out(V::load(dy + i + V::W) * b, dx + i + V::W, streaming);
+    store_out(V::load(dy + i + 2 * V::W) * c, dx + i + 2 * V::W, streaming);
+    store_out(V::load(dy + i + 3 * V::W) * d, dx + i + 3 * V::W, streaming);
+  }
+  for (; i + V::W <= i1; i += V::W) store_out(V::load(dy + i) * gelu_grad(V::load(x + i), tanh_form), dx + i, streaming);
+  if (i < i1) (V::load(dy + i, i1 - i) * gelu_grad(V::load(x + i, i1 - i), tanh_form)).store(dx + i, i1 - i);
+}
+}  // namespace
+
 void gelu_forward(float* y, const float* x, int64_t n, int tanh_approx) {
   const bool streaming = n * 4 >= kStreamBytes;
-  parallel_chunks(n, 16384, [&](int64_t i0, int64_t i1, int64_t) {
-    int64_t i = i0;
-    for (; i + V::W <= i1; i += V::W) store_out(gelu(V::load(x + i), tanh_approx), y + i, streaming);
-    if (i < i1) gelu(V::load(x + i, i1 - i), tanh_approx).store(y + i, i1 - i);
-  });
+  parallel_chunks(n, 16384, [=](int64_t i0, int64_t i1, int64_t) { gelu_range(y, x, i0, i1, tanh_approx, streaming); });
   if (streaming) stream_fence();
 }
 
 void gelu_backward(float* dx, const float* dy, const float* x, int64_t n, int tanh_approx) {
   const bool streaming = n * 4 >= kStreamBytes;
-  parallel_chunks(n, 16384, [&](int64_t i0, int64_t i1, int64_t) {
-    int64_t i = i0;
-    for (; i + V::W <= i1; i += V::W) store_out(V::load(dy + i) * gelu_grad(V::load(x + i), tanh_approx), dx + i, streaming);
-    if (i < i1) (V::load(dy + i, i1 - i) * gelu_grad(V::load(x + i, i1 - i), tanh_approx)).store(dx + i, i1 - i);
-  });
+  parallel_chunks(n, 16384, [=](int64_t i0, int64_t i1, int64_t) { gelu_grad_range(dx, dy, x, i0, i1, tanh_approx, streaming); });
   if (streaming) stream_fence();
 }
 

@@ -51,6 +51,11 @@ struct V {
   static V max(V a, V b) { return {_mm512_max_ps(a.v, b.v)}; }
   static V min(V a, V b) { return {_mm512_min_ps(a.v, b.v)}; }
   static V sqrt(V a) { return {_mm512_sqrt_ps(a.v)}; }
+  // 1/a to about 1 ulp: 14-bit estimate and one Newton step (cheaper than a division)
+  static V rcp(V a) {
+    const __m512 r = _mm512_rcp14_ps(a.v);
+    return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.f)))};
+  }
   static V abs(V a) { return {_mm512_abs_ps(a.v)}; }
   static V round(V a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   // 2^n for integral n in [-126, 127]
@@ -87,6 +92,11 @@ struct V {
   static V max(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }
   static V min(V a, V b) { return {_mm256_min_ps(a.v, b.v)}; }
   static V sqrt(V a) { return {_mm256_sqrt_ps(a.v)}; }
+  // 1/a to about 2 ulp: 12-bit estimate and one Newton step (cheaper than a division)
+  static V rcp(V a) {
+    const __m256 r = _mm256_rcp_ps(a.v);
+    return {_mm256_mul_ps(r, _mm256_fnmadd_ps(a.v, r, _mm256_set1_ps(2.f)))};
+  }
   static V abs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.f), a.v)}; }
   static V round(V a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   static V pow2(V n) { return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23))}; }
@@ -129,6 +139,7 @@ struct V {
   static V max(V a, V b) { return {a.v > b.v ? a.v : b.v}; }
   static V min(V a, V b) { return {a.v < b.v ? a.v : b.v}; }
   static V sqrt(V a) { return {std::sqrt(a.v)}; }
+  static V rcp(V a) { return {1.f / a.v}; }
   static V abs(V a) { return {std::fabs(a.v)}; }
   static V copysign(V mag, V s) { return {std::copysign(mag.v, s.v)}; }
   static V select_pos(V x, V a, V b) { return x.v > 0 ? a : b; }
@@ -159,6 +170,12 @@ inline void stream_fence() {
 #if MK_ISA_LEVEL >= 1
   _mm_sfence();
 #endif
+}
+
+// Asks for [p, p + n) ahead of use. The hardware streamers stop at 4 KiB page boundaries,
+// so a kernel that walks one page-sized row at a time stalls at the start of every row.
+inline void prefetch_span(const float* p, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
 }
 
 // Zeroed scratch floats owned by one call (no STL containers in op files: see above).
@@ -246,17 +263,19 @@ inline V vexp(V x) {
   const V y = V::fma(p, r * r, r + V::set1(1.f));
   return y * V::pow2(n);
 }
-// erf(x), Abramowitz & Stegun 7.1.26: |error| ≤ 1.5e-7.
-inline V verf(V x) {
+// erf(x), Abramowitz & Stegun 7.1.26: |error| ≤ 1.5e-7. Also returns e^{−x²}, which the
+// formula computes anyway (GELU's backward needs it).
+inline V verf(V x, V* exp_neg_x2 = nullptr) {
   const V a = V::abs(x);
-  const V t = V::set1(1.f) / V::fma(V::set1(0.3275911f), a, V::set1(1.f));
+  const V t = V::rcp(V::fma(V::set1(0.3275911f), a, V::set1(1.f)));
   V p = V::set1(1.061405429f);
   p = V::fma(p, t, V::set1(-1.453152027f));
   p = V::fma(p, t, V::set1(1.421413741f));
   p = V::fma(p, t, V::set1(-0.284496736f));
   p = V::fma(p, t, V::set1(0.254829592f));
-  const V y = V::set1(1.f) - p * t * vexp(V::set1(0.f) - a * a);
-  return V::copysign(y, x);
+  const V e = vexp(V::set1(0.f) - a * a);
+  if (exp_neg_x2) *exp_neg_x2 = e;
+  return V::copysign(V::set1(1.f) - p * t * e, x);
 }
 // tanh(x) = sign(x)·(1 − 2/(e^{2|x|} + 1)); absolute error about 1e-7.
 inline V vtanh(V x) {
@@ -265,7 +284,10 @@ inline V vtanh(V x) {
 }
 #else
 inline V vexp(V x) { return {std::exp(x.v)}; }
-inline V verf(V x) { return {std::erf(x.v)}; }
+inline V verf(V x, V* exp_neg_x2 = nullptr) {
+  if (exp_neg_x2) *exp_neg_x2 = {std::exp(-x.v * x.v)};
+  return {std::erf(x.v)};
+}
 inline V vtanh(V x) { return {std::tanh(x.v)}; }
 #endif
 

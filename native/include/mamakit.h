@@ -163,6 +163,8 @@ const mk_backend* mk_cpu_backend(void);
 const char* mk_cpu_isa(void);
 /* Worker threads in the CPU pool (the calling thread included). */
 int mk_cpu_threads(void);
+/* Bytes the CPU backend holds from the OS: live blocks plus its cache of freed large ones. */
+int64_t mk_cpu_footprint(void);
 
 /* The CUDA backend lives in libmamakit_cuda.so, opened with dlopen by the addon only when
  * the file is present. It exports these two symbols:

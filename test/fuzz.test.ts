@@ -82,4 +82,46 @@ test('10 000 wrong calls all throw named errors', () => {
   assert.is(n, 10_000);
 });
 
+// Every kernel binding, called with arguments drawn from a pool of tensors of random shapes,
+// index arrays with values in and out of range, numbers (NaN, ±∞, negatives), booleans and
+// junk: a call may succeed when the draw happens to be valid, but it must never crash, and a
+// failure must be a named TypeError or RangeError.
+const bindings = [
+  'matmul', 'layerNorm', 'layerNormBackward', 'gelu', 'geluBackward', 'softmaxCrossEntropy', 'softmaxCrossEntropyBackward',
+  'l2Normalize', 'l2NormalizeBackward', 'residual', 'residualBackward', 'meanPool', 'meanPoolBackward', 'embedding',
+  'embeddingBackward', 'batchNorm', 'batchNormBackward', 'dropout', 'adamw', 'sgd', 'sumSquares', 'copy',
+] as const;
+
+function draw(): unknown {
+  const r = rng.next();
+  if (r < 0.45) {
+    const rank = rng.int(1, 3);
+    return T(Array.from({ length: rank }, () => rng.pick([1, 2, 3, 4, 5, 8])));
+  }
+  if (r < 0.6) return Int32Array.from({ length: rng.int(0, 6) }, () => rng.int(-2, 9));
+  if (r < 0.8) return rng.pick([0, 1, 2, 3, 0.5, 1e-5, -1, NaN, Infinity, -Infinity, 2 ** 60]);
+  if (r < 0.9) return rng.pick([true, false]);
+  return rng.pick(junk);
+}
+
+test('every binding survives 20 000 random argument lists', () => {
+  const surface = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+  let threw = 0, ran = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const name = rng.pick(bindings);
+    const args = Array.from({ length: rng.int(0, 14) }, draw);
+    try {
+      surface[name](...args);
+      ran++;
+    } catch (e) {
+      threw++;
+      assert.ok(e instanceof TypeError || e instanceof RangeError || (e instanceof Error && /not supported|not available/.test(e.message)),
+        `${name}: ${(e as Error).constructor.name}: ${(e as Error).message}`);
+      assert.ok((e as Error).message.startsWith(name) || /^Tensor|^toArray/.test((e as Error).message), `${name}: message does not name the op: ${(e as Error).message}`);
+    }
+  }
+  assert.ok(threw > 10_000, `only ${threw} calls threw`);
+  assert.ok(ran >= 0);
+});
+
 test.run();

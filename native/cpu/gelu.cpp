@@ -22,7 +22,7 @@ inline V gelu(V x, bool tanh_form) {
     const V u = V::set1(kSqrt2OverPi) * V::fma(V::set1(kC) * x, x * x, x);
     return x * V::rcp(one + vexp(V::set1(-2.f) * u));
   }
-  return half * x * (one + verf(x * V::set1(kInvSqrt2)));
+  return half * x * (one + verf_rational(x * V::set1(kInvSqrt2)));
 }
 
 inline V gelu_grad(V x, bool tanh_form) {

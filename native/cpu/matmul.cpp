@@ -111,7 +111,7 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
       // of jumping a page per element (that was TLB-bound: 1 GB/s).
       const int64_t kgroups = cdiv(kc, 8);
       const int64_t btasks = std::min<int64_t>(kgroups, 4 * nthreads);
-      run(btasks, [&](int64_t t, int) {
+      auto pack_b_task = [&](int64_t t) {
         for (int64_t kg = t * kgroups / btasks; kg < (t + 1) * kgroups / btasks; ++kg) {
           const int64_t k0 = kg * 8, k1 = std::min<int64_t>(kc, k0 + 8);
           for (int64_t s = 0; s < nsl; ++s) {
@@ -119,18 +119,27 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
             g.pack_b(bpack + s * kc * NR, B, tb, N, K, j0, std::min<int64_t>(NR, N - j0), pc, k0, k1);
           }
         }
-      });
+      };
+      // When all rows fit one pass (M ≤ MB, the usual case), A and B are packed in the same
+      // parallel phase: one barrier fewer per K block.
+      const bool one_pass = M <= MB;
+      if (!one_pass) run(btasks, [&](int64_t t, int) { pack_b_task(t); });
       for (int64_t ic = 0; ic < M; ic += MB) {
         const int64_t mb = std::min(MB, M - ic);
         const int64_t msl = cdiv(mb, MR);
         // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded.
         const int64_t atasks = std::min<int64_t>(msl, 4 * nthreads);
-        run(atasks, [&](int64_t t, int) {
+        auto pack_a_task = [&](int64_t t) {
           for (int64_t s = t * msl / atasks; s < (t + 1) * msl / atasks; ++s) {
             const int64_t i0 = ic + s * MR;
             g.pack_a(apack + s * kc * MR, A, ta, M, K, i0, std::min<int64_t>(MR, M - i0), pc, kc);
           }
-        });
+        };
+        if (one_pass) {
+          run(btasks + atasks, [&](int64_t t, int) { t < btasks ? pack_b_task(t) : pack_a_task(t - btasks); });
+        } else {
+          run(atasks, [&](int64_t t, int) { pack_a_task(t); });
+        }
         // Tasks: row blocks of at most MC × column chunks. At least 4 per thread and a
         // multiple of the thread count, in equal row blocks: 7 blocks of 240 rows on 2 threads
         // left one thread idle for a seventh of the time (1608-row ViT GEMMs).

@@ -53,6 +53,7 @@ for (const isa of runnableIsas(test)) {
       runCase({ M: 5, N: 3100, K: 20, transA: true, transB: false, bias: true, accumulate: true }, isa);
       runCase({ M: 2100, N: 9, K: 33, transA: false, transB: false, bias: false, accumulate: false }, isa);
       runCase({ M: 301, N: 40, K: 700, transA: true, transB: false, bias: true, accumulate: true }, isa);
+      runCase({ M: 4000, N: 9, K: 40, transA: false, transB: true, bias: true, accumulate: false }, isa); // more rows than one packing pass
     } finally {
       native.setIsa(native.buildInfo().bestIsa);
     }

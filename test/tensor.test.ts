@@ -99,6 +99,25 @@ test('tensors left to the garbage collector are freed by the finalizer', async (
   assert.ok(grew < 200, `RSS grew by ${grew.toFixed(1)} MiB with undisposed tensors`);
 });
 
+test('large tensors: a disposed block is reused, and forgotten ones are collected', async () => {
+  const n = 16 * 1024 * 1024; // 64 MiB: served from the cache of 2 MiB-aligned blocks
+  const before = rssMiB();
+  for (let i = 0; i < 50; i++) {
+    const t = Tensor.full([n], i);
+    if (i === 49) assert.is(t.toArray()[n - 1], 49);
+    t.dispose();
+  }
+  const grew = rssMiB() - before;
+  assert.ok(grew < 140, `50 × 64 MiB create/dispose grew RSS by ${grew.toFixed(0)} MiB`);
+  // 40 × 64 MiB never disposed = 2.5 GiB if nothing collected them.
+  for (let i = 0; i < 40; i++) {
+    Tensor.full([n], 1);
+    await new Promise((r) => setImmediate(r));
+  }
+  const grew2 = rssMiB() - before;
+  assert.ok(grew2 < 1600, `40 forgotten 64 MiB tensors grew RSS by ${grew2.toFixed(0)} MiB`);
+});
+
 cudaTest(test, 'cuda: bf16 and f16 round trips round to the storage type', () => {
   const data = rng.randn(1000);
   for (const [dtype, rel] of [['f32', 0], ['bf16', 2 ** -8], ['f16', 2 ** -11]] as const) {

@@ -43,6 +43,7 @@ test('bad constructor arguments give named TypeErrors and RangeErrors', () => {
     [() => Tensor.fromArray(new Float32Array(6), [6], { dtype: 'f64' as never }), TypeError, /dtype must be 'f32', 'bf16' or 'f16', got 'f64'/],
     [() => Tensor.empty([1, 1, 1, 1, 1, 1, 1, 1, 1]), RangeError, /rank 9/],
     [() => Tensor.empty([1 << 30, 1 << 30]), RangeError, /more than 2\^40 elements/],
+    [() => Tensor.empty([1 << 30, 1 << 9]), RangeError, /cannot allocate .* bytes on cpu: out of host memory: 2097152 MiB requested/],
   ];
   if (!hasCuda) bad.push([() => Tensor.fromArray(new Float32Array(6), [6], { device: 'cuda' }), Error, /'cuda' is not available/]);
   if (!hasCuda) bad.push([() => Tensor.fromArray(new Float32Array(6), [6], { dtype: 'bf16' }), TypeError, /'bf16' is only stored on 'cuda'/]);

@@ -1,6 +1,7 @@
 // backend.cpp: the CPU backend's mk_backend table (native/include/mamakit.h). Memory is host
 // memory aligned to 64 bytes; only f32 is stored on the CPU.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -78,8 +79,23 @@ LargeBlocks& large() {
   return *l;
 }
 
+// Physical memory: a request beyond it is refused up front. Linux overcommits, so such an
+// allocation would "succeed" and the process be killed when the pages are first written.
+size_t physical_bytes() {
+  static const size_t total = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? size_t(pages) * size_t(size) : SIZE_MAX;
+  }();
+  return total;
+}
+
 mk_status cpu_alloc(mk_context*, void** ptr, size_t bytes) {
   if (bytes > SIZE_MAX - kHuge) return fail(MK_ERR_OOM, "allocation size overflows");
+  if (bytes > physical_bytes() / 10 * 9) {
+    t_error = "out of host memory: " + std::to_string(bytes >> 20) + " MiB requested, the machine has " +
+              std::to_string(physical_bytes() >> 20) + " MiB";
+    return MK_ERR_OOM;
+  }
   if (bytes >= kLarge) {
     const size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
     LargeBlocks& l = large();

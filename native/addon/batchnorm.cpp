@@ -24,11 +24,8 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   MK_TYPE_CHECK(!rm == !rv, "batchNorm: give both runningMean and runningVar, or neither");
   if (w) a.like(w, "weight", x, "x"), a.shape(w, "weight", {C});
   if (b) a.like(b, "bias", x, "x"), a.shape(b, "bias", {C});
-  for (auto [t, name] : {std::pair{rm, "runningMean"}, std::pair{rv, "runningVar"}}) {
-    if (!t) continue;
-    a.shape(t, name, {C});
-    MK_TYPE_CHECK(t->dtype() == MK_F32 && t->dev() == x->dev(), "batchNorm: ", name, " must be f32 on ", device_name(x->dev()));
-  }
+  if (rm) a.stats(rm, "runningMean", C, x);
+  if (rv) a.stats(rv, "runningVar", C, x);
   if (rm && rv) a.distinct(rm, "runningMean", rv, "runningVar");
   Device& d = device(x->dev());
   auto fn = a.entry(d.backend->batchnorm_forward, x->dev());
@@ -56,9 +53,7 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   MK_RANGE_CHECK(x->shape().size() == 2, "batchNormBackward: x must be 2-D [R,C], got ", shape_str(x->shape()));
   const int64_t R = x->shape()[0], C = x->shape()[1];
   a.like(dy, "dy", x, "x"), a.shape(dy, "dy", x->shape());
-  a.shape(mean, "mean", {C}), a.shape(rstd, "rstd", {C});
-  MK_TYPE_CHECK(mean->dtype() == MK_F32 && rstd->dtype() == MK_F32 && mean->dev() == x->dev() && rstd->dev() == x->dev(),
-                "batchNormBackward: mean and rstd must be f32 tensors on ", device_name(x->dev()));
+  a.stats(mean, "mean", C, x), a.stats(rstd, "rstd", C, x);
   if (w) a.like(w, "weight", x, "x"), a.shape(w, "weight", {C});
   if (dw) a.like(dw, "dWeight", x, "x"), a.shape(dw, "dWeight", {C});
   if (db) a.like(db, "dBias", x, "x"), a.shape(db, "dBias", {C});

@@ -1,6 +1,5 @@
 // l2norm.cpp: bindings of l2Normalize(x, eps) -> [y, norm] and
 // l2NormalizeBackward(dy, y, norm, eps) -> dx, over the last dimension.
-#include "checks.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -28,9 +27,7 @@ Napi::Value L2NormBackward(const Napi::CallbackInfo& info) {
   const float eps = float(a.number(info[3], "eps", 1e-30, 1));
   auto [R, D] = a.rows(y, "y");
   a.like(dy, "dy", y, "y"), a.shape(dy, "dy", y->shape());
-  a.shape(norm, "norm", {R});
-  Napi::Env env = info.Env();
-  MK_TYPE_CHECK(norm->dtype() == MK_F32 && norm->dev() == y->dev(), "l2NormalizeBackward: norm must be f32 on ", device_name(y->dev()));
+  a.stats(norm, "norm", R, y);
   Device& d = device(y->dev());
   auto fn = a.entry(d.backend->l2norm_backward, y->dev());
   Napi::Object dx = a.alloc(y->dev(), y->dtype(), y->shape());

@@ -1,6 +1,5 @@
 // layernorm.cpp: bindings of layerNorm(x, w, b, eps) -> [y, mean, rstd] and
 // layerNormBackward(dy, x, mean, rstd, w, dw, db) -> dx (dw, db accumulated when given).
-#include "checks.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -36,10 +35,7 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   NativeTensor* db = a.optional(info[6], "dBias");
   auto [R, D] = a.rows(x, "x");
   a.like(dy, "dy", x, "x"), a.shape(dy, "dy", x->shape());
-  a.shape(mean, "mean", {R}), a.shape(rstd, "rstd", {R});
-  Napi::Env env = info.Env();
-  MK_TYPE_CHECK(mean->dtype() == MK_F32 && rstd->dtype() == MK_F32 && mean->dev() == x->dev() && rstd->dev() == x->dev(),
-                "layerNormBackward: mean and rstd must be f32 tensors on ", device_name(x->dev()));
+  a.stats(mean, "mean", R, x), a.stats(rstd, "rstd", R, x);
   if (w) a.like(w, "weight", x, "x"), a.shape(w, "weight", {D});
   if (dw) a.like(dw, "dWeight", x, "x"), a.shape(dw, "dWeight", {D});
   if (db) a.like(db, "dBias", x, "x"), a.shape(db, "dBias", {D});

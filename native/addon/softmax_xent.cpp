@@ -29,8 +29,7 @@ Napi::Value SoftmaxXentBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MK_RANGE_CHECK(x->shape().size() == 2, "softmaxCrossEntropyBackward: logits must be 2-D [R,C], got ", shape_str(x->shape()));
   const int64_t R = x->shape()[0], C = x->shape()[1];
-  a.shape(lse, "lse", {R});
-  MK_TYPE_CHECK(lse->dtype() == MK_F32 && lse->dev() == x->dev(), "softmaxCrossEntropyBackward: lse must be f32 on ", device_name(x->dev()));
+  a.stats(lse, "lse", R, x);
   const int32_t* t = a.int32s(info[2], "targets", R, 0, int32_t(C - 1), true);
   const float scale = float(a.number(info[3], "scale", -3.4e38, 3.4e38));
   Device& d = device(x->dev());

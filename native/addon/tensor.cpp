@@ -309,6 +309,14 @@ void Args::shape(const NativeTensor* t, const char* name, const std::vector<int6
   MK_RANGE_CHECK(t->shape() == want, op_, ": ", name, " must have shape ", shape_str(want), ", got ", shape_str(t->shape()));
 }
 
+void Args::stats(const NativeTensor* t, const char* name, int64_t n, const NativeTensor* ref) const {
+  Napi::Env env = env_;
+  shape(t, name, {n});
+  MK_TYPE_CHECK(t->dtype() == MK_F32, op_, ": ", name, " must be f32 (saved statistics are f32), got ", dtype_name(t->dtype()));
+  MK_TYPE_CHECK(t->dev() == ref->dev(), op_, ": ", name, " is on ", device_name(t->dev()), " but the data is on ",
+                device_name(ref->dev()));
+}
+
 std::pair<int64_t, int64_t> Args::rows(const NativeTensor* t, const char* name) const {
   Napi::Env env = env_;
   MK_RANGE_CHECK(!t->shape().empty(), op_, ": ", name, " must have rank ≥ 1, got a scalar");

@@ -88,6 +88,8 @@ class Args {
   // t is on the same device and has the same dtype as ref.
   void like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const;
   void shape(const NativeTensor* t, const char* name, const std::vector<int64_t>& want) const;
+  // A saved statistic (mean, rstd, lse, norm, running stats): shape [n], f32, on ref's device.
+  void stats(const NativeTensor* t, const char* name, int64_t n, const NativeTensor* ref) const;
   // t has rank ≥ 1; returns {rows, last dim}.
   std::pair<int64_t, int64_t> rows(const NativeTensor* t, const char* name) const;
   // out must not share memory with in.

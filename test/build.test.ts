@@ -3,7 +3,8 @@
 // cached in build-gyp/ and rebuilt when native sources or binding.gyp change.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { backends } from 'mamakit';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,26 @@ test('node-gyp builds the addon and it runs matmul', () => {
   assert.equal(r.backends, ['cpu']);
   assert.equal(r.c, [14, 25, 20, 31]);
   assert.ok(Math.abs(r.ln - Math.sqrt(1.5)) < 1e-3 && Math.abs(r.g - 6) < 1e-5, `layerNorm ${r.ln}, gelu ${r.g}`);
+});
+
+test('the C++ CUDA checker of bench/gpu.sh builds and probes the CUDA library', () => {
+  // native/tests/backend_ops.cpp only runs for real on a lent GPU; building it here keeps it
+  // compiling, and without a GPU it must say why and exit 2 (or run its checks where there is one).
+  const cmake = spawnSync('cmake', ['--build', join(root, 'build'), '--target', 'backend_ops'], { encoding: 'utf8' });
+  assert.is(cmake.status, 0, cmake.stdout + cmake.stderr);
+  const lib = join(root, 'build', 'Release', 'libmamakit_cuda.so');
+  if (!existsSync(lib)) {
+    console.log('  (libmamakit_cuda.so not built: nvcc absent; the probe is not run)');
+    return;
+  }
+  const r = spawnSync(join(root, 'build', 'backend_ops'), ['--lib', lib], { encoding: 'utf8' });
+  if (backends().includes('cuda')) {
+    assert.is(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /checks: \d+ passed, 0 failed/);
+  } else {
+    assert.is(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /CUDA unavailable: (no driver|no device)/);
+  }
 });
 
 test.run();

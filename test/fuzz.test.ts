@@ -19,7 +19,9 @@ const disposed = (() => {
 const junk: unknown[] = [
   undefined, null, 0, -1, NaN, Infinity, 1.5, 'cpu', '', true, {}, [], [1, 2], () => 1, Symbol('x'), 10n,
   new Float64Array(4), new Int32Array(4), new Uint8Array(4), new Float32Array(0), disposed, { shape: [2, 2] },
+  Object.create(native.NativeTensor.prototype), // looks like a tensor to instanceof, wraps nothing
 ];
+const isTensor = (x: unknown): x is NativeTensor => x instanceof Object && Object.getPrototypeOf(x) === native.NativeTensor.prototype && x !== junk[junk.length - 1];
 
 type Call = () => unknown;
 
@@ -29,7 +31,7 @@ function matmulCall(): Call {
   const which = rng.int(0, 8);
   switch (which) {
     case 0: case 1: args[which] = rng.pick(junk.filter((j) => j !== undefined && j !== null)); break;
-    case 2: args[2] = rng.pick([T([N + 1]), T([N, 1]), T([1]), ...junk.filter((j) => j !== null && j !== undefined)]); if ((args[2] as NativeTensor)?.shape?.[0] === N && (args[2] as NativeTensor).shape.length === 1) args[2] = T([N + 2]); break;
+    case 2: args[2] = rng.pick([T([N + 1]), T([N, 1]), T([1]), ...junk.filter((j) => j !== null && j !== undefined)]); if (isTensor(args[2]) && !args[2].disposed && args[2].shape[0] === N && args[2].shape.length === 1) args[2] = T([N + 2]); break;
     case 3: args[3] = rng.pick([T([M + 1, N]), T([M, N + 1]), T([M * N]), args[0], disposed, 7, 'out']); if (args[3] === args[0] && M === M && K === N) args[3] = T([M + 1, N]); break;
     case 4: case 5: case 6: args[which] = rng.pick([0, 1, 'true', NaN, {}, null]); break;
     case 7: args[1] = T([K + 1, N]); break; // K mismatch

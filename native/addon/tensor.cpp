@@ -26,6 +26,11 @@ void report_cpu_memory(napi_env env) {
   if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env), delta);
 }
 
+// Marks the objects NativeTensor constructs. Checking the tag replaces InstanceOf, which walked
+// the prototype chain (one tensor argument: 565 → 380 ns), and it cannot be forged from JS:
+// an object made with Object.create(NativeTensor.prototype) passed InstanceOf but wraps nothing.
+const napi_type_tag kTensorTag = {0x6d616d616b697400ull, 0x74656e736f720001ull};
+
 struct AddonData {
   Napi::FunctionReference tensor_ctor;
 };
@@ -114,6 +119,7 @@ NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   const Napi::Value data = info[0], shape = info[1], dev_arg = info[2], dtype_arg = info[3],
                     fill = info[4];
   MK_TYPE_CHECK(info.IsConstructCall(), "Tensor: use Tensor.fromArray or Tensor.empty");
+  info.This().As<Napi::Object>().TypeTag(&kTensorTag);
   MK_TYPE_CHECK(shape.IsArray(), "Tensor: shape must be an array of positive integers, got ",
                 describe_value(shape));
   const Napi::Array sa = shape.As<Napi::Array>();
@@ -243,9 +249,8 @@ Napi::Value NativeTensor::GetDisposed(const Napi::CallbackInfo& info) {
 }
 
 NativeTensor* tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name) {
-  auto* data = env.GetInstanceData<AddonData>();
-  MK_TYPE_CHECK(v.IsObject() && v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value()), op,
-                ": ", name, " must be a Tensor, got ", describe_value(v));
+  MK_TYPE_CHECK(v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&kTensorTag), op, ": ", name,
+                " must be a Tensor, got ", describe_value(v));
   NativeTensor* t = NativeTensor::Unwrap(v.As<Napi::Object>());
   MK_TYPE_CHECK(!t->disposed(), op, ": ", name, " is disposed");
   return t;

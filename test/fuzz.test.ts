@@ -123,7 +123,7 @@ test('every binding survives 20 000 random argument lists', () => {
     }
   }
   assert.ok(threw > 10_000, `only ${threw} calls threw`);
-  assert.ok(ran >= 0);
+  assert.ok(ran > 0, `no random argument list was ever valid (${ran})`); // valid draws run the kernels too
 });
 
 test.run();

@@ -46,7 +46,20 @@ namespace {
 // vector store (may-alias) forced the compiler to reload them each iteration.
 // Four vectors an iteration: one GELU is a chain of ~25 dependent operations, and with a
 // single vector in flight the loop was latency-bound (3.5 cycles an element in L1).
+// A chunk may start mid-vector: one masked vector up to the alignment streaming stores need,
+// or every store of the chunk would fall back to a normal one.
+int64_t head(const float* out, int64_t i, int64_t i1, bool streaming) {
+  if (!streaming) return 0;
+  const int64_t mis = int64_t(reinterpret_cast<uintptr_t>(out + i) % (4 * V::W)) / 4;
+  const int64_t h = mis ? V::W - mis : 0;
+  return h < i1 - i ? h : i1 - i;
+}
+
 void gelu_range(float* y, const float* x, int64_t i, int64_t i1, bool tanh_form, bool streaming) {
+  if (const int64_t h = head(y, i, i1, streaming)) {
+    gelu(V::load(x + i, h), tanh_form).store(y + i, h);
+    i += h;
+  }
   for (; i + 4 * V::W <= i1; i += 4 * V::W) {
     if ((i & 255) == 0) prefetch_span(x + i + 1024, 256);  // 4 KiB ahead (simd.h says why)
     const V a = gelu(V::load(x + i), tanh_form), b = gelu(V::load(x + i + V::W), tanh_form);
@@ -61,6 +74,10 @@ void gelu_range(float* y, const float* x, int64_t i, int64_t i1, bool tanh_form,
 }
 
 void gelu_grad_range(float* dx, const float* dy, const float* x, int64_t i, int64_t i1, bool tanh_form, bool streaming) {
+  if (const int64_t h = head(dx, i, i1, streaming)) {
+    (V::load(dy + i, h) * gelu_grad(V::load(x + i, h), tanh_form)).store(dx + i, h);
+    i += h;
+  }
   for (; i + 4 * V::W <= i1; i += 4 * V::W) {
     if ((i & 255) == 0) prefetch_span(x + i + 1024, 256), prefetch_span(dy + i + 1024, 256);
     const V a = gelu_grad(V::load(x + i), tanh_form), b = gelu_grad(V::load(x + i + V::W), tanh_form);

@@ -297,18 +297,12 @@ inline V verf_rational(V x) {
   q = V::fma(q, x2, V::set1(-1.42647390514189e-02f));
   return x * p * V::rcp(q);
 }
-// tanh(x) = sign(x)·(1 − 2/(e^{2|x|} + 1)); absolute error about 1e-7.
-inline V vtanh(V x) {
-  const V e = vexp(V::min(V::abs(x) * V::set1(2.f), V::set1(88.f)));
-  return V::copysign(V::set1(1.f) - V::set1(2.f) / (e + V::set1(1.f)), x);
-}
 #else
 inline V vexp(V x) { return {std::exp(x.v)}; }
 inline V verf(V x, V* exp_neg_x2 = nullptr) {
   if (exp_neg_x2) *exp_neg_x2 = {std::exp(-x.v * x.v)};
   return {std::erf(x.v)};
 }
-inline V vtanh(V x) { return {std::tanh(x.v)}; }
 inline V verf_rational(V x) { return {std::erf(x.v)}; }
 #endif
 

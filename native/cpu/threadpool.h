@@ -24,22 +24,23 @@ int threads();
 
 // Splits [0, n) into contiguous chunks of at least `grain` items, at most 4 per thread, and
 // calls f(begin, end, chunk) for each in parallel; returns the number of chunks (chunk < that).
-template <class F>
-int64_t parallel_chunks(int64_t n, int64_t grain, F&& f) {
-  if (n <= 0) return 0;
-  int64_t chunks = (n + grain - 1) / (grain < 1 ? 1 : grain);
-  const int64_t most = 4 * int64_t(threads());
-  if (chunks > most) chunks = most;
-  if (chunks < 1) chunks = 1;
-  parallel_for(chunks, [&](int64_t c, int) { f(c * n / chunks, (c + 1) * n / chunks, c); });
-  return chunks;
-}
-// The number of chunks parallel_chunks(n, grain, ...) will use (to size per-chunk buffers).
+// The number of chunks parallel_chunks(n, grain, ...) uses (to size per-chunk buffers): at
+// least `grain` items each, at most 4 per thread.
 inline int64_t chunk_count(int64_t n, int64_t grain) {
   if (n <= 0) return 0;
-  int64_t chunks = (n + grain - 1) / (grain < 1 ? 1 : grain);
+  const int64_t chunks = (n + grain - 1) / (grain < 1 ? 1 : grain);
   const int64_t most = 4 * int64_t(threads());
   return chunks > most ? most : chunks < 1 ? 1 : chunks;
+}
+
+// Splits [0, n) into chunk_count(n, grain) contiguous chunks and calls f(begin, end, chunk)
+// for each in parallel; returns the number of chunks.
+template <class F>
+int64_t parallel_chunks(int64_t n, int64_t grain, F&& f) {
+  const int64_t chunks = chunk_count(n, grain);
+  if (chunks == 0) return 0;
+  parallel_for(chunks, [&](int64_t c, int) { f(c * n / chunks, (c + 1) * n / chunks, c); });
+  return chunks;
 }
 
 }  // namespace mk

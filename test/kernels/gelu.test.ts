@@ -29,6 +29,21 @@ for (const approximate of ['none', 'tanh'] as const) {
   });
 }
 
+forEachIsa(test, 'outputs past 32 MiB (streaming stores, chunks starting mid-vector) match float64', () => {
+  const n = (8 << 20) + 5;
+  const x = rng.randn(n, 3), g = rng.randn(n);
+  const tx = Tensor.fromArray(x, [n]);
+  const y = kernels.gelu(tx).toArray(), dx = kernels.geluBackward(Tensor.fromArray(g, [n]), tx).toArray();
+  // Elements around every possible chunk boundary, the ends, and a random sample.
+  const idx: number[] = [0, 1, 2, n - 2, n - 1];
+  for (let c = 1; c < 64; c++) for (let d = -20; d < 20; d++) idx.push(Math.floor((c * n) / 64) + d);
+  for (let k = 0; k < 2000; k++) idx.push(rng.int(0, n - 1));
+  assertClose(idx.map((i) => y[i]), idx.map((i) => geluRef(x[i], false)), { atol: 2e-6, rtol: 2e-6, what: 'gelu (streamed)' });
+  const h = 1e-3;
+  const slope = (v: number) => (geluRef(v + h, false) - geluRef(v - h, false)) / (2 * h);
+  assertClose(idx.map((i) => dx[i]), idx.map((i) => g[i] * slope(x[i])), { atol: 1e-5, rtol: 1e-4, what: 'geluBackward (streamed)' });
+});
+
 test('bad arguments are named', () => {
   const x = Tensor.fromArray(rng.randn(4), [4]);
   throwsNamed(() => kernels.gelu(x, { approximate: 'fast' as never }), TypeError, /approximate must be 'none' or 'tanh'/);

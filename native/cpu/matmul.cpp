@@ -17,7 +17,7 @@ namespace {
 
 template <int MR, int NR>
 void ukernel_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int load_c,
-                    const float* bias) {
+                    const float* add, int64_t ldadd) {
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < MR; ++r) {
@@ -29,7 +29,7 @@ void ukernel_scalar(int64_t kc, const float* a, const float* b, float* c, int64_
     float* cr = c + r * ldc;
     for (int j = 0; j < NR; ++j) {
       float v = acc[r][j];
-      if (bias) v += bias[j];
+      if (add) v += add[r * ldadd + j];
       if (load_c) v += cr[j];
       cr[j] = v;
     }
@@ -70,8 +70,19 @@ inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 GemmKernel gemm_kernel_scalar() { return {ukernel_scalar<4, 8>, pack_a<4>, pack_b<8>, 4, 8, 64, 256, 2048}; }
 
-void matmul_f32(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N,
-                int64_t K, bool ta, bool tb, bool accumulate) {
+// Offsets of MR consecutive rows (rows[i0 + r], or (i0 + r)·ld): the step between them when it
+// is the same for all (then a tile can be stored in place), else -1.
+static int64_t uniform_step(const int64_t* rows, int64_t ld, int64_t i0, int64_t h) {
+  if (!rows) return ld;
+  if (h < 2) return 0;
+  const int64_t step = rows[i0 + 1] - rows[i0];
+  for (int64_t r = 2; r < h; ++r)
+    if (rows[i0 + r] - rows[i0 + r - 1] != step) return -1;
+  return step;
+}
+
+void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int64_t M, int64_t N, int64_t K,
+              const GemmASum& asum) {
   const GemmKernel g = isa() == Isa::avx512 ? gemm_kernel_avx512()
                        : isa() == Isa::avx2 ? gemm_kernel_avx2()
                                             : gemm_kernel_scalar();
@@ -100,11 +111,13 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t nsl = cdiv(nc, NR);
+    // op(A) is packed once per column block; its reduction is taken on the first only.
+    const GemmASum sum_here = jc == 0 ? asum : GemmASum{};
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const bool first = pc == 0;
-      const int load_c = (!first || accumulate) ? 1 : 0;
-      const float* bias_here = first ? bias : nullptr;
+      const int load_c = (!first || C.accumulate) ? 1 : 0;
+      const float* add_here = first ? C.add : nullptr;
 
       // bpack [nsl][kc][NR]: sliver s holds columns jc + s·NR .. +NR, zero-padded. Groups of
       // 8 rows of B are copied to every sliver in turn, so reads walk along B's rows instead
@@ -116,7 +129,7 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
           const int64_t k0 = kg * 8, k1 = std::min<int64_t>(kc, k0 + 8);
           for (int64_t s = 0; s < nsl; ++s) {
             const int64_t j0 = jc + s * NR;
-            g.pack_b(bpack + s * kc * NR, B, tb, N, K, j0, std::min<int64_t>(NR, N - j0), pc, k0, k1);
+            g.pack_b(bpack + s * kc * NR, B, j0, std::min<int64_t>(NR, N - j0), pc, k0, k1);
           }
         }
       };
@@ -127,12 +140,13 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
       for (int64_t ic = 0; ic < M; ic += MB) {
         const int64_t mb = std::min(MB, M - ic);
         const int64_t msl = cdiv(mb, MR);
-        // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded.
+        // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded. Tasks own
+        // whole slivers, so the reduction of op(A) into asum has no two writers.
         const int64_t atasks = std::min<int64_t>(msl, 4 * nthreads);
         auto pack_a_task = [&](int64_t t) {
           for (int64_t s = t * msl / atasks; s < (t + 1) * msl / atasks; ++s) {
             const int64_t i0 = ic + s * MR;
-            g.pack_a(apack + s * kc * MR, A, ta, M, K, i0, std::min<int64_t>(MR, M - i0), pc, kc);
+            g.pack_a(apack + s * kc * MR, A, i0, std::min<int64_t>(MR, M - i0), pc, kc, sum_here);
           }
         };
         if (one_pass) {
@@ -163,21 +177,32 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
             const int64_t w = std::min<int64_t>(NR, nc - j0);
             const float* bs = bpack + s * kc * NR;
             for (int64_t r0 = r_lo; r0 < r_hi; r0 += MR) {
-              const int64_t h = std::min<int64_t>(MR, mb - r0);
+              const int64_t i0 = ic + r0, h = std::min<int64_t>(MR, mb - r0);
               const float* as = apack + (r0 / MR) * kc * MR;
-              float* c = C + (ic + r0) * N + jc + j0;
-              const float* bb = bias_here ? bias_here + jc + j0 : nullptr;
               if (h == MR && w == NR) {
-                g.ukernel(kc, as, bs, c, N, load_c, bb);
-              } else {
-                g.ukernel(kc, as, bs, tmp, NR, 0, nullptr);
-                for (int64_t r = 0; r < h; ++r)
-                  for (int64_t j = 0; j < w; ++j) {
-                    float v = tmp[r * NR + j];
-                    if (bb) v += bb[j];
-                    if (load_c) v += c[r * N + j];
-                    c[r * N + j] = v;
-                  }
+                const int64_t ldc = uniform_step(C.rows, C.ld, i0, h);
+                const int64_t ldadd = add_here ? uniform_step(C.add_rows, C.add_ld, i0, h) : 0;
+                if (ldc >= 0 && ldadd >= 0) {
+                  float* c = C.p + (C.rows ? C.rows[i0] : i0 * C.ld) + jc + j0;
+                  const float* ad =
+                      add_here ? add_here + (C.add_rows ? C.add_rows[i0] : i0 * C.add_ld) + jc + j0 : nullptr;
+                  g.ukernel(kc, as, bs, c, ldc, load_c, ad, ldadd);
+                  continue;
+                }
+              }
+              // A ragged tile, or rows that are not evenly spaced (a tile that straddles two
+              // images of a patch embedding): compute into tmp, then place row by row.
+              g.ukernel(kc, as, bs, tmp, NR, 0, nullptr, 0);
+              for (int64_t r = 0; r < h; ++r) {
+                const int64_t i = i0 + r;
+                float* c = C.p + (C.rows ? C.rows[i] : i * C.ld) + jc + j0;
+                const float* ad = add_here ? add_here + (C.add_rows ? C.add_rows[i] : i * C.add_ld) + jc + j0 : nullptr;
+                for (int64_t j = 0; j < w; ++j) {
+                  float v = tmp[r * NR + j];
+                  if (ad) v += ad[j];
+                  if (load_c) v += c[j];
+                  c[j] = v;
+                }
               }
             }
           }
@@ -185,6 +210,16 @@ void matmul_f32(float* C, const float* A, const float* B, const float* bias, int
       }
     }
   }
+}
+
+void matmul_f32(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N,
+                int64_t K, bool ta, bool tb, bool accumulate) {
+  GemmOut out;
+  out.p = C, out.ld = N, out.add = bias, out.add_ld = 0, out.accumulate = accumulate;
+  GemmOperand a, b;
+  a.p = A, a.rs = ta ? 1 : K, a.cs = ta ? M : 1;
+  b.p = B, b.rs = tb ? 1 : N, b.cs = tb ? K : 1;
+  gemm_f32(out, a, b, M, N, K);
 }
 
 }  // namespace mk

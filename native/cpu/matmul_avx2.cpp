@@ -13,7 +13,7 @@ namespace {
 constexpr int MR = 6, NR = 16;
 
 void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int load_c,
-                  const float* bias) {
+                  const float* add, int64_t ldadd) {
   // The C tile is read (or, on the first K block, written) only after the k loop; ask for
   // it now so that its cache misses overlap the arithmetic (worth ~30 % on large GEMMs).
   {
@@ -35,12 +35,11 @@ void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t 
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
     }
   }
-  __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-  if (bias) bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
     float* cr = c + r * ldc;
-    __m256 v0 = _mm256_add_ps(acc[r][0], bias0), v1 = _mm256_add_ps(acc[r][1], bias1);
+    __m256 v0 = acc[r][0], v1 = acc[r][1];
+    if (add) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(add + r * ldadd)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(add + r * ldadd + 8));
     if (load_c) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cr)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cr + 8));
     _mm256_storeu_ps(cr, v0);
     _mm256_storeu_ps(cr + 8, v1);

@@ -13,7 +13,7 @@ namespace {
 constexpr int MR = 12, NR = 32;
 
 void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int load_c,
-                    const float* bias) {
+                    const float* add, int64_t ldadd) {
   // The C tile is read (or written) only after the k loop; ask for it now so that its
   // cache misses overlap the arithmetic.
   {
@@ -36,12 +36,11 @@ void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_
       acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
     }
   }
-  __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-  if (bias) bias0 = _mm512_loadu_ps(bias), bias1 = _mm512_loadu_ps(bias + 16);
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
     float* cr = c + r * ldc;
-    __m512 v0 = _mm512_add_ps(acc[r][0], bias0), v1 = _mm512_add_ps(acc[r][1], bias1);
+    __m512 v0 = acc[r][0], v1 = acc[r][1];
+    if (add) v0 = _mm512_add_ps(v0, _mm512_loadu_ps(add + r * ldadd)), v1 = _mm512_add_ps(v1, _mm512_loadu_ps(add + r * ldadd + 16));
     if (load_c) v0 = _mm512_add_ps(v0, _mm512_loadu_ps(cr)), v1 = _mm512_add_ps(v1, _mm512_loadu_ps(cr + 16));
     _mm512_storeu_ps(cr, v0);
     _mm512_storeu_ps(cr + 16, v1);

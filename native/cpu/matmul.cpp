@@ -82,7 +82,7 @@ static int64_t uniform_step(const int64_t* rows, int64_t ld, int64_t i0, int64_t
 }
 
 void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int64_t M, int64_t N, int64_t K,
-              const GemmASum& asum) {
+              const GemmBSum& bsum) {
   const GemmKernel g = isa() == Isa::avx512 ? gemm_kernel_avx512()
                        : isa() == Isa::avx2 ? gemm_kernel_avx2()
                                             : gemm_kernel_scalar();
@@ -111,8 +111,6 @@ void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int6
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t nsl = cdiv(nc, NR);
-    // op(A) is packed once per column block; its reduction is taken on the first only.
-    const GemmASum sum_here = jc == 0 ? asum : GemmASum{};
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const bool first = pc == 0;
@@ -121,15 +119,18 @@ void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int6
 
       // bpack [nsl][kc][NR]: sliver s holds columns jc + s·NR .. +NR, zero-padded. Groups of
       // 8 rows of B are copied to every sliver in turn, so reads walk along B's rows instead
-      // of jumping a page per element (that was TLB-bound: 1 GB/s).
-      const int64_t kgroups = cdiv(kc, 8);
+      // of jumping a page per element (that was TLB-bound: 1 GB/s). Groups are aligned to
+      // absolute multiples of their size, the sum's granule when B is also summed.
+      const int64_t gsz = bsum.sum ? std::max<int64_t>(1, bsum.granule) : 8;
+      const int64_t g_lo = pc / gsz, kgroups = (pc + kc - 1) / gsz - g_lo + 1;
       const int64_t btasks = std::min<int64_t>(kgroups, 4 * nthreads);
       auto pack_b_task = [&](int64_t t) {
         for (int64_t kg = t * kgroups / btasks; kg < (t + 1) * kgroups / btasks; ++kg) {
-          const int64_t k0 = kg * 8, k1 = std::min<int64_t>(kc, k0 + 8);
+          const int64_t k0 = std::max<int64_t>(pc, (g_lo + kg) * gsz) - pc;
+          const int64_t k1 = std::min<int64_t>(pc + kc, (g_lo + kg + 1) * gsz) - pc;
           for (int64_t s = 0; s < nsl; ++s) {
             const int64_t j0 = jc + s * NR;
-            g.pack_b(bpack + s * kc * NR, B, j0, std::min<int64_t>(NR, N - j0), pc, k0, k1);
+            g.pack_b(bpack + s * kc * NR, B, j0, std::min<int64_t>(NR, N - j0), pc, k0, k1, bsum);
           }
         }
       };
@@ -140,14 +141,13 @@ void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int6
       for (int64_t ic = 0; ic < M; ic += MB) {
         const int64_t mb = std::min(MB, M - ic);
         const int64_t msl = cdiv(mb, MR);
-        // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded. Tasks own
-        // whole slivers, so the reduction of op(A) into asum has no two writers.
+        // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded.
         const int64_t atasks = std::min<int64_t>(msl, 4 * nthreads);
         auto pack_a_task = [&](int64_t t) {
-          for (int64_t s = t * msl / atasks; s < (t + 1) * msl / atasks; ++s) {
-            const int64_t i0 = ic + s * MR;
-            g.pack_a(apack + s * kc * MR, A, i0, std::min<int64_t>(MR, M - i0), pc, kc, sum_here);
-          }
+          const int64_t s0 = t * msl / atasks, s1 = (t + 1) * msl / atasks;
+          if (s1 <= s0) return;
+          const int64_t i0 = ic + s0 * MR;
+          g.pack_a(apack + s0 * kc * MR, A, i0, std::min<int64_t>((s1 - s0) * MR, ic + mb - i0), pc, kc);
         };
         if (one_pass) {
           run(btasks + atasks, [&](int64_t t, int) { t < btasks ? pack_b_task(t) : pack_a_task(t - btasks); });

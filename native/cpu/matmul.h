@@ -8,6 +8,7 @@
 // row offset inside a larger sequence.
 #pragma once
 #include <cstdint>
+#include <cstring>  // memcpy in matmul_pack.h, which is included inside namespaces
 
 namespace mk {
 
@@ -35,12 +36,15 @@ struct GemmOut {
   bool accumulate = false;
 };
 
-// Optional: while op(A) is packed (each element exactly once), also
-//   sum[sum_rows[k] + i] += op(A)(i, k),
+// Optional: while op(B) is packed (each element exactly once), also
+//   sum[rows[k] + j] += op(B)(k, j),
 // the reduction a backward pass wants from the same read (patch_embed.cpp: dPos from dTokens).
-struct GemmASum {
+// Rows k that share a sum row must lie in one aligned group of `granule` rows (k / granule
+// equal): packing tasks split only between groups, so no two write one sum row.
+struct GemmBSum {
   float* sum = nullptr;
-  const int64_t* sum_rows = nullptr;
+  const int64_t* rows = nullptr;
+  int64_t granule = 1;
 };
 
 // Computes one full MR×NR tile:
@@ -50,12 +54,13 @@ using GemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* 
                              int load_c, const float* add, int64_t ldadd);
 
 // Packing into the kernel's layout (matmul_pack.h), instantiated per ISA with its MR/NR.
-// dst [kc][MR] = rows i0 .. i0+h of op(A), columns pc .. pc+kc, zero-padded to MR rows.
-using GemmPackA = void (*)(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc,
-                           const GemmASum& sum);
-// Rows k0 .. k1 of one B sliver dst [kc][NR]: columns j0 .. j0+w of op(B), rows pc+k0 .. pc+k1.
+// Slivers dst + t·kc·MR, each [kc][MR], from rows i0 .. i0+h of op(A) (h ≥ 1, any number of
+// slivers), columns pc .. pc+kc; the last sliver zero-padded to MR rows.
+using GemmPackA = void (*)(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc);
+// Rows k0 .. k1 of one B sliver dst [kc][NR]: columns j0 .. j0+w of op(B), rows pc+k0 .. pc+k1;
+// adds them into sum when it is set.
 using GemmPackB = void (*)(float* dst, const GemmOperand& B, int64_t j0, int64_t w, int64_t pc, int64_t k0,
-                           int64_t k1);
+                           int64_t k1, const GemmBSum& sum);
 
 struct GemmKernel {
   GemmUkernel ukernel;
@@ -72,7 +77,7 @@ GemmKernel gemm_kernel_avx512();
 
 // C = op(A)·op(B) (+ add) (+ C), op(A) [M,K], op(B) [K,N], on the CPU pool.
 void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int64_t M, int64_t N, int64_t K,
-              const GemmASum& asum = {});
+              const GemmBSum& bsum = {});
 
 // C[M,N] = op(A)·op(B) (+bias) (+C when accumulate); see mamakit.h for the layouts.
 void matmul_f32(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N,

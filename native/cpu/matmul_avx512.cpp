@@ -24,6 +24,14 @@ void ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_
       _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
     }
   }
+  // Likewise the rows added in the store (a position embedding: far apart, in L3 at best).
+  if (add) {
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(add + r * ldadd), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(add + r * ldadd + NR - 1), _MM_HINT_T0);
+    }
+  }
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();

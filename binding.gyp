@@ -8,7 +8,8 @@
       "native/cpu/layernorm.cpp", "native/cpu/gelu.cpp", "native/cpu/softmax_xent.cpp",
       "native/cpu/l2norm.cpp", "native/cpu/residual.cpp", "native/cpu/meanpool.cpp",
       "native/cpu/embedding.cpp", "native/cpu/batchnorm.cpp", "native/cpu/dropout.cpp",
-      "native/cpu/adamw.cpp", "native/cpu/sgd.cpp", "native/cpu/sumsq.cpp", "native/cpu/copy.cpp"
+      "native/cpu/adamw.cpp", "native/cpu/sgd.cpp", "native/cpu/sumsq.cpp", "native/cpu/copy.cpp",
+      "native/cpu/pos_interp.cpp"
     ],
     "cpu_flags": ["-std=c++20", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fPIC"]
   },
@@ -39,9 +40,11 @@
         "native/addon/matmul.cpp", "native/addon/layernorm.cpp", "native/addon/gelu.cpp",
         "native/addon/softmax_xent.cpp", "native/addon/l2norm.cpp", "native/addon/residual.cpp",
         "native/addon/meanpool.cpp", "native/addon/embedding.cpp", "native/addon/batchnorm.cpp",
-        "native/addon/dropout.cpp", "native/addon/optim.cpp",
+        "native/addon/dropout.cpp", "native/addon/optim.cpp", "native/addon/patch_embed.cpp",
+        "native/addon/pos_interp.cpp",
         "native/cpu/isa.cpp", "native/cpu/threadpool.cpp", "native/cpu/dispatch.cpp",
         "native/cpu/matmul.cpp", "native/cpu/matmul_avx2.cpp", "native/cpu/matmul_avx512.cpp",
+        "native/cpu/patch_embed.cpp",
         "native/cpu/backend.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -98,6 +98,13 @@ export interface NativeAddon {
   /** Σ x², accumulated in double. */
   sumSquares(x: NativeTensor): number;
   copy(src: NativeTensor, dst: NativeTensor | null): NativeTensor;
+  /** images [B,C,H,W], weight [D,C·p·p] → tokens [B,Np,D], or written into out [B,T,D] at offset (default T − Np). */
+  patchEmbed(images: NativeTensor, weight: NativeTensor, bias: NativeTensor | null, pos: NativeTensor | null, patch: number, out: NativeTensor | null, offset: number | undefined): NativeTensor;
+  /** Returns [dWeight, dBias, dPos]: the given ones accumulated into, the others created from zero. */
+  patchEmbedBackward(images: NativeTensor, dTokens: NativeTensor, patch: number, offset: number | undefined, dWeight: NativeTensor | null, dBias: NativeTensor | null, dPos: NativeTensor | null): [NativeTensor, NativeTensor, NativeTensor];
+  /** pos [h0·w0, D] → [h1·w1, D]; scales are source steps per output pixel. */
+  interpolatePos(pos: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
+  interpolatePosBackward(dy: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
 }
 
 const require = createRequire(import.meta.url);

@@ -92,12 +92,13 @@ const bindings = [
   'matmul', 'layerNorm', 'layerNormBackward', 'gelu', 'geluBackward', 'softmaxCrossEntropy', 'softmaxCrossEntropyBackward',
   'l2Normalize', 'l2NormalizeBackward', 'residual', 'residualBackward', 'meanPool', 'meanPoolBackward', 'embedding',
   'embeddingBackward', 'batchNorm', 'batchNormBackward', 'dropout', 'adamw', 'sgd', 'sumSquares', 'copy',
+  'patchEmbed', 'patchEmbedBackward', 'interpolatePos', 'interpolatePosBackward',
 ] as const;
 
 function draw(): unknown {
   const r = rng.next();
   if (r < 0.45) {
-    const rank = rng.int(1, 3);
+    const rank = rng.int(1, 4); // rank 4: images for patchEmbed
     return T(Array.from({ length: rank }, () => rng.pick([1, 2, 3, 4, 5, 8])));
   }
   if (r < 0.6) return Int32Array.from({ length: rng.int(0, 6) }, () => rng.int(-2, 9));

@@ -79,7 +79,33 @@ def copy(c):
     return lambda: y.copy_(x), "cpu"
 
 
-OPS = {"matmul": matmul, "layernorm": layernorm, "layernorm_bwd": layernorm_bwd, "gelu": gelu, "gelu_bwd": gelu_bwd, "adamw": adamw, "copy": copy}
+def patch_embed(c):
+    """Conv2d (kernel = stride = p) + flatten + position add, with autograd for the backward."""
+    dev = c.get("device", "cpu")
+    dt = getattr(torch, {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[c.get("dtype", "f32")])
+    B, C, H, W, p, D = c["B"], c["C"], c["H"], c["W"], c["p"], c["D"]
+    x = torch.randn(B, C, H, W, device=dev, dtype=dt)
+    conv = torch.nn.Conv2d(C, D, p, p).to(device=dev, dtype=dt)
+    pos = torch.randn(1, (H // p) * (W // p), D, device=dev, dtype=dt, requires_grad=True)
+
+    def forward():
+        return conv(x).flatten(2).transpose(1, 2) + pos
+
+    if not c.get("bwd"):
+        def fwd():
+            with torch.no_grad():
+                forward()
+        return fwd, dev
+    g = torch.randn(B, (H // p) * (W // p), D, device=dev, dtype=dt)
+
+    def step():
+        with torch.enable_grad():
+            torch.autograd.grad(forward(), (conv.weight, conv.bias, pos), g)
+    return step, dev
+
+
+OPS = {"matmul": matmul, "layernorm": layernorm, "layernorm_bwd": layernorm_bwd, "gelu": gelu, "gelu_bwd": gelu_bwd, "adamw": adamw, "copy": copy,
+       "patch_embed": patch_embed}
 
 
 def jsonl():

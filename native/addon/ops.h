@@ -16,7 +16,9 @@ namespace mk {
   X(embedding, Embedding) X(embeddingBackward, EmbeddingBackward)                             \
   X(batchNorm, BatchNorm) X(batchNormBackward, BatchNormBackward)                             \
   X(dropout, Dropout)                                                                         \
-  X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares) X(copy, Copy)
+  X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares) X(copy, Copy)                        \
+  X(patchEmbed, PatchEmbed) X(patchEmbedBackward, PatchEmbedBackward)                         \
+  X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)
 
 #define MK_DECLARE_BINDING(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);
 MK_ADDON_OPS(MK_DECLARE_BINDING)

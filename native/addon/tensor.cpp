@@ -206,12 +206,13 @@ void NativeTensor::Free() {
 }
 
 Napi::Object NativeTensor::Create(Napi::Env env, DeviceId dev, mk_dtype dtype,
-                                  const std::vector<int64_t>& shape) {
+                                  const std::vector<int64_t>& shape, const double* fill) {
   Napi::Array sa = Napi::Array::New(env, shape.size());
   for (size_t i = 0; i < shape.size(); ++i) sa.Set(uint32_t(i), Napi::Number::New(env, double(shape[i])));
   auto* data = env.GetInstanceData<AddonData>();
   return data->tensor_ctor.New({env.Null(), sa, Napi::String::New(env, device_name(dev)),
-                                Napi::String::New(env, dtype_name(dtype))});
+                                Napi::String::New(env, dtype_name(dtype)),
+                                fill ? Napi::Value(Napi::Number::New(env, *fill)) : env.Undefined()});
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {

@@ -23,9 +23,10 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   explicit NativeTensor(const Napi::CallbackInfo& info);
   ~NativeTensor() override;
 
-  // A tensor of the given shape on (device, dtype), contents unspecified.
+  // A tensor of the given shape on (device, dtype), filled with *fill, or contents
+  // unspecified when fill is null.
   static Napi::Object Create(Napi::Env env, DeviceId dev, mk_dtype dtype,
-                             const std::vector<int64_t>& shape);
+                             const std::vector<int64_t>& shape, const double* fill = nullptr);
 
   DeviceId dev() const { return dev_; }
   mk_dtype dtype() const { return dtype_; }
@@ -96,6 +97,10 @@ class Args {
   void distinct(const NativeTensor* out, const char* out_name, const NativeTensor* in, const char* in_name) const;
   Napi::Object alloc(DeviceId dev, mk_dtype dtype, const std::vector<int64_t>& shape) const {
     return NativeTensor::Create(env_, dev, dtype, shape);
+  }
+  Napi::Object zeros(DeviceId dev, mk_dtype dtype, const std::vector<int64_t>& shape) const {
+    const double zero = 0;
+    return NativeTensor::Create(env_, dev, dtype, shape, &zero);
   }
   template <class Fn>
   Fn entry(Fn fn, DeviceId dev) const { return require_entry(env_, fn, dev, op_); }

@@ -15,6 +15,7 @@
 #include "isa.h"
 #include "mamakit.h"
 #include "matmul.h"
+#include "patch_embed.h"
 #include "ops.h"
 #include "threadpool.h"
 
@@ -340,6 +341,44 @@ mk_status cpu_copy(mk_context*, void* dst, const void* src, mk_dtype dtype, int6
   return MK_OK;
 }
 
+mk_status cpu_patch_embed_forward(mk_context*, void* tokens, const void* images, const void* weight, const void* bias,
+                                  const void* pos, mk_dtype dtype, int64_t B, int64_t C, int64_t H, int64_t W,
+                                  int64_t p, int64_t D, int64_t T, int64_t offset) {
+  MK_F32_ONLY("patchEmbed");
+  try {
+    mk::patch_embed_forward(F(tokens), CF(images), CF(weight), CF(bias), CF(pos), B, C, H, W, p, D, T, offset);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for patchEmbed's index and packing buffers");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_patch_embed_backward(mk_context*, void* dweight, void* dbias, void* dpos, const void* dtokens,
+                                   const void* images, mk_dtype dtype, int64_t B, int64_t C, int64_t H, int64_t W,
+                                   int64_t p, int64_t D, int64_t T, int64_t offset) {
+  MK_F32_ONLY("patchEmbedBackward");
+  try {
+    mk::patch_embed_backward(F(dweight), F(dbias), F(dpos), CF(dtokens), CF(images), B, C, H, W, p, D, T, offset);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for patchEmbedBackward's index and packing buffers");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_pos_interp_forward(mk_context*, void* y, const void* x, mk_dtype dtype, int64_t H0, int64_t W0,
+                                 int64_t H1, int64_t W1, int64_t D, float scale_h, float scale_w) {
+  MK_F32_ONLY("interpolatePos");
+  mk::pos_interp_forward(F(y), CF(x), H0, W0, H1, W1, D, scale_h, scale_w);
+  return MK_OK;
+}
+
+mk_status cpu_pos_interp_backward(mk_context*, void* dx, const void* dy, mk_dtype dtype, int64_t H0, int64_t W0,
+                                  int64_t H1, int64_t W1, int64_t D, float scale_h, float scale_w) {
+  MK_F32_ONLY("interpolatePosBackward");
+  mk::pos_interp_backward(F(dx), CF(dy), H0, W0, H1, W1, D, scale_h, scale_w);
+  return MK_OK;
+}
+
 const mk_backend kCpu = {
     .abi_version = MK_ABI_VERSION,
     .name = "cpu",
@@ -375,6 +414,10 @@ const mk_backend kCpu = {
     .sgd = cpu_sgd,
     .sumsq = cpu_sumsq,
     .copy = cpu_copy,
+    .patch_embed_forward = cpu_patch_embed_forward,
+    .patch_embed_backward = cpu_patch_embed_backward,
+    .pos_interp_forward = cpu_pos_interp_forward,
+    .pos_interp_backward = cpu_pos_interp_backward,
 };
 
 }  // namespace

@@ -53,7 +53,13 @@
           float grad_scale),                                                                               \
     (p, g, buf, n, lr, momentum, wd, grad_scale))                                                          \
   X(sumsq, (double* out, const float* x, int64_t n), (out, x, n))                                           \
-  X(copy, (float* dst, const float* src, int64_t n), (dst, src, n))
+  X(copy, (float* dst, const float* src, int64_t n), (dst, src, n))                                         \
+  X(pos_interp_forward, (float* y, const float* x, int64_t H0, int64_t W0, int64_t H1, int64_t W1, int64_t D, \
+                         float scale_h, float scale_w),                                                    \
+    (y, x, H0, W0, H1, W1, D, scale_h, scale_w))                                                           \
+  X(pos_interp_backward, (float* dx, const float* dy, int64_t H0, int64_t W0, int64_t H1, int64_t W1,       \
+                          int64_t D, float scale_h, float scale_w),                                        \
+    (dx, dy, H0, W0, H1, W1, D, scale_h, scale_w))
 
 #define MK_DECLARE_OP(name, params, args) void name params;
 

@@ -129,6 +129,33 @@ mk_status cu_matmul(mk_context* ctx, void* c, const void* a, const void* b, cons
   return check(launch_matmul(ctx->stream, dtype, c, a, b, bias, M, N, K, ta, tb, acc), "matmul");
 }
 
+mk_status cu_patch_embed_forward(mk_context* ctx, void* tokens, const void* images, const void* weight,
+                                 const void* bias, const void* pos, mk_dtype dtype, int64_t B, int64_t C, int64_t H,
+                                 int64_t W, int64_t p, int64_t D, int64_t T, int64_t offset) {
+  return check(launch_patch_embed_forward(ctx->stream, dtype, tokens, images, weight, bias, pos, B, C, H, W, p, D, T,
+                                          offset),
+               "patchEmbed");
+}
+
+mk_status cu_patch_embed_backward(mk_context* ctx, void* dweight, void* dbias, void* dpos, const void* dtokens,
+                                  const void* images, mk_dtype dtype, int64_t B, int64_t C, int64_t H, int64_t W,
+                                  int64_t p, int64_t D, int64_t T, int64_t offset) {
+  return check(launch_patch_embed_backward(ctx->stream, dtype, dweight, dbias, dpos, dtokens, images, B, C, H, W, p,
+                                           D, T, offset),
+               "patchEmbedBackward");
+}
+
+mk_status cu_pos_interp_forward(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t H0, int64_t W0,
+                                int64_t H1, int64_t W1, int64_t D, float sh, float sw) {
+  return check(launch_pos_interp(ctx->stream, dtype, false, y, x, H0, W0, H1, W1, D, sh, sw), "interpolatePos");
+}
+
+mk_status cu_pos_interp_backward(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype, int64_t H0, int64_t W0,
+                                 int64_t H1, int64_t W1, int64_t D, float sh, float sw) {
+  return check(launch_pos_interp(ctx->stream, dtype, true, dx, dy, H0, W0, H1, W1, D, sh, sw),
+               "interpolatePosBackward");
+}
+
 const mk_backend kCuda = {
     .abi_version = MK_ABI_VERSION,
     .name = "cuda",
@@ -143,6 +170,10 @@ const mk_backend kCuda = {
     .synchronize = cu_synchronize,
     .noop = cu_noop,
     .matmul = cu_matmul,
+    .patch_embed_forward = cu_patch_embed_forward,
+    .patch_embed_backward = cu_patch_embed_backward,
+    .pos_interp_forward = cu_pos_interp_forward,
+    .pos_interp_backward = cu_pos_interp_backward,
 };
 
 }  // namespace

@@ -35,5 +35,17 @@ template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return
 cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const void* a,
                           const void* b, const void* bias, int64_t M, int64_t N, int64_t K,
                           bool trans_a, bool trans_b, bool accumulate);
+cudaError_t launch_patch_embed_forward(cudaStream_t stream, mk_dtype dtype, void* tokens, const void* images,
+                                       const void* weight, const void* bias, const void* pos, int64_t B,
+                                       int64_t C, int64_t H, int64_t W, int64_t p, int64_t D, int64_t T,
+                                       int64_t offset);
+cudaError_t launch_patch_embed_backward(cudaStream_t stream, mk_dtype dtype, void* dweight, void* dbias,
+                                        void* dpos, const void* dtokens, const void* images, int64_t B,
+                                        int64_t C, int64_t H, int64_t W, int64_t p, int64_t D, int64_t T,
+                                        int64_t offset);
+// Forward: out [h1·w1, D] from in [h0·w0, D]; backward: out [h0·w0, D] from in [h1·w1, D].
+cudaError_t launch_pos_interp(cudaStream_t stream, mk_dtype dtype, bool backward, void* out, const void* in,
+                              int64_t h0, int64_t w0, int64_t h1, int64_t w1, int64_t D, float scale_h,
+                              float scale_w);
 
 }  // namespace mk_cuda

@@ -154,6 +154,33 @@ typedef struct mk_backend {
   mk_status (*sumsq)(mk_context* ctx, double* out, const void* x, mk_dtype dtype, int64_t n);
   /* dst [n] = src [n], same backend and dtype. */
   mk_status (*copy)(mk_context* ctx, void* dst, const void* src, mk_dtype dtype, int64_t n);
+
+  /* Patch embedding: a Conv2d with kernel = stride = p, flattened in raster order, plus bias
+   * and position embedding. Np = (H/p)·(W/p), Kp = C·p·p; H and W multiples of p.
+   *   tokens [B,T,D]: rows offset .. offset+Np of each image written, the others untouched
+   *                   (T >= offset + Np: CLS and register tokens may come first)
+   *   images [B,C,H,W]; weight [D,Kp] (channel, row, column: a flattened Conv2d kernel);
+   *   bias [D] or NULL; pos [Np,D] or NULL
+   *   tokens[b, offset+n, :] = weight · patch(b, n) + bias + pos[n] */
+  mk_status (*patch_embed_forward)(mk_context* ctx, void* tokens, const void* images, const void* weight,
+                                   const void* bias, const void* pos, mk_dtype dtype, int64_t B, int64_t C,
+                                   int64_t H, int64_t W, int64_t p, int64_t D, int64_t T, int64_t offset);
+  /* dweight [D,Kp], dbias [D], dpos [Np,D] accumulated (each may be NULL); dtokens [B,T,D]
+   * (rows offset .. offset+Np of each image read); images as in the forward. No image gradient. */
+  mk_status (*patch_embed_backward)(mk_context* ctx, void* dweight, void* dbias, void* dpos,
+                                    const void* dtokens, const void* images, mk_dtype dtype, int64_t B,
+                                    int64_t C, int64_t H, int64_t W, int64_t p, int64_t D, int64_t T,
+                                    int64_t offset);
+  /* Bicubic resampling of a grid of embeddings (PyTorch's interpolate, mode "bicubic",
+   * align_corners false, a = -0.75): y [H1·W1, D] from x [H0·W0, D]; output row i reads source
+   * coordinate (i + 0.5)·scale_h - 0.5 (columns alike), neighbours clamped to the grid.
+   * scale = H0/H1 for a target size, 1/scale_factor for a scale factor. Backward: dx [H0·W0, D]
+   * written from dy [H1·W1, D]. */
+  mk_status (*pos_interp_forward)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t H0,
+                                  int64_t W0, int64_t H1, int64_t W1, int64_t D, float scale_h, float scale_w);
+  mk_status (*pos_interp_backward)(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype, int64_t H0,
+                                   int64_t W0, int64_t H1, int64_t W1, int64_t D, float scale_h,
+                                   float scale_w);
 } mk_backend;
 
 /* The CPU backend, linked into the addon. */

@@ -5,6 +5,7 @@
 // Exit status 0 only when every check passed; prints "checks: N passed, N failed" last.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -103,6 +104,51 @@ void check_matmul(mk_dtype dt, int64_t M, int64_t N, int64_t K, bool ta, bool tb
   report(worst <= 1, what, worst);
 }
 
+// Patch embedding forward (into a token buffer with 5 leading rows) and backward.
+void check_patch_embed(mk_dtype dt, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p, int64_t D) {
+  const int64_t np = (H / p) * (W / p), kp = C * p * p, T = np + 5;
+  auto img = rounded(randn(B * C * H * W), dt), w = rounded(randn(D * kp), dt), bias = rounded(randn(D), dt);
+  auto pos = rounded(randn(np * D), dt), tok0 = rounded(randn(B * T * D), dt), dtok = rounded(randn(B * T * D), dt);
+  auto dw0 = rounded(randn(D * kp), dt), db0 = rounded(randn(D), dt), dp0 = rounded(randn(np * D), dt);
+  CpuBuf ci(img), cw(w), cb(bias), cp(pos), ct(tok0), cdt(dtok), cdw(dw0), cdb(db0), cdp(dp0);
+  GpuBuf gi(img, dt), gw(w, dt), gb(bias, dt), gp(pos, dt), gt(tok0, dt), gdt(dtok, dt), gdw(dw0, dt), gdb(db0, dt), gdp(dp0, dt);
+  if (g_cpu->patch_embed_forward(g_cpu_ctx, ct.p, ci.p, cw.p, cb.p, cp.p, MK_F32, B, C, H, W, p, D, T, 5) != MK_OK ||
+      g_cpu->patch_embed_backward(g_cpu_ctx, cdw.p, cdb.p, cdp.p, cdt.p, ci.p, MK_F32, B, C, H, W, p, D, T, 5) != MK_OK)
+    die("cpu patch_embed", g_cpu, g_cpu_ctx);
+  if (g_gpu->patch_embed_forward(g_gpu_ctx, gt.p, gi.p, gw.p, gb.p, gp.p, dt, B, C, H, W, p, D, T, 5) != MK_OK ||
+      g_gpu->patch_embed_backward(g_gpu_ctx, gdw.p, gdb.p, gdp.p, gdt.p, gi.p, dt, B, C, H, W, p, D, T, 5) != MK_OK)
+    die("cuda patch_embed", g_gpu, g_gpu_ctx);
+  const double rtol = dt == MK_F32 ? 1e-5 : dt == MK_BF16 ? 8e-3 : 1e-3;
+  const double m = double(B * np);
+  const double worst = std::max({worst_excess(gt.get(), ct.get(), 1e-4 * std::sqrt(double(kp)), rtol),
+                                 worst_excess(gdw.get(), cdw.get(), 1e-4 * std::sqrt(m), rtol),
+                                 worst_excess(gdb.get(), cdb.get(), 1e-4 * std::sqrt(m), rtol),
+                                 worst_excess(gdp.get(), cdp.get(), 1e-4 * std::sqrt(double(B)), rtol)});
+  char what[160];
+  std::snprintf(what, sizeof(what), "patch_embed %s B=%lld C=%lld H=%lld W=%lld p=%lld D=%lld", dtype_name(dt), (long long)B,
+                (long long)C, (long long)H, (long long)W, (long long)p, (long long)D);
+  report(worst <= 1, what, worst);
+}
+
+void check_pos_interp(mk_dtype dt, int64_t h0, int64_t w0, int64_t h1, int64_t w1, int64_t D) {
+  auto x = rounded(randn(h0 * w0 * D), dt), dy = rounded(randn(h1 * w1 * D), dt);
+  CpuBuf cx(x), cy(std::vector<float>(h1 * w1 * D)), cdy(dy), cdx(std::vector<float>(h0 * w0 * D));
+  GpuBuf gx(x, dt), gy(std::vector<float>(h1 * w1 * D), dt), gdy(dy, dt), gdx(std::vector<float>(h0 * w0 * D), dt);
+  const float sh = float(h0) / float(h1), sw = float(w0) / float(w1);
+  if (g_cpu->pos_interp_forward(g_cpu_ctx, cy.p, cx.p, MK_F32, h0, w0, h1, w1, D, sh, sw) != MK_OK ||
+      g_cpu->pos_interp_backward(g_cpu_ctx, cdx.p, cdy.p, MK_F32, h0, w0, h1, w1, D, sh, sw) != MK_OK)
+    die("cpu pos_interp", g_cpu, g_cpu_ctx);
+  if (g_gpu->pos_interp_forward(g_gpu_ctx, gy.p, gx.p, dt, h0, w0, h1, w1, D, sh, sw) != MK_OK ||
+      g_gpu->pos_interp_backward(g_gpu_ctx, gdx.p, gdy.p, dt, h0, w0, h1, w1, D, sh, sw) != MK_OK)
+    die("cuda pos_interp", g_gpu, g_gpu_ctx);
+  const double rtol = dt == MK_F32 ? 1e-5 : dt == MK_BF16 ? 8e-3 : 1e-3;
+  const double worst = std::max(worst_excess(gy.get(), cy.get(), 1e-4, rtol), worst_excess(gdx.get(), cdx.get(), 1e-4, rtol));
+  char what[160];
+  std::snprintf(what, sizeof(what), "pos_interp %s %lldx%lld -> %lldx%lld D=%lld", dtype_name(dt), (long long)h0, (long long)w0,
+                (long long)h1, (long long)w1, (long long)D);
+  report(worst <= 1, what, worst);
+}
+
 template <class F>
 double time_gpu(F&& f) {
   f();
@@ -128,6 +174,29 @@ void bench_matmul(FILE* out, mk_dtype dt, int64_t M, int64_t N, int64_t K) {
   if (out)
     std::fprintf(out, "{\"op\":\"matmul\",\"dtype\":\"%s\",\"M\":%lld,\"N\":%lld,\"K\":%lld,\"seconds\":%.9g,\"flops\":%.9g}\n",
                  dtype_name(dt), (long long)M, (long long)N, (long long)K, s, flops);
+}
+
+// Forward + backward at the paper's image size (16 images of 518², p 14, ViT-B width).
+void bench_patch_embed(FILE* out, mk_dtype dt, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p, int64_t D) {
+  const int64_t np = (H / p) * (W / p), kp = C * p * p;
+  GpuBuf img(randn(B * C * H * W), dt), w(randn(D * kp), dt), bias(randn(D), dt), pos(randn(np * D), dt);
+  GpuBuf tok(std::vector<float>(B * np * D), dt), dtok(randn(B * np * D), dt);
+  GpuBuf dw(std::vector<float>(D * kp), dt), db(std::vector<float>(D), dt), dp(std::vector<float>(np * D), dt);
+  const double s = time_gpu([&] {
+    g_gpu->patch_embed_forward(g_gpu_ctx, tok.p, img.p, w.p, bias.p, pos.p, dt, B, C, H, W, p, D, np, 0);
+    g_gpu->patch_embed_backward(g_gpu_ctx, dw.p, db.p, dp.p, dtok.p, img.p, dt, B, C, H, W, p, D, np, 0);
+  });
+  const double flops = 2 * 2.0 * B * np * D * kp;
+  char name[96];
+  std::snprintf(name, sizeof(name), "fwd+bwd %lldx%lldx%lldx%lld p%lld D%lld", (long long)B, (long long)C, (long long)H,
+                (long long)W, (long long)p, (long long)D);
+  std::printf("bench patch_embed %s %s: %.3f ms, %.1f TFLOP/s\n", dtype_name(dt), name, s * 1e3, flops / s / 1e12);
+  if (out)
+    std::fprintf(out,
+                 "{\"op\":\"patch_embed\",\"dtype\":\"%s\",\"case\":\"%s\",\"B\":%lld,\"C\":%lld,\"H\":%lld,\"W\":%lld,"
+                 "\"p\":%lld,\"D\":%lld,\"bwd\":true,\"seconds\":%.9g,\"flops\":%.9g}\n",
+                 dtype_name(dt), name, (long long)B, (long long)C, (long long)H, (long long)W, (long long)p, (long long)D, s,
+                 flops);
 }
 
 }  // namespace
@@ -164,12 +233,20 @@ int main(int argc, char** argv) {
       check_matmul(dt, sizes[pick(g_rng)], sizes[pick(g_rng)], sizes[pick(g_rng)], coin(g_rng), coin(g_rng), coin(g_rng), coin(g_rng));
     }
   check_matmul(MK_BF16, 1000, 1500, 700, false, true, true, false);
+  for (mk_dtype dt : {MK_F32, MK_BF16}) {
+    check_patch_embed(dt, 2, 1, 28, 42, 14, 33);
+    check_patch_embed(dt, 3, 3, 32, 48, 16, 70);
+    check_patch_embed(dt, 2, 1, 518, 518, 14, 96);
+    check_pos_interp(dt, 37, 37, 16, 16, 24);
+    check_pos_interp(dt, 16, 16, 37, 40, 7);
+  }
 
   if (bench) {
     FILE* out = std::fopen(bench, "w");
     for (mk_dtype dt : {MK_BF16, MK_F32}) {
       bench_matmul(out, dt, 4096, 4096, 4096);
       bench_matmul(out, dt, 16 * 1374, 2304, 768);  // ViT-B/14 qkv at batch 16
+      bench_patch_embed(out, dt, 16, 1, 518, 518, 14, 768);
     }
     if (out) std::fclose(out);
   }

@@ -9,7 +9,7 @@
       "native/cpu/l2norm.cpp", "native/cpu/residual.cpp", "native/cpu/meanpool.cpp",
       "native/cpu/embedding.cpp", "native/cpu/batchnorm.cpp", "native/cpu/dropout.cpp",
       "native/cpu/adamw.cpp", "native/cpu/sgd.cpp", "native/cpu/sumsq.cpp", "native/cpu/copy.cpp",
-      "native/cpu/pos_interp.cpp"
+      "native/cpu/pos_interp.cpp", "native/cpu/attention.cpp"
     ],
     "cpu_flags": ["-std=c++20", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fPIC"]
   },
@@ -30,7 +30,7 @@
     {
       "target_name": "mamakit_cpu_avx512", "type": "static_library", "sources": ["<@(ops)"],
       "defines": ["MK_ISA_LEVEL=2"],
-      "cflags_cc": ["<@(cpu_flags)", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma", "-Wno-maybe-uninitialized"]
+      "cflags_cc": ["<@(cpu_flags)", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma", "-Wno-maybe-uninitialized", "-Wno-uninitialized"]
     },
     {
       "target_name": "mamakit",
@@ -41,7 +41,7 @@
         "native/addon/softmax_xent.cpp", "native/addon/l2norm.cpp", "native/addon/residual.cpp",
         "native/addon/meanpool.cpp", "native/addon/embedding.cpp", "native/addon/batchnorm.cpp",
         "native/addon/dropout.cpp", "native/addon/optim.cpp", "native/addon/patch_embed.cpp",
-        "native/addon/pos_interp.cpp",
+        "native/addon/pos_interp.cpp", "native/addon/attention.cpp",
         "native/cpu/isa.cpp", "native/cpu/threadpool.cpp", "native/cpu/dispatch.cpp",
         "native/cpu/matmul.cpp", "native/cpu/matmul_avx2.cpp", "native/cpu/matmul_avx512.cpp",
         "native/cpu/patch_embed.cpp",

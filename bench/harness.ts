@@ -26,6 +26,8 @@ export interface Row {
   peer?: string;
   /** memory-bound kernels: the fraction of the copy bandwidth measured in the same run */
   ofCopy?: number;
+  /** compute-bound kernels: the fraction of our GEMM rate measured in the same run */
+  ofGemm?: number;
 }
 
 /** Times fn with benchmark.js. */
@@ -99,9 +101,9 @@ export class Recorder {
   }
 
   /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
-  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: number): void {
+  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: number, ofGemm?: number): void {
     const tput = (s: number) => (unit === 'Mcalls/s' ? 1e-6 / s : work / s / 1e9);
-    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy };
+    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy, ofGemm };
     if (peer) {
       row.peer = peer.name;
       row.ratio = tput(ours.seconds) / tput(peer.seconds);
@@ -111,7 +113,7 @@ export class Recorder {
     }
     const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
     const peerText = peer ? `  ${peer.name} ${fmt(tput(peer.seconds))} ${unit}  ratio ${row.ratio!.toFixed(2)}×` : '';
-    const copyText = ofCopy != null ? `  (${(100 * ofCopy).toFixed(0)} % of copy)` : '';
+    const copyText = ofCopy != null ? `  (${(100 * ofCopy).toFixed(0)} % of copy)` : ofGemm != null ? `  (${(100 * ofGemm).toFixed(0)} % of GEMM)` : '';
     console.log(`  ${caseName.padEnd(44)} ${fmt(row.value).padStart(8)} ${unit} ±${ours.rme.toFixed(1)}%${peerText}${copyText}`);
   }
 

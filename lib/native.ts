@@ -105,6 +105,9 @@ export interface NativeAddon {
   /** pos [h0·w0, D] → [h1·w1, D]; scales are source steps per output pixel. */
   interpolatePos(pos: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
   interpolatePosBackward(dy: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
+  /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh. */
+  flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor];
+  flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor, NativeTensor];
 }
 
 const require = createRequire(import.meta.url);

@@ -104,8 +104,36 @@ def patch_embed(c):
     return step, dev
 
 
+def attention(c):
+    """softmax(scale·QKᵀ + mask)·V as a model without a fused kernel writes it, with autograd."""
+    dev = c.get("device", "cpu")
+    dt = getattr(torch, {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[c.get("dtype", "f32")])
+    B, L, H, Dh = c["B"], c["L"], c["H"], c["Dh"]
+    q, k, v = (torch.randn(B, H, L, Dh, device=dev, dtype=dt, requires_grad=True) for _ in range(3))
+    g = torch.randn(B, H, L, Dh, device=dev, dtype=dt)
+    mask = torch.triu(torch.ones(L, L, dtype=torch.bool, device=dev), 1) if c.get("causal") else None
+    if c.get("sdpa"):  # the GPU peer: PyTorch's fused kernel
+        forward = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=bool(c.get("causal")))
+    else:
+        def forward():
+            s = (q @ k.transpose(-1, -2)) * Dh ** -0.5
+            if mask is not None:
+                s = s.masked_fill(mask, float("-inf"))
+            return s.softmax(-1) @ v
+    if not c.get("bwd"):
+        def fwd():
+            with torch.no_grad():
+                forward()
+        return fwd, dev
+
+    def step():
+        with torch.enable_grad():
+            torch.autograd.grad(forward(), (q, k, v), g)
+    return step, dev
+
+
 OPS = {"matmul": matmul, "layernorm": layernorm, "layernorm_bwd": layernorm_bwd, "gelu": gelu, "gelu_bwd": gelu_bwd, "adamw": adamw, "copy": copy,
-       "patch_embed": patch_embed}
+       "patch_embed": patch_embed, "attention": attention}
 
 
 def jsonl():

@@ -12,3 +12,4 @@ export { dropout, dropoutBackward, type DropoutOptions } from './dropout.js';
 export { adamwStep, sgdStep, sumSquares, globalNorm, copy, type AdamWOptions, type SgdOptions, type Range } from './optim.js';
 export { patchEmbed, patchEmbedBackward, type PatchEmbedOptions, type PatchEmbedBackwardOptions } from './patch_embed.js';
 export { interpolatePos, interpolatePosBackward, type InterpolatePosOptions } from './pos_interp.js';
+export { flashAttention, flashAttentionBackward, type AttentionOptions } from './attention.js';

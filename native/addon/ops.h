@@ -18,7 +18,8 @@ namespace mk {
   X(dropout, Dropout)                                                                         \
   X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares) X(copy, Copy)                        \
   X(patchEmbed, PatchEmbed) X(patchEmbedBackward, PatchEmbedBackward)                         \
-  X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)
+  X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)                   \
+  X(flashAttention, Attention) X(flashAttentionBackward, AttentionBackward)
 
 #define MK_DECLARE_BINDING(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);
 MK_ADDON_OPS(MK_DECLARE_BINDING)

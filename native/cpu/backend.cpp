@@ -379,6 +379,32 @@ mk_status cpu_pos_interp_backward(mk_context*, void* dx, const void* dy, mk_dtyp
   return MK_OK;
 }
 
+mk_status cpu_attention_forward(mk_context*, void* out, float* lse, const void* q, const void* k, const void* v,
+                                const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                                int64_t Dh, float scale, int causal) {
+  MK_F32_ONLY("flashAttention");
+  try {
+    mk::attention_forward(F(out), lse, CF(q), CF(k), CF(v), kv_lens, B, Lq, Lk, H, Dh, scale, causal);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for flashAttention's tiles");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_attention_backward(mk_context*, void* dq, void* dk, void* dv, const void* q, const void* k, const void* v,
+                                 const void* out, const float* lse, const void* dout, const int32_t* kv_lens,
+                                 mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale,
+                                 int causal) {
+  MK_F32_ONLY("flashAttentionBackward");
+  try {
+    mk::attention_backward(F(dq), F(dk), F(dv), CF(q), CF(k), CF(v), CF(out), lse, CF(dout), kv_lens, B, Lq, Lk, H, Dh,
+                           scale, causal);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for flashAttentionBackward's tiles");
+  }
+  return MK_OK;
+}
+
 const mk_backend kCpu = {
     .abi_version = MK_ABI_VERSION,
     .name = "cpu",
@@ -418,6 +444,8 @@ const mk_backend kCpu = {
     .patch_embed_backward = cpu_patch_embed_backward,
     .pos_interp_forward = cpu_pos_interp_forward,
     .pos_interp_backward = cpu_pos_interp_backward,
+    .attention_forward = cpu_attention_forward,
+    .attention_backward = cpu_attention_backward,
 };
 
 }  // namespace

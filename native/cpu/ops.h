@@ -59,7 +59,15 @@
     (y, x, H0, W0, H1, W1, D, scale_h, scale_w))                                                           \
   X(pos_interp_backward, (float* dx, const float* dy, int64_t H0, int64_t W0, int64_t H1, int64_t W1,       \
                           int64_t D, float scale_h, float scale_w),                                        \
-    (dx, dy, H0, W0, H1, W1, D, scale_h, scale_w))
+    (dx, dy, H0, W0, H1, W1, D, scale_h, scale_w))                                                         \
+  X(attention_forward, (float* out, float* lse, const float* q, const float* k, const float* v,              \
+                        const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh,     \
+                        float scale, int causal),                                                          \
+    (out, lse, q, k, v, kv_lens, B, Lq, Lk, H, Dh, scale, causal))                                         \
+  X(attention_backward, (float* dq, float* dk, float* dv, const float* q, const float* k, const float* v,    \
+                         const float* out, const float* lse, const float* dout, const int32_t* kv_lens,     \
+                         int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal), \
+    (dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk, H, Dh, scale, causal))
 
 #define MK_DECLARE_OP(name, params, args) void name params;
 

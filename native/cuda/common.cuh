@@ -47,5 +47,12 @@ cudaError_t launch_patch_embed_backward(cudaStream_t stream, mk_dtype dtype, voi
 cudaError_t launch_pos_interp(cudaStream_t stream, mk_dtype dtype, bool backward, void* out, const void* in,
                               int64_t h0, int64_t w0, int64_t h1, int64_t w1, int64_t D, float scale_h,
                               float scale_w);
+cudaError_t launch_attention_forward(cudaStream_t stream, mk_dtype dtype, void* out, float* lse, const void* q,
+                                     const void* k, const void* v, const int32_t* kv_lens, int64_t B, int64_t Lq,
+                                     int64_t Lk, int64_t H, int64_t Dh, float scale, bool causal);
+cudaError_t launch_attention_backward(cudaStream_t stream, mk_dtype dtype, void* dq, void* dk, void* dv, const void* q,
+                                      const void* k, const void* v, const void* out, const float* lse,
+                                      const void* dout, const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk,
+                                      int64_t H, int64_t Dh, float scale, bool causal);
 
 }  // namespace mk_cuda

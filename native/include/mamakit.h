@@ -181,6 +181,20 @@ typedef struct mk_backend {
   mk_status (*pos_interp_backward)(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype, int64_t H0,
                                    int64_t W0, int64_t H1, int64_t W1, int64_t D, float scale_h,
                                    float scale_w);
+  /* Flash attention (softmax(scale·q·kᵀ)·v without the Lq×Lk matrix).
+   *   out, q [B,Lq,H,Dh]; k, v [B,Lk,H,Dh]; lse [B,H,Lq] f32: natural-log log-sum-exp of each
+   *   query's scaled, masked logits (saved for the backward)
+   *   kv_lens: host int32 [B], each in [1, Lk]: keys at or past kv_lens[b] are masked; or NULL
+   *   causal: query i sees keys j <= i (Lq == Lk) */
+  mk_status (*attention_forward)(mk_context* ctx, void* out, float* lse, const void* q, const void* k, const void* v,
+                                 const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                                 int64_t Dh, float scale, int causal);
+  /* dq [B,Lq,H,Dh], dk, dv [B,Lk,H,Dh] written (masked keys get exactly 0); the rest as the
+   * forward, dout like out. */
+  mk_status (*attention_backward)(mk_context* ctx, void* dq, void* dk, void* dv, const void* q, const void* k,
+                                  const void* v, const void* out, const float* lse, const void* dout,
+                                  const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk,
+                                  int64_t H, int64_t Dh, float scale, int causal);
 } mk_backend;
 
 /* The CPU backend, linked into the addon. */

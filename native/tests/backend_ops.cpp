@@ -149,6 +149,37 @@ void check_pos_interp(mk_dtype dt, int64_t h0, int64_t w0, int64_t h1, int64_t w
   report(worst <= 1, what, worst);
 }
 
+// Attention forward and backward against the CPU; kv_lens alternate full and padded.
+void check_attention(mk_dtype dt, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, bool causal, bool padded) {
+  const int64_t nq = B * Lq * H * Dh, nk = B * Lk * H * Dh;
+  auto q = rounded(randn(nq), dt), k = rounded(randn(nk), dt), v = rounded(randn(nk), dt), g = rounded(randn(nq), dt);
+  std::vector<int32_t> lens(B);
+  for (int64_t b = 0; b < B; ++b) lens[b] = int32_t(padded && b % 2 ? (Lk + 1) / 2 : Lk);
+  const int32_t* kl = padded ? lens.data() : nullptr;
+  const float scale = 1.f / std::sqrt(float(Dh));
+  const std::vector<float> zq(nq), zk(nk), zl(B * H * Lq);
+  CpuBuf cq(q), ck(k), cv(v), cg(g), co(zq), cl(zl), cdq(zq), cdk(zk), cdv(zk);
+  GpuBuf gq(q, dt), gk(k, dt), gv(v, dt), gg(g, dt), go(zq, dt), gl(zl, MK_F32), gdq(zq, dt), gdk(zk, dt), gdv(zk, dt);
+  if (g_cpu->attention_forward(g_cpu_ctx, co.p, static_cast<float*>(cl.p), cq.p, ck.p, cv.p, kl, MK_F32, B, Lq, Lk, H, Dh,
+                               scale, causal) != MK_OK ||
+      g_cpu->attention_backward(g_cpu_ctx, cdq.p, cdk.p, cdv.p, cq.p, ck.p, cv.p, co.p, static_cast<float*>(cl.p), cg.p, kl,
+                                MK_F32, B, Lq, Lk, H, Dh, scale, causal) != MK_OK)
+    die("cpu attention", g_cpu, g_cpu_ctx);
+  if (g_gpu->attention_forward(g_gpu_ctx, go.p, static_cast<float*>(gl.p), gq.p, gk.p, gv.p, kl, dt, B, Lq, Lk, H, Dh,
+                               scale, causal) != MK_OK ||
+      g_gpu->attention_backward(g_gpu_ctx, gdq.p, gdk.p, gdv.p, gq.p, gk.p, gv.p, go.p, static_cast<float*>(gl.p), gg.p, kl,
+                                dt, B, Lq, Lk, H, Dh, scale, causal) != MK_OK)
+    die("cuda attention", g_gpu, g_gpu_ctx);
+  const double rtol = dt == MK_F32 ? 1e-4 : dt == MK_BF16 ? 2e-2 : 4e-3, atol = dt == MK_F32 ? 1e-4 : 3e-2;
+  const double worst = std::max({worst_excess(go.get(), co.get(), atol, rtol), worst_excess(gl.get(), cl.get(), 1e-3, 1e-3),
+                                 worst_excess(gdq.get(), cdq.get(), atol, rtol), worst_excess(gdk.get(), cdk.get(), atol, rtol),
+                                 worst_excess(gdv.get(), cdv.get(), atol, rtol)});
+  char what[160];
+  std::snprintf(what, sizeof(what), "attention %s B=%lld Lq=%lld Lk=%lld H=%lld Dh=%lld causal=%d padded=%d", dtype_name(dt),
+                (long long)B, (long long)Lq, (long long)Lk, (long long)H, (long long)Dh, causal, padded);
+  report(worst <= 1, what, worst);
+}
+
 template <class F>
 double time_gpu(F&& f) {
   f();
@@ -199,6 +230,33 @@ void bench_patch_embed(FILE* out, mk_dtype dt, int64_t B, int64_t C, int64_t H, 
                  flops);
 }
 
+// The paper's ViT attention at batch 16, forward and forward + backward (PyTorch's peer is
+// scaled_dot_product_attention on the same card).
+void bench_attention(FILE* out, mk_dtype dt, int64_t B, int64_t L, int64_t H, int64_t Dh, bool bwd) {
+  const int64_t n = B * L * H * Dh;
+  GpuBuf q(randn(n), dt), k(randn(n), dt), v(randn(n), dt), g(randn(n), dt), o(std::vector<float>(n), dt);
+  GpuBuf l(std::vector<float>(B * H * L), MK_F32), dq(std::vector<float>(n), dt), dk(std::vector<float>(n), dt),
+      dv(std::vector<float>(n), dt);
+  const float scale = 1.f / std::sqrt(float(Dh));
+  const double s = time_gpu([&] {
+    g_gpu->attention_forward(g_gpu_ctx, o.p, static_cast<float*>(l.p), q.p, k.p, v.p, nullptr, dt, B, L, L, H, Dh, scale, 0);
+    if (bwd)
+      g_gpu->attention_backward(g_gpu_ctx, dq.p, dk.p, dv.p, q.p, k.p, v.p, o.p, static_cast<float*>(l.p), g.p, nullptr, dt,
+                                B, L, L, H, Dh, scale, 0);
+  });
+  const double flops = (bwd ? 3.5 : 1.0) * 4.0 * B * H * L * L * Dh;
+  char name[96];
+  std::snprintf(name, sizeof(name), "%s B%lld L%lld H%lld Dh%lld", bwd ? "fwd+bwd" : "fwd", (long long)B, (long long)L,
+                (long long)H, (long long)Dh);
+  std::printf("bench attention %s %s: %.3f ms, %.1f TFLOP/s\n", dtype_name(dt), name, s * 1e3, flops / s / 1e12);
+  if (out)
+    std::fprintf(out,
+                 "{\"op\":\"attention\",\"dtype\":\"%s\",\"case\":\"%s\",\"B\":%lld,\"L\":%lld,\"H\":%lld,\"Dh\":%lld,"
+                 "\"bwd\":%s,\"sdpa\":true,\"seconds\":%.9g,\"flops\":%.9g}\n",
+                 dtype_name(dt), name, (long long)B, (long long)L, (long long)H, (long long)Dh, bwd ? "true" : "false", s,
+                 flops);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -240,6 +298,12 @@ int main(int argc, char** argv) {
     check_pos_interp(dt, 37, 37, 16, 16, 24);
     check_pos_interp(dt, 16, 16, 37, 40, 7);
   }
+  for (mk_dtype dt : {MK_F32, MK_BF16, MK_F16}) {
+    check_attention(dt, 2, 67, 67, 3, 64, true, true);
+    check_attention(dt, 2, 130, 75, 2, 80, false, true);
+    check_attention(dt, 1, 200, 200, 2, 128, false, false);
+    check_attention(dt, 3, 33, 33, 2, 32, true, false);
+  }
 
   if (bench) {
     FILE* out = std::fopen(bench, "w");
@@ -247,6 +311,8 @@ int main(int argc, char** argv) {
       bench_matmul(out, dt, 4096, 4096, 4096);
       bench_matmul(out, dt, 16 * 1374, 2304, 768);  // ViT-B/14 qkv at batch 16
       bench_patch_embed(out, dt, 16, 1, 518, 518, 14, 768);
+      bench_attention(out, dt, 16, 1374, 12, 64, false);
+      bench_attention(out, dt, 16, 1374, 12, 64, true);
     }
     if (out) std::fclose(out);
   }

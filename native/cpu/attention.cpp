@@ -1,0 +1,281 @@
+// attention.cpp: flash attention forward and backward (compiled per ISA), FlashAttention-2's
+// algorithm on the CPU: the Lq×Lk logits exist only a Br×Bc tile at a time, the forward keeps a
+// running max and sum per query (online softmax) and saves lse, and the backward recomputes
+// each tile's probabilities from lse. q, out, dout [B,Lq,H,Dh], k, v [B,Lk,H,Dh] (a head's rows
+// are H·Dh apart); lse [B,H,Lq].
+//
+// Masks: query i sees key j when j < kv_len[b] (all keys without kv_lens) and, when causal,
+// j ≤ i; both make the visible keys of a row a prefix of every key block, so masked
+// probabilities are exactly 0 (not exp of a large negative number) and so are their gradients.
+#include <cmath>
+#include <cstdlib>
+
+#include "ops.h"
+#include "simd.h"
+#include "threadpool.h"
+
+namespace mk {
+namespace MK_ISA {
+namespace {
+
+constexpr int64_t kBr = 64, kBc = 64;  // query rows, keys per tile
+constexpr int MR = 6, NR = 2 * V::W;   // register tile of mm()
+
+// C[r][0..n) (+)= Σ_k A[r·lda + k]·B[k·ldb + 0..n) for r < R, n ≤ NR.
+template <int R>
+void mm_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t K, int64_t n,
+             bool acc) {
+  V c0[R], c1[R];
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = V::zero();
+  if (n == NR) {
+    for (int64_t k = 0; k < K; ++k) {
+      const V b0 = V::load(b + k * ldb), b1 = V::load(b + k * ldb + V::W);
+      for (int r = 0; r < R; ++r) {
+        const V ar = V::set1(a[r * lda + k]);
+        c0[r] = V::fma(ar, b0, c0[r]);
+        c1[r] = V::fma(ar, b1, c1[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      float* cr = c + r * ldc;
+      if (acc) c0[r] = c0[r] + V::load(cr), c1[r] = c1[r] + V::load(cr + V::W);
+      c0[r].store(cr);
+      c1[r].store(cr + V::W);
+    }
+    return;
+  }
+  const int64_t n0 = n < V::W ? n : V::W, n1 = n - n0;
+  for (int64_t k = 0; k < K; ++k) {
+    const V b0 = load_n(b + k * ldb, n0), b1 = n1 > 0 ? load_n(b + k * ldb + V::W, n1) : V::zero();
+    for (int r = 0; r < R; ++r) {
+      const V ar = V::set1(a[r * lda + k]);
+      c0[r] = V::fma(ar, b0, c0[r]);
+      c1[r] = V::fma(ar, b1, c1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    if (acc) {
+      c0[r] = c0[r] + load_n(cr, n0);
+      if (n1 > 0) c1[r] = c1[r] + load_n(cr + V::W, n1);
+    }
+    store_n(c0[r], cr, n0);
+    if (n1 > 0) store_n(c1[r], cr + V::W, n1);
+  }
+}
+
+// C [M, N] (+)= A [M, K] · B [K, N], all row-major with leading dimensions lda, ldb, ldc.
+void mm(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
+        int64_t K, bool acc) {
+  for (int64_t j = 0; j < N; j += NR) {
+    const int64_t n = N - j < NR ? N - j : NR;
+    int64_t i = 0;
+    for (; i + MR <= M; i += MR) mm_tile<MR>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc);
+    switch (M - i) {
+      case 5: mm_tile<5>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
+      case 4: mm_tile<4>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
+      case 3: mm_tile<3>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
+      case 2: mm_tile<2>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
+      case 1: mm_tile<1>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
+      default: break;
+    }
+  }
+}
+
+// dst [cols, rows] = src [rows, cols]ᵀ (src row stride lds, dst row stride ldd).
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 8)
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t i = i0; i < i0 + 8 && i < rows; ++i) dst[j * ldd + i] = src[i * lds + j];
+}
+
+// Keys visible to query i in the block starting at key j0 of width bc: a prefix of length
+// clamp(min(kv_len, i + 1 if causal) − j0, 0, bc).
+inline int64_t visible(int64_t i, int64_t j0, int64_t bc, int64_t kv_len, bool causal) {
+  int64_t lim = kv_len;
+  if (causal && i + 1 < lim) lim = i + 1;
+  const int64_t n = lim - j0;
+  return n < 0 ? 0 : n > bc ? bc : n;
+}
+
+// P[0..n) = exp(s·scale − m) for the n visible keys, 0 for the rest of the bc; returns Σ P.
+float exp_row(float* p, const float* s, int64_t n, int64_t bc, float scale, float m) {
+  const V vs = V::set1(scale), vm = V::set1(-m);
+  V acc = V::zero();
+  int64_t j = 0;
+  for (; j + V::W <= n; j += V::W) {
+    const V e = vexp(V::fma(V::load(s + j), vs, vm));
+    e.store(p + j);
+    acc = acc + e;
+  }
+  float sum = acc.sum();
+  for (; j < n; ++j) {
+    p[j] = std::exp(s[j] * scale - m);
+    sum += p[j];
+  }
+  for (; j < bc; ++j) p[j] = 0.f;
+  return sum;
+}
+
+float max_row(const float* s, int64_t n) {
+  V m = V::set1(-INFINITY);
+  int64_t j = 0;
+  for (; j + V::W <= n; j += V::W) m = V::max(m, V::load(s + j));
+  float r = m.hmax();
+  for (; j < n; ++j) r = s[j] > r ? s[j] : r;
+  return r;
+}
+
+// Scratch (malloc: no std container, whose code the per-ISA copies of this file would share).
+struct Buf {
+  float* p;
+  explicit Buf(int64_t n) : p(static_cast<float*>(std::malloc(size_t(n) * sizeof(float)))) {
+    if (!p) throw std::bad_alloc();
+  }
+  ~Buf() { std::free(p); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+};
+struct Span {
+  float* p;
+};
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* kv_lens,
+                       int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal) {
+  const int64_t qblocks = (Lq + kBr - 1) / kBr, ld = H * Dh;
+  // Scratch per thread, allocated before the pool runs (a task must not throw).
+  const int64_t per = Dh * kBc + kBr * kBc + kBr * Dh + 2 * kBr;
+  Buf scratch(per * threads());
+  parallel_for(B * H * qblocks, [&](int64_t task, int thread) {
+    const int64_t b = task / (H * qblocks), h = task / qblocks % H, i0 = task % qblocks * kBr;
+    const int64_t br = Lq - i0 < kBr ? Lq - i0 : kBr;
+    const int64_t kv = kv_lens ? kv_lens[b] : Lk;
+    const float* qb = q + (b * Lq + i0) * ld + h * Dh;
+    const float* kb = k + b * Lk * ld + h * Dh;
+    const float* vb = v + b * Lk * ld + h * Dh;
+    float* base = scratch.p + thread * per;
+    Span kt{base}, s{kt.p + Dh * kBc}, o{s.p + kBr * kBc}, m{o.p + kBr * Dh}, l{m.p + kBr};
+    for (int64_t i = 0; i < br; ++i) m.p[i] = -INFINITY, l.p[i] = 0.f;
+    for (int64_t i = 0; i < br * Dh; ++i) o.p[i] = 0.f;
+    // Keys past the last visible one of the block's last query are skipped whole.
+    const int64_t kend = causal ? (i0 + br < kv ? i0 + br : kv) : kv;
+    for (int64_t j0 = 0; j0 < kend; j0 += kBc) {
+      const int64_t bc = Lk - j0 < kBc ? Lk - j0 : kBc;
+      transpose(kt.p, bc, kb + j0 * ld, ld, bc, Dh);                 // kt [Dh, bc]
+      mm(s.p, kBc, qb, ld, kt.p, bc, br, bc, Dh, false);             // s [br, bc] = q kᵀ
+      for (int64_t i = 0; i < br; ++i) {
+        float* sr = s.p + i * kBc;
+        const int64_t n = visible(i0 + i, j0, bc, kv, causal);
+        const float mnew = n > 0 ? std::fmax(m.p[i], max_row(sr, n) * scale) : m.p[i];
+        // Rows with nothing visible yet keep m = −∞ and an all-zero tile.
+        const float alpha = m.p[i] == -INFINITY ? 0.f : std::exp(m.p[i] - mnew);
+        const float sum = mnew == -INFINITY ? 0.f : exp_row(sr, sr, n, bc, scale, mnew);
+        if (mnew == -INFINITY)
+          for (int64_t j = 0; j < bc; ++j) sr[j] = 0.f;
+        l.p[i] = l.p[i] * alpha + sum;
+        m.p[i] = mnew;
+        if (alpha != 1.f) {
+          float* orow = o.p + i * Dh;
+          for (int64_t d = 0; d < Dh; ++d) orow[d] *= alpha;
+        }
+      }
+      mm(o.p, Dh, s.p, kBc, vb + j0 * ld, ld, br, Dh, bc, true);    // o += p v
+    }
+    for (int64_t i = 0; i < br; ++i) {
+      float* orow = out + (b * Lq + i0 + i) * ld + h * Dh;
+      const float inv = l.p[i] > 0.f ? 1.f / l.p[i] : 0.f;
+      for (int64_t d = 0; d < Dh; ++d) orow[d] = o.p[i * Dh + d] * inv;
+      lse[(b * H + h) * Lq + i0 + i] = l.p[i] > 0.f ? m.p[i] + std::log(l.p[i]) : -INFINITY;
+    }
+  });
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* q, const float* k, const float* v,
+                        const float* out, const float* lse, const float* dout, const int32_t* kv_lens, int64_t B,
+                        int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal) {
+  const int64_t ld = H * Dh, kblocks = (Lk + kBc - 1) / kBc;
+  // Tasks own (b, h) and a run of key blocks: dK and dV of a key block have one writer. With
+  // fewer heads than 2 tasks per thread, the key blocks are split too and each part sums its
+  // dQ in its own buffer, added up at the end.
+  const int64_t bh = B * H;
+  int64_t parts = (2 * int64_t(threads()) + bh - 1) / bh;
+  if (parts > kblocks) parts = kblocks;
+  Buf dqp(parts > 1 ? bh * parts * Lq * Dh : 1);
+  const int64_t per = Lq + 2 * Dh * kBc + 2 * kBr * kBc + kBc * kBr + 2 * kBc * Dh;
+  Buf scratch(per * threads());
+  parallel_for(bh * parts, [&](int64_t task, int thread) {
+    const int64_t b = task / parts / H, h = task / parts % H, part = task % parts;
+    const int64_t kv = kv_lens ? kv_lens[b] : Lk;
+    const float* qb = q + b * Lq * ld + h * Dh;
+    const float* ob = out + b * Lq * ld + h * Dh;
+    const float* gb = dout + b * Lq * ld + h * Dh;
+    const float* kb = k + b * Lk * ld + h * Dh;
+    const float* vb = v + b * Lk * ld + h * Dh;
+    const float* lb = lse + (b * H + h) * Lq;
+    // dQ rows of this task: the output itself (stride ld) or a private [Lq, Dh] buffer.
+    float* dqb = parts > 1 ? dqp.p + (task * Lq) * Dh : dq + b * Lq * ld + h * Dh;
+    const int64_t ldq = parts > 1 ? Dh : ld;
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t d = 0; d < Dh; ++d) dqb[i * ldq + d] = 0.f;
+    // D_i = Σ_d dO·O, the row term of the softmax gradient.
+    float* base = scratch.p + thread * per;
+    Span dd{base}, kt{dd.p + Lq}, vt{kt.p + Dh * kBc}, p{vt.p + Dh * kBc}, dp{p.p + kBr * kBc}, t{dp.p + kBr * kBc};
+    Span gk{t.p + kBc * kBr}, gv{gk.p + kBc * Dh};
+    for (int64_t i = 0; i < Lq; ++i) {
+      float sdot = 0.f;
+      for (int64_t d = 0; d < Dh; ++d) sdot += gb[i * ld + d] * ob[i * ld + d];
+      dd.p[i] = sdot;
+    }
+    for (int64_t kbk = part * kblocks / parts; kbk < (part + 1) * kblocks / parts; ++kbk) {
+      const int64_t j0 = kbk * kBc, bc = Lk - j0 < kBc ? Lk - j0 : kBc;
+      for (int64_t x = 0; x < bc * Dh; ++x) gk.p[x] = gv.p[x] = 0.f;
+      if (j0 < kv) {
+        transpose(kt.p, bc, kb + j0 * ld, ld, bc, Dh);  // kt, vt [Dh, bc]
+        transpose(vt.p, bc, vb + j0 * ld, ld, bc, Dh);
+        // Queries before the block's first key see none of it when causal.
+        for (int64_t i0 = causal ? j0 / kBr * kBr : 0; i0 < Lq; i0 += kBr) {
+          const int64_t br = Lq - i0 < kBr ? Lq - i0 : kBr;
+          mm(p.p, kBc, qb + i0 * ld, ld, kt.p, bc, br, bc, Dh, false);    // s = q kᵀ
+          mm(dp.p, kBc, gb + i0 * ld, ld, vt.p, bc, br, bc, Dh, false);   // dp = dO vᵀ
+          for (int64_t i = 0; i < br; ++i) {
+            float* pr = p.p + i * kBc;
+            float* dr = dp.p + i * kBc;
+            const int64_t n = visible(i0 + i, j0, bc, kv, causal);
+            exp_row(pr, pr, n, bc, scale, lb[i0 + i]);
+            // ds = scale·p·(dp − D_i): zero wherever p is.
+            const float di = dd.p[i0 + i];
+            for (int64_t j = 0; j < bc; ++j) dr[j] = scale * pr[j] * (dr[j] - di);
+          }
+          transpose(t.p, br, p.p, kBc, br, bc);                           // pᵀ [bc, br]
+          mm(gv.p, Dh, t.p, br, gb + i0 * ld, ld, bc, Dh, br, true);      // dV += pᵀ dO
+          transpose(t.p, br, dp.p, kBc, br, bc);                          // dsᵀ
+          mm(gk.p, Dh, t.p, br, qb + i0 * ld, ld, bc, Dh, br, true);      // dK += dsᵀ q
+          mm(dqb + i0 * ldq, ldq, dp.p, kBc, kb + j0 * ld, ld, br, Dh, bc, true);  // dQ += ds k
+        }
+      }
+      for (int64_t j = 0; j < bc; ++j)
+        for (int64_t d = 0; d < Dh; ++d) {
+          dk[(b * Lk + j0 + j) * ld + h * Dh + d] = gk.p[j * Dh + d];
+          dv[(b * Lk + j0 + j) * ld + h * Dh + d] = gv.p[j * Dh + d];
+        }
+    }
+  });
+  if (parts > 1) {
+    parallel_for(bh, [&](int64_t x, int) {
+      const int64_t b = x / H, h = x % H;
+      for (int64_t i = 0; i < Lq; ++i) {
+        float* o = dq + (b * Lq + i) * ld + h * Dh;
+        for (int64_t d = 0; d < Dh; ++d) {
+          float s = 0.f;
+          for (int64_t part = 0; part < parts; ++part) s += dqp.p[((x * parts + part) * Lq + i) * Dh + d];
+          o[d] = s;
+        }
+      }
+    });
+  }
+}
+
+}  // namespace MK_ISA
+}  // namespace mk

@@ -21,8 +21,10 @@ namespace {
 constexpr int64_t kBr = 64, kBc = 64;  // query rows, keys per tile
 constexpr int MR = 6, NR = 2 * V::W;   // register tile of mm()
 
-// C[r][0..n) (+)= Σ_k A[r·lda + k]·B[k·ldb + 0..n) for r < R, n ≤ NR.
-template <int R>
+// C[r][0..n) (+)= Σ_k A(r, k)·B[k·ldb + 0..n) for r < R, n ≤ NR, where A(r, k) is
+// A[r·lda + k], or A[k·lda + r] when TA (Aᵀ stored: the backward's Pᵀ·dO and dSᵀ·Q need no
+// transposed copy).
+template <int R, bool TA>
 void mm_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t K, int64_t n,
              bool acc) {
   V c0[R], c1[R];
@@ -31,7 +33,7 @@ void mm_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b,
     for (int64_t k = 0; k < K; ++k) {
       const V b0 = V::load(b + k * ldb), b1 = V::load(b + k * ldb + V::W);
       for (int r = 0; r < R; ++r) {
-        const V ar = V::set1(a[r * lda + k]);
+        const V ar = V::set1(TA ? a[k * lda + r] : a[r * lda + k]);
         c0[r] = V::fma(ar, b0, c0[r]);
         c1[r] = V::fma(ar, b1, c1[r]);
       }
@@ -48,7 +50,7 @@ void mm_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b,
   for (int64_t k = 0; k < K; ++k) {
     const V b0 = load_n(b + k * ldb, n0), b1 = n1 > 0 ? load_n(b + k * ldb + V::W, n1) : V::zero();
     for (int r = 0; r < R; ++r) {
-      const V ar = V::set1(a[r * lda + k]);
+      const V ar = V::set1(TA ? a[k * lda + r] : a[r * lda + k]);
       c0[r] = V::fma(ar, b0, c0[r]);
       c1[r] = V::fma(ar, b1, c1[r]);
     }
@@ -64,19 +66,22 @@ void mm_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b,
   }
 }
 
-// C [M, N] (+)= A [M, K] · B [K, N], all row-major with leading dimensions lda, ldb, ldc.
+// C [M, N] (+)= A [M, K] · B [K, N], all row-major with leading dimensions lda, ldb, ldc; with
+// TA, A is stored transposed ([K, M], leading dimension lda).
+template <bool TA = false>
 void mm(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
         int64_t K, bool acc) {
   for (int64_t j = 0; j < N; j += NR) {
     const int64_t n = N - j < NR ? N - j : NR;
     int64_t i = 0;
-    for (; i + MR <= M; i += MR) mm_tile<MR>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc);
+    auto rows = [&](int64_t r) { return TA ? a + r : a + r * lda; };
+    for (; i + MR <= M; i += MR) mm_tile<MR, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc);
     switch (M - i) {
-      case 5: mm_tile<5>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
-      case 4: mm_tile<4>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
-      case 3: mm_tile<3>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
-      case 2: mm_tile<2>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
-      case 1: mm_tile<1>(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, K, n, acc); break;
+      case 5: mm_tile<5, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
+      case 4: mm_tile<4, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
+      case 3: mm_tile<3, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
+      case 2: mm_tile<2, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
+      case 1: mm_tile<1, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
       default: break;
     }
   }
@@ -203,7 +208,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* q, const f
   int64_t parts = (2 * int64_t(threads()) + bh - 1) / bh;
   if (parts > kblocks) parts = kblocks;
   Buf dqp(parts > 1 ? bh * parts * Lq * Dh : 1);
-  const int64_t per = Lq + 2 * Dh * kBc + 2 * kBr * kBc + kBc * kBr + 2 * kBc * Dh;
+  const int64_t per = Lq + 2 * Dh * kBc + 2 * kBr * kBc + 2 * kBc * Dh;
   Buf scratch(per * threads());
   parallel_for(bh * parts, [&](int64_t task, int thread) {
     const int64_t b = task / parts / H, h = task / parts % H, part = task % parts;
@@ -221,8 +226,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* q, const f
       for (int64_t d = 0; d < Dh; ++d) dqb[i * ldq + d] = 0.f;
     // D_i = Σ_d dO·O, the row term of the softmax gradient.
     float* base = scratch.p + thread * per;
-    Span dd{base}, kt{dd.p + Lq}, vt{kt.p + Dh * kBc}, p{vt.p + Dh * kBc}, dp{p.p + kBr * kBc}, t{dp.p + kBr * kBc};
-    Span gk{t.p + kBc * kBr}, gv{gk.p + kBc * Dh};
+    Span dd{base}, kt{dd.p + Lq}, vt{kt.p + Dh * kBc}, p{vt.p + Dh * kBc}, dp{p.p + kBr * kBc};
+    Span gk{dp.p + kBr * kBc}, gv{gk.p + kBc * Dh};
     for (int64_t i = 0; i < Lq; ++i) {
       float sdot = 0.f;
       for (int64_t d = 0; d < Dh; ++d) sdot += gb[i * ld + d] * ob[i * ld + d];
@@ -248,10 +253,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* q, const f
             const float di = dd.p[i0 + i];
             for (int64_t j = 0; j < bc; ++j) dr[j] = scale * pr[j] * (dr[j] - di);
           }
-          transpose(t.p, br, p.p, kBc, br, bc);                           // pᵀ [bc, br]
-          mm(gv.p, Dh, t.p, br, gb + i0 * ld, ld, bc, Dh, br, true);      // dV += pᵀ dO
-          transpose(t.p, br, dp.p, kBc, br, bc);                          // dsᵀ
-          mm(gk.p, Dh, t.p, br, qb + i0 * ld, ld, bc, Dh, br, true);      // dK += dsᵀ q
+          mm<true>(gv.p, Dh, p.p, kBc, gb + i0 * ld, ld, bc, Dh, br, true);   // dV += pᵀ dO
+          mm<true>(gk.p, Dh, dp.p, kBc, qb + i0 * ld, ld, bc, Dh, br, true);  // dK += dsᵀ q
           mm(dqb + i0 * ldq, ldq, dp.p, kBc, kb + j0 * ld, ld, br, Dh, bc, true);  // dQ += ds k
         }
       }

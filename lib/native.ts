@@ -107,6 +107,12 @@ export interface NativeAddon {
   interpolatePosBackward(dy: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
   /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh. */
   flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor];
+  /** Returns [loss, dLogitScale, dImg, dTxt, dImgAll | null, dTxtAll | null]. */
+  clipLoss(img: NativeTensor, txt: NativeTensor, logitScale: number, imgAll: NativeTensor | null, txtAll: NativeTensor | null, offset: number | undefined): [number, number, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
+  /** Returns [loss, dZ0, dZ1]. */
+  ntXent(z0: NativeTensor, z1: NativeTensor, temperature: number): [number, NativeTensor, NativeTensor];
+  /** Returns [loss, dLocalScale, dPatches, dSentences, dPatchesAll | null, dSentencesAll | null]. */
+  localAlignLoss(patches: NativeTensor, sentences: NativeTensor, counts: Int32Array, localScale: number, patchesAll: NativeTensor | null, sentencesAll: NativeTensor | null, countsAll: Int32Array | null, offset: number | undefined): [number, number, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
   flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor, NativeTensor];
 }
 

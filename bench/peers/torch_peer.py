@@ -132,8 +132,34 @@ def attention(c):
     return step, dev
 
 
+def local_align(c):
+    """MaMA's local loss as the authors' code computes it: every B·B·S·P similarity materialised."""
+    dev = c.get("device", "cpu")
+    dt = getattr(torch, {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[c.get("dtype", "f32")])
+    B, P, S, E = c["B"], c["P"], c["S"], c["E"]
+    F = torch.nn.functional
+    patches = F.normalize(torch.randn(B, P, E, device=dev), dim=-1).to(dt).requires_grad_()
+    sents = F.normalize(torch.randn(B, S, E, device=dev), dim=-1).to(dt).requires_grad_()
+    counts = torch.tensor(c["counts"], device=dev)
+    mask = torch.arange(S, device=dev)[None, :] < counts[:, None]  # [B, S] real sentences
+    scale = torch.tensor(c.get("scale", 2.0), device=dev, requires_grad=True)
+    labels = torch.arange(B, device=dev)
+
+    def step():
+        with torch.enable_grad():
+            sim = torch.einsum("mje,nke->mnjk", sents, patches).float()  # [B, B, S, P]
+            cv = (sim.max(-1).values * mask[:, None, :]).sum(-1) / counts[:, None]
+            ct = sim.masked_fill(~mask[:, None, :, None], float("-inf")).max(-2).values.mean(-1)
+            s = scale.exp()
+            loss = (F.cross_entropy(s * cv, labels) + F.cross_entropy(s * cv.t(), labels)
+                    + F.cross_entropy(s * ct, labels) + F.cross_entropy(s * ct.t(), labels))
+            torch.autograd.grad(loss, (patches, sents, scale))
+    return step, dev
+
+
 OPS = {"matmul": matmul, "layernorm": layernorm, "layernorm_bwd": layernorm_bwd, "gelu": gelu, "gelu_bwd": gelu_bwd, "adamw": adamw, "copy": copy,
-       "patch_embed": patch_embed, "attention": attention}
+       "patch_embed": patch_embed, "attention": attention,
+       "local_align": local_align}
 
 
 def jsonl():

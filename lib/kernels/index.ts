@@ -13,3 +13,6 @@ export { adamwStep, sgdStep, sumSquares, globalNorm, copy, type AdamWOptions, ty
 export { patchEmbed, patchEmbedBackward, type PatchEmbedOptions, type PatchEmbedBackwardOptions } from './patch_embed.js';
 export { interpolatePos, interpolatePosBackward, type InterpolatePosOptions } from './pos_interp.js';
 export { flashAttention, flashAttentionBackward, type AttentionOptions } from './attention.js';
+export { clipLoss, type ClipLossOptions } from './clip_loss.js';
+export { ntXent } from './nt_xent.js';
+export { localAlignLoss, type LocalAlignOptions } from './local_align.js';

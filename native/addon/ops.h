@@ -19,7 +19,8 @@ namespace mk {
   X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares) X(copy, Copy)                        \
   X(patchEmbed, PatchEmbed) X(patchEmbedBackward, PatchEmbedBackward)                         \
   X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)                   \
-  X(flashAttention, Attention) X(flashAttentionBackward, AttentionBackward)
+  X(flashAttention, Attention) X(flashAttentionBackward, AttentionBackward)                   \
+  X(clipLoss, ClipLoss) X(ntXent, NtXent) X(localAlignLoss, LocalAlign)
 
 #define MK_DECLARE_BINDING(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);
 MK_ADDON_OPS(MK_DECLARE_BINDING)

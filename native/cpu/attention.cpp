@@ -12,6 +12,7 @@
 
 #include "ops.h"
 #include "simd.h"
+#include "small_mm.h"
 #include "threadpool.h"
 
 namespace mk {
@@ -19,74 +20,6 @@ namespace MK_ISA {
 namespace {
 
 constexpr int64_t kBr = 64, kBc = 64;  // query rows, keys per tile
-constexpr int MR = 6, NR = 2 * V::W;   // register tile of mm()
-
-// C[r][0..n) (+)= Σ_k A(r, k)·B[k·ldb + 0..n) for r < R, n ≤ NR, where A(r, k) is
-// A[r·lda + k], or A[k·lda + r] when TA (Aᵀ stored: the backward's Pᵀ·dO and dSᵀ·Q need no
-// transposed copy).
-template <int R, bool TA>
-void mm_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t K, int64_t n,
-             bool acc) {
-  V c0[R], c1[R];
-  for (int r = 0; r < R; ++r) c0[r] = c1[r] = V::zero();
-  if (n == NR) {
-    for (int64_t k = 0; k < K; ++k) {
-      const V b0 = V::load(b + k * ldb), b1 = V::load(b + k * ldb + V::W);
-      for (int r = 0; r < R; ++r) {
-        const V ar = V::set1(TA ? a[k * lda + r] : a[r * lda + k]);
-        c0[r] = V::fma(ar, b0, c0[r]);
-        c1[r] = V::fma(ar, b1, c1[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      float* cr = c + r * ldc;
-      if (acc) c0[r] = c0[r] + V::load(cr), c1[r] = c1[r] + V::load(cr + V::W);
-      c0[r].store(cr);
-      c1[r].store(cr + V::W);
-    }
-    return;
-  }
-  const int64_t n0 = n < V::W ? n : V::W, n1 = n - n0;
-  for (int64_t k = 0; k < K; ++k) {
-    const V b0 = load_n(b + k * ldb, n0), b1 = n1 > 0 ? load_n(b + k * ldb + V::W, n1) : V::zero();
-    for (int r = 0; r < R; ++r) {
-      const V ar = V::set1(TA ? a[k * lda + r] : a[r * lda + k]);
-      c0[r] = V::fma(ar, b0, c0[r]);
-      c1[r] = V::fma(ar, b1, c1[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    float* cr = c + r * ldc;
-    if (acc) {
-      c0[r] = c0[r] + load_n(cr, n0);
-      if (n1 > 0) c1[r] = c1[r] + load_n(cr + V::W, n1);
-    }
-    store_n(c0[r], cr, n0);
-    if (n1 > 0) store_n(c1[r], cr + V::W, n1);
-  }
-}
-
-// C [M, N] (+)= A [M, K] · B [K, N], all row-major with leading dimensions lda, ldb, ldc; with
-// TA, A is stored transposed ([K, M], leading dimension lda).
-template <bool TA = false>
-void mm(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t M, int64_t N,
-        int64_t K, bool acc) {
-  for (int64_t j = 0; j < N; j += NR) {
-    const int64_t n = N - j < NR ? N - j : NR;
-    int64_t i = 0;
-    auto rows = [&](int64_t r) { return TA ? a + r : a + r * lda; };
-    for (; i + MR <= M; i += MR) mm_tile<MR, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc);
-    switch (M - i) {
-      case 5: mm_tile<5, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
-      case 4: mm_tile<4, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
-      case 3: mm_tile<3, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
-      case 2: mm_tile<2, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
-      case 1: mm_tile<1, TA>(c + i * ldc + j, ldc, rows(i), lda, b + j, ldb, K, n, acc); break;
-      default: break;
-    }
-  }
-}
-
 // dst [cols, rows] = src [rows, cols]ᵀ (src row stride lds, dst row stride ldd).
 void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
   for (int64_t i0 = 0; i0 < rows; i0 += 8)

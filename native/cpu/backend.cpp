@@ -15,6 +15,7 @@
 #include "isa.h"
 #include "mamakit.h"
 #include "matmul.h"
+#include "losses.h"
 #include "patch_embed.h"
 #include "ops.h"
 #include "threadpool.h"
@@ -405,6 +406,45 @@ mk_status cpu_attention_backward(mk_context*, void* dq, void* dk, void* dv, cons
   return MK_OK;
 }
 
+mk_status cpu_clip_loss(mk_context*, double* loss, double* dscale, void* dimg, void* dtxt, void* dimg_all, void* dtxt_all,
+                        const void* img, const void* txt, const void* img_all, const void* txt_all, mk_dtype dtype,
+                        int64_t Bl, int64_t Bg, int64_t E, int64_t offset, float logit_scale) {
+  MK_F32_ONLY("clipLoss");
+  try {
+    mk::clip_loss(loss, dscale, F(dimg), F(dtxt), F(dimg_all), F(dtxt_all), CF(img), CF(txt), CF(img_all), CF(txt_all),
+                  Bl, Bg, E, offset, logit_scale);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for clipLoss's logits");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_nt_xent(mk_context*, double* loss, void* dz0, void* dz1, const void* z0, const void* z1, mk_dtype dtype,
+                      int64_t B, int64_t E, float temperature) {
+  MK_F32_ONLY("ntXent");
+  try {
+    mk::nt_xent(loss, F(dz0), F(dz1), CF(z0), CF(z1), B, E, temperature);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for ntXent's similarities");
+  }
+  return MK_OK;
+}
+
+mk_status cpu_local_align(mk_context*, double* loss, double* dscale, void* dpatches, void* dsentences, void* dpatches_all,
+                          void* dsentences_all, const void* patches, const void* sentences, const int32_t* counts,
+                          const void* patches_all, const void* sentences_all, const int32_t* counts_all, mk_dtype dtype,
+                          int64_t Bl, int64_t Bg, int64_t P, int64_t S, int64_t E, int64_t offset, float local_scale) {
+  MK_F32_ONLY("localAlignLoss");
+  try {
+    mk::local_align_loss(loss, dscale, F(dpatches), F(dsentences), F(dpatches_all), F(dsentences_all), CF(patches),
+                         CF(sentences), counts, CF(patches_all), CF(sentences_all), counts_all, Bl, Bg, P, S, E, offset,
+                         local_scale);
+  } catch (const std::bad_alloc&) {
+    return fail(MK_ERR_OOM, "out of host memory for localAlignLoss's scores and arg-maxes");
+  }
+  return MK_OK;
+}
+
 const mk_backend kCpu = {
     .abi_version = MK_ABI_VERSION,
     .name = "cpu",
@@ -446,6 +486,9 @@ const mk_backend kCpu = {
     .pos_interp_backward = cpu_pos_interp_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
+    .clip_loss = cpu_clip_loss,
+    .nt_xent = cpu_nt_xent,
+    .local_align = cpu_local_align,
 };
 
 }  // namespace

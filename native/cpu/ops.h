@@ -67,7 +67,15 @@
   X(attention_backward, (float* dq, float* dk, float* dv, const float* q, const float* k, const float* v,    \
                          const float* out, const float* lse, const float* dout, const int32_t* kv_lens,     \
                          int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal), \
-    (dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk, H, Dh, scale, causal))
+    (dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk, H, Dh, scale, causal))                       \
+  X(local_align_scores, (float* cv, float* ct, int32_t* argv, int32_t* argt, const float* sent,              \
+                         const int32_t* counts, int64_t Bc, const float* patches, int64_t Bi, int64_t P,      \
+                         int64_t S, int64_t E),                                                             \
+    (cv, ct, argv, argt, sent, counts, Bc, patches, Bi, P, S, E))                                           \
+  X(local_align_grads, (float* dsent, float* dpatch, const float* gv, const float* gt, const int32_t* argv,  \
+                        const int32_t* argt, const float* sent, const int32_t* counts, int64_t Bc,            \
+                        const float* patches, int64_t Bi, int64_t P, int64_t S, int64_t E),                  \
+    (dsent, dpatch, gv, gt, argv, argt, sent, counts, Bc, patches, Bi, P, S, E))
 
 #define MK_DECLARE_OP(name, params, args) void name params;
 

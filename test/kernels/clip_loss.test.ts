@@ -1,0 +1,81 @@
+// clip_loss.test.ts: clipLoss against a float64 symmetric InfoNCE and its gradients against
+// central differences, for one process and for a local block against gathered rows.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { kernels, Tensor } from 'mamakit';
+import { assertClose, checkGrad, Rng, throwsNamed, type Num } from '../helpers/index.js';
+
+const test = suite('clipLoss');
+const rng = new Rng(77);
+
+// mean_r CE(s·img·txtAllᵀ)[r] + mean_r CE(s·txt·imgAllᵀ)[r], labels off + r, in float64.
+function ref(img: Num, txt: Num, imgAll: Num, txtAll: Num, Bl: number, Bg: number, E: number, off: number, ls: number): number {
+  const s = Math.exp(ls);
+  const ce = (a: Num, b: Num) => {
+    let total = 0;
+    for (let r = 0; r < Bl; r++) {
+      const z = Array.from({ length: Bg }, (_, c) => {
+        let d = 0;
+        for (let e = 0; e < E; e++) d += a[r * E + e] * b[c * E + e];
+        return s * d;
+      });
+      const m = Math.max(...z);
+      total += m + Math.log(z.reduce((acc, v) => acc + Math.exp(v - m), 0)) - z[off + r];
+    }
+    return total / Bl;
+  };
+  return ce(img, txtAll) + ce(txt, imgAll);
+}
+
+function unitRows(B: number, E: number): Float32Array {
+  const x = rng.randn(B * E);
+  for (let b = 0; b < B; b++) {
+    let n = 0;
+    for (let e = 0; e < E; e++) n += x[b * E + e] ** 2;
+    for (let e = 0; e < E; e++) x[b * E + e] /= Math.sqrt(n);
+  }
+  return x;
+}
+
+test('one process: loss and gradients match float64 and central differences (B 1 to 33)', () => {
+  for (const [B, E] of [[1, 8], [2, 5], [7, 16], [33, 40]]) {
+    const img = unitRows(B, E), txt = unitRows(B, E), ls = Math.log(1 / 0.07) * rng.next();
+    const r = kernels.clipLoss(Tensor.fromArray(img, [B, E]), Tensor.fromArray(txt, [B, E]), ls);
+    const f = (i: Num, t: Num, l: number) => ref(i, t, i, t, B, B, E, 0, l);
+    assertClose([r.loss], [f(img, txt, ls)], { atol: 1e-5, rtol: 1e-5, what: `loss B=${B}` });
+    const i64 = Float64Array.from(img), t64 = Float64Array.from(txt);
+    checkGrad((x) => f(x, t64, ls), i64, r.dImg.toArray(), { what: `dImg B=${B}`, samples: 40, rng, atol: 1e-4, h: 1e-4 });
+    checkGrad((x) => f(i64, x, ls), t64, r.dTxt.toArray(), { what: `dTxt B=${B}`, samples: 40, rng, atol: 1e-4, h: 1e-4 });
+    checkGrad((x) => f(i64, t64, x[0]), Float64Array.of(ls), [r.dLogitScale], { what: 'dLogitScale', atol: 1e-4, h: 1e-5 });
+    assert.is(r.dImgAll, null);
+  }
+});
+
+test('a local block against gathered rows: each gradient matches central differences', () => {
+  const Bg = 9, Bl = 3, E = 12, off = 4;
+  const imgAll = unitRows(Bg, E), txtAll = unitRows(Bg, E);
+  const img = imgAll.slice(off * E, (off + Bl) * E), txt = txtAll.slice(off * E, (off + Bl) * E);
+  const ls = 2.3;
+  const r = kernels.clipLoss(Tensor.fromArray(img, [Bl, E]), Tensor.fromArray(txt, [Bl, E]), ls,
+    { imgAll: Tensor.fromArray(imgAll, [Bg, E]), txtAll: Tensor.fromArray(txtAll, [Bg, E]), offset: off });
+  const x = [img, txt, imgAll, txtAll].map((a) => Float64Array.from(a));
+  const f = (i: number) => (v: Float64Array) => ref(...(x.map((a, j) => (j === i ? v : a)) as unknown as [Num, Num, Num, Num]), Bl, Bg, E, off, ls);
+  assertClose([r.loss], [f(0)(x[0])], { atol: 1e-5, rtol: 1e-5, what: 'loss' });
+  checkGrad(f(0), x[0], r.dImg.toArray(), { what: 'dImg', atol: 1e-4, h: 1e-4 });
+  checkGrad(f(1), x[1], r.dTxt.toArray(), { what: 'dTxt', atol: 1e-4, h: 1e-4 });
+  checkGrad(f(2), x[2], r.dImgAll!.toArray(), { what: 'dImgAll', atol: 1e-4, h: 1e-4 });
+  checkGrad(f(3), x[3], r.dTxtAll!.toArray(), { what: 'dTxtAll', atol: 1e-4, h: 1e-4 });
+});
+
+test('bad arguments are named', () => {
+  const a = Tensor.fromArray(unitRows(4, 8), [4, 8]);
+  throwsNamed(() => kernels.clipLoss(a, Tensor.fromArray(unitRows(3, 8), [3, 8]), 1), RangeError, /clipLoss: txt must have shape \[4,8\], got \[3,8\]/);
+  throwsNamed(() => kernels.clipLoss(a, a, NaN), RangeError, /clipLoss: logitScale must be in \[-80, 80\], got NaN/);
+  throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: a }), TypeError, /clipLoss: imgAll and txtAll come together/);
+  const g = Tensor.fromArray(unitRows(6, 8), [6, 8]);
+  throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: g, txtAll: g, offset: 3 }), RangeError, /clipLoss: offset must be an integer in \[0, 2\], got 3/);
+  throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: Tensor.fromArray(unitRows(6, 7), [6, 7]), txtAll: g, offset: 0 }), RangeError, /clipLoss: imgAll must be \[Bg, 8\]/);
+  throwsNamed(() => kernels.clipLoss(Tensor.fromArray(unitRows(2, 4), [2, 2, 2]), a, 1), RangeError, /clipLoss: img must be \[B,E\]/);
+});
+
+test.run();

@@ -54,5 +54,15 @@ cudaError_t launch_attention_backward(cudaStream_t stream, mk_dtype dtype, void*
                                       const void* k, const void* v, const void* out, const float* lse,
                                       const void* dout, const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk,
                                       int64_t H, int64_t Dh, float scale, bool causal);
+cudaError_t launch_clip_loss(cudaStream_t stream, mk_dtype dtype, double* loss, double* dscale, void* dimg, void* dtxt,
+                             void* dimg_all, void* dtxt_all, const void* img, const void* txt, const void* img_all,
+                             const void* txt_all, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, float logit_scale);
+cudaError_t launch_nt_xent(cudaStream_t stream, mk_dtype dtype, double* loss, void* dz0, void* dz1, const void* z0,
+                           const void* z1, int64_t B, int64_t E, float temperature);
+cudaError_t launch_local_align(cudaStream_t stream, mk_dtype dtype, double* loss, double* dscale, void* dpatches,
+                               void* dsentences, void* dpatches_all, void* dsentences_all, const void* patches,
+                               const void* sentences, const int32_t* counts, const void* patches_all,
+                               const void* sentences_all, const int32_t* counts_all, int64_t Bl, int64_t Bg, int64_t P,
+                               int64_t S, int64_t E, int64_t offset, float local_scale);
 
 }  // namespace mk_cuda

@@ -180,6 +180,43 @@ void check_attention(mk_dtype dt, int64_t B, int64_t Lq, int64_t Lk, int64_t H, 
   report(worst <= 1, what, worst);
 }
 
+// The three loss heads against the CPU (one process); inputs rounded to the storage type.
+void check_losses(mk_dtype dt, int64_t B, int64_t P, int64_t S, int64_t E) {
+  auto img = rounded(randn(B * E), dt), txt = rounded(randn(B * E), dt);
+  auto pat = rounded(randn(B * P * E), dt), sen = rounded(randn(B * S * E), dt);
+  std::vector<int32_t> counts(B);
+  for (int64_t b = 0; b < B; ++b) counts[b] = int32_t(1 + b % S);
+  const std::vector<float> zbe(B * E), zp(B * P * E), zs(B * S * E);
+  CpuBuf ci(img), ct(txt), cdi(zbe), cdt(zbe), cp(pat), cs(sen), cdp(zp), cds(zs);
+  GpuBuf gi(img, dt), gt(txt, dt), gdi(zbe, dt), gdt(zbe, dt), gp(pat, dt), gs(sen, dt), gdp(zp, dt), gds(zs, dt);
+  double cl = 0, cd = 0, gl = 0, gd = 0;
+  const double rtol = dt == MK_F32 ? 1e-4 : 2e-2;
+  auto close = [&](double a, double b) { return std::fabs(a - b) <= 1e-4 + rtol * std::fabs(b); };
+  char what[160];
+  if (g_cpu->clip_loss(g_cpu_ctx, &cl, &cd, cdi.p, cdt.p, cdi.p, cdt.p, ci.p, ct.p, ci.p, ct.p, MK_F32, B, B, E, 0, 2.f) != MK_OK)
+    die("cpu clip_loss", g_cpu, g_cpu_ctx);
+  if (g_gpu->clip_loss(g_gpu_ctx, &gl, &gd, gdi.p, gdt.p, gdi.p, gdt.p, gi.p, gt.p, gi.p, gt.p, dt, B, B, E, 0, 2.f) != MK_OK)
+    die("cuda clip_loss", g_gpu, g_gpu_ctx);
+  double worst = std::max(worst_excess(gdi.get(), cdi.get(), 1e-4, rtol), worst_excess(gdt.get(), cdt.get(), 1e-4, rtol));
+  std::snprintf(what, sizeof(what), "clip_loss %s B=%lld E=%lld", dtype_name(dt), (long long)B, (long long)E);
+  report(worst <= 1 && close(gl, cl) && close(gd, cd), what, worst);
+  if (g_cpu->nt_xent(g_cpu_ctx, &cl, cdi.p, cdt.p, ci.p, ct.p, MK_F32, B, E, 0.5f) != MK_OK) die("cpu nt_xent", g_cpu, g_cpu_ctx);
+  if (g_gpu->nt_xent(g_gpu_ctx, &gl, gdi.p, gdt.p, gi.p, gt.p, dt, B, E, 0.5f) != MK_OK) die("cuda nt_xent", g_gpu, g_gpu_ctx);
+  worst = std::max(worst_excess(gdi.get(), cdi.get(), 1e-4, rtol), worst_excess(gdt.get(), cdt.get(), 1e-4, rtol));
+  std::snprintf(what, sizeof(what), "nt_xent %s B=%lld E=%lld", dtype_name(dt), (long long)B, (long long)E);
+  report(worst <= 1 && close(gl, cl), what, worst);
+  if (g_cpu->local_align(g_cpu_ctx, &cl, &cd, cdp.p, cds.p, cdp.p, cds.p, cp.p, cs.p, counts.data(), cp.p, cs.p, counts.data(),
+                         MK_F32, B, B, P, S, E, 0, 1.f) != MK_OK)
+    die("cpu local_align", g_cpu, g_cpu_ctx);
+  if (g_gpu->local_align(g_gpu_ctx, &gl, &gd, gdp.p, gds.p, gdp.p, gds.p, gp.p, gs.p, counts.data(), gp.p, gs.p, counts.data(),
+                         dt, B, B, P, S, E, 0, 1.f) != MK_OK)
+    die("cuda local_align", g_gpu, g_gpu_ctx);
+  worst = std::max(worst_excess(gdp.get(), cdp.get(), 1e-4, rtol), worst_excess(gds.get(), cds.get(), 1e-4, rtol));
+  std::snprintf(what, sizeof(what), "local_align %s B=%lld P=%lld S=%lld E=%lld", dtype_name(dt), (long long)B, (long long)P,
+                (long long)S, (long long)E);
+  report(worst <= 1 && close(gl, cl) && close(gd, cd), what, worst);
+}
+
 template <class F>
 double time_gpu(F&& f) {
   f();
@@ -257,6 +294,29 @@ void bench_attention(FILE* out, mk_dtype dt, int64_t B, int64_t L, int64_t H, in
                  flops);
 }
 
+// MaMA's local loss at the paper's batch (B 144, 1369 patches, 12 sentences, E 512).
+void bench_local_align(FILE* out, mk_dtype dt, int64_t B, int64_t P, int64_t S, int64_t E) {
+  GpuBuf pat(randn(B * P * E), dt), sen(randn(B * S * E), dt), dp(std::vector<float>(B * P * E), dt),
+      ds(std::vector<float>(B * S * E), dt);
+  std::vector<int32_t> counts(B);
+  for (int64_t b = 0; b < B; ++b) counts[b] = int32_t(8 + b % 5);
+  double loss = 0, dscale = 0;
+  const double s = time_gpu([&] {
+    g_gpu->local_align(g_gpu_ctx, &loss, &dscale, dp.p, ds.p, dp.p, ds.p, pat.p, sen.p, counts.data(), pat.p, sen.p,
+                       counts.data(), dt, B, B, P, S, E, 0, 1.f);
+  });
+  const double flops = 2.0 * B * B * S * P * E;
+  char name[96];
+  std::snprintf(name, sizeof(name), "fwd+bwd B%lld P%lld S%lld E%lld", (long long)B, (long long)P, (long long)S, (long long)E);
+  std::printf("bench local_align %s %s: %.3f ms, %.2f TFLOP/s\n", dtype_name(dt), name, s * 1e3, flops / s / 1e12);
+  if (out) {
+    std::fprintf(out, "{\"op\":\"local_align\",\"dtype\":\"%s\",\"case\":\"%s\",\"B\":%lld,\"P\":%lld,\"S\":%lld,\"E\":%lld,\"counts\":[",
+                 dtype_name(dt), name, (long long)B, (long long)P, (long long)S, (long long)E);
+    for (int64_t b = 0; b < B; ++b) std::fprintf(out, "%s%d", b ? "," : "", counts[b]);
+    std::fprintf(out, "],\"seconds\":%.9g,\"flops\":%.9g}\n", s, flops);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -304,6 +364,10 @@ int main(int argc, char** argv) {
     check_attention(dt, 1, 200, 200, 2, 128, false, false);
     check_attention(dt, 3, 33, 33, 2, 32, true, false);
   }
+  for (mk_dtype dt : {MK_F32, MK_BF16}) {
+    check_losses(dt, 7, 50, 12, 40);
+    check_losses(dt, 33, 196, 12, 128);
+  }
 
   if (bench) {
     FILE* out = std::fopen(bench, "w");
@@ -313,6 +377,7 @@ int main(int argc, char** argv) {
       bench_patch_embed(out, dt, 16, 1, 518, 518, 14, 768);
       bench_attention(out, dt, 16, 1374, 12, 64, false);
       bench_attention(out, dt, 16, 1374, 12, 64, true);
+      bench_local_align(out, dt, 144, 1369, 12, 512);
     }
     if (out) std::fclose(out);
   }

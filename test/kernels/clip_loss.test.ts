@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, Rng, throwsNamed, type Num } from '../helpers/index.js';
+import { assertClose, checkGrad, cudaTest, Rng, throwsNamed, type Num } from '../helpers/index.js';
 
 const test = suite('clipLoss');
 const rng = new Rng(77);
@@ -77,5 +77,25 @@ test('bad arguments are named', () => {
   throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: Tensor.fromArray(unitRows(6, 7), [6, 7]), txtAll: g, offset: 0 }), RangeError, /clipLoss: imgAll must be \[Bg, 8\]/);
   throwsNamed(() => kernels.clipLoss(Tensor.fromArray(unitRows(2, 4), [2, 2, 2]), a, 1), RangeError, /clipLoss: img must be \[B,E\]/);
 });
+
+for (const dtype of ['f32', 'bf16'] as const) {
+  cudaTest(test, `cuda ${dtype} matches the CPU loss (one process and gathered)`, () => {
+    const Bg = 12, Bl = 4, E = 24, off = 8;
+    const opt = { device: 'cuda' as const, dtype };
+    const round = (x: Float32Array, shape: number[]) => Tensor.fromArray(x, shape, opt).toArray();
+    const imgAll = round(unitRows(Bg, E), [Bg, E]), txtAll = round(unitRows(Bg, E), [Bg, E]);
+    const img = imgAll.slice(off * E, (off + Bl) * E), txt = txtAll.slice(off * E, (off + Bl) * E);
+    for (const gathered of [false, true]) {
+      const run = (o: { device?: 'cuda'; dtype?: 'f32' | 'bf16' }) => kernels.clipLoss(Tensor.fromArray(img, [Bl, E], o), Tensor.fromArray(txt, [Bl, E], o), 2.5,
+        gathered ? { imgAll: Tensor.fromArray(imgAll, [Bg, E], o), txtAll: Tensor.fromArray(txtAll, [Bg, E], o), offset: off } : {});
+      const c = run({}), g = run(opt);
+      const rtol = dtype === 'f32' ? 1e-4 : 2e-2;
+      assertClose([g.loss, g.dLogitScale], [c.loss, c.dLogitScale], { atol: 1e-4, rtol, what: `cuda ${dtype} loss` });
+      assertClose(g.dImg.toArray(), c.dImg.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dImg` });
+      assertClose(g.dTxt.toArray(), c.dTxt.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dTxt` });
+      if (gathered) assertClose(g.dImgAll!.toArray(), c.dImgAll!.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dImgAll` });
+    }
+  });
+}
 
 test.run();

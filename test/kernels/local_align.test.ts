@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';
+import { assertClose, checkGrad, cudaTest, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';
 
 const test = suite('localAlignLoss');
 const rng = new Rng(314);
@@ -162,5 +162,28 @@ test('bad arguments are named', () => {
   throwsNamed(() => kernels.localAlignLoss(Tensor.fromArray(unit(10, 4), [10, 4]), s, Int32Array.from([1, 1]), 1), RangeError, /localAlignLoss: patches must be \[B,P,E\]/);
   throwsNamed(() => kernels.localAlignLoss(p, s, Int32Array.from([1, 1]), 1, { patchesAll: p }), TypeError, /localAlignLoss: patchesAll and sentencesAll come together/);
 });
+
+for (const dtype of ['f32', 'bf16'] as const) {
+  cudaTest(test, `cuda ${dtype} matches the CPU loss (one process and gathered)`, () => {
+    const Bg = 6, Bl = 2, off = 3, P = 37, S = 12, E = 40, opt = { device: 'cuda' as const, dtype };
+    const g = batch(Bg, P, S, E);
+    g.sent.forEach((v, i) => { if (Number.isNaN(v)) g.sent[i] = 0; });
+    const pa = Tensor.fromArray(g.pat, [Bg, P, E], opt).toArray(), sa = Tensor.fromArray(g.sent, [Bg, S, E], opt).toArray();
+    const pl = pa.slice(off * P * E, (off + Bl) * P * E), sl = sa.slice(off * S * E, (off + Bl) * S * E);
+    const cl = Int32Array.from(g.counts.slice(off, off + Bl)), ca = Int32Array.from(g.counts);
+    const rtol = dtype === 'f32' ? 1e-4 : 2e-2;
+    for (const gathered of [false, true]) {
+      const run = (o: { device?: 'cuda'; dtype?: 'f32' | 'bf16' }) => gathered
+        ? kernels.localAlignLoss(Tensor.fromArray(pl, [Bl, P, E], o), Tensor.fromArray(sl, [Bl, S, E], o), cl, 1.5,
+          { patchesAll: Tensor.fromArray(pa, [Bg, P, E], o), sentencesAll: Tensor.fromArray(sa, [Bg, S, E], o), sentenceCountsAll: ca, offset: off })
+        : kernels.localAlignLoss(Tensor.fromArray(pa, [Bg, P, E], o), Tensor.fromArray(sa, [Bg, S, E], o), ca, 1.5);
+      const c = run({}), r = run(opt);
+      assertClose([r.loss, r.dLocalScale], [c.loss, c.dLocalScale], { atol: 1e-4, rtol, what: `cuda ${dtype} loss` });
+      assertClose(r.dPatches.toArray(), c.dPatches.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dPatches` });
+      assertClose(r.dSentences.toArray(), c.dSentences.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dSentences` });
+      if (gathered) assertClose(r.dPatchesAll!.toArray(), c.dPatchesAll!.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dPatchesAll` });
+    }
+  });
+}
 
 test.run();

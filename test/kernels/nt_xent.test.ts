@@ -2,7 +2,7 @@
 // gradients against central differences.
 import { suite } from 'uvu';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, Rng, throwsNamed, type Num } from '../helpers/index.js';
+import { assertClose, checkGrad, cudaTest, Rng, throwsNamed, type Num } from '../helpers/index.js';
 
 const test = suite('ntXent');
 const rng = new Rng(21);
@@ -41,5 +41,18 @@ test('bad arguments are named', () => {
   throwsNamed(() => kernels.ntXent(a, a, 0), RangeError, /ntXent: temperature must be in/);
   throwsNamed(() => kernels.ntXent(a, a, NaN), RangeError, /ntXent: temperature must be in .*NaN/);
 });
+
+for (const dtype of ['f32', 'bf16'] as const) {
+  cudaTest(test, `cuda ${dtype} matches the CPU loss`, () => {
+    const B = 9, E = 20, opt = { device: 'cuda' as const, dtype };
+    const z0 = Tensor.fromArray(rng.randn(B * E), [B, E], opt).toArray(), z1 = Tensor.fromArray(rng.randn(B * E), [B, E], opt).toArray();
+    const c = kernels.ntXent(Tensor.fromArray(z0, [B, E]), Tensor.fromArray(z1, [B, E]), 0.5);
+    const g = kernels.ntXent(Tensor.fromArray(z0, [B, E], opt), Tensor.fromArray(z1, [B, E], opt), 0.5);
+    const rtol = dtype === 'f32' ? 1e-4 : 2e-2;
+    assertClose([g.loss], [c.loss], { atol: 1e-4, rtol, what: `cuda ${dtype} loss` });
+    assertClose(g.dZ0.toArray(), c.dZ0.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dZ0` });
+    assertClose(g.dZ1.toArray(), c.dZ1.toArray(), { atol: 1e-4, rtol, what: `cuda ${dtype} dZ1` });
+  });
+}
 
 test.run();

@@ -23,6 +23,8 @@ export interface NativeTensor {
 export interface NativeTensorConstructor {
   /** data null: uninitialised, or filled with `fill`. */
   new (data: Float32Array | null, shape: number[], device: Device, dtype: DType, fill?: number): NativeTensor;
+  /** A view of `base`'s memory from element `offset` (no copy; keeps base alive). */
+  new (data: null, shape: number[], device: Device, dtype: DType, fill: undefined, base: NativeTensor, offset: number): NativeTensor;
 }
 
 export interface CudaStatus {

@@ -63,6 +63,22 @@ export class Tensor {
     return Tensor.fromArray(this.toArray(), this.shape, { device: opts.device ?? this.device, dtype: opts.dtype ?? this.dtype });
   }
 
+  /**
+   * A tensor of `shape` over this one's memory from element `offset` (no copy): writes through
+   * either show in both. The view keeps this tensor alive; this one cannot be disposed while a
+   * view of it is.
+   */
+  view(offset: number, shape: readonly number[]): Tensor {
+    return new Tensor(new native.NativeTensor(null, shapeArg(shape), this.device, this.dtype, undefined, this.native, offset));
+  }
+
+  /** The same memory with another shape of the same size. */
+  reshape(shape: readonly number[]): Tensor {
+    const n = Array.isArray(shape) ? shape.reduce((a, b) => a * b, 1) : NaN;
+    if (n !== this.size) throw new RangeError(`reshape: ${JSON.stringify(shape)} has ${n} elements, the tensor ${JSON.stringify(this.shape)} has ${this.size}`);
+    return this.view(0, shape);
+  }
+
   /** Frees the storage now; using the tensor afterwards throws. Idempotent. */
   dispose(): void {
     this.native.dispose();

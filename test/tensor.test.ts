@@ -2,7 +2,7 @@
 // stays flat over many create/dispose cycles and when tensors are left to the GC.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backends, buildInfo, cudaStatus, Tensor } from 'mamakit';
+import { backends, buildInfo, cudaStatus, kernels, Tensor } from 'mamakit';
 import { cudaTest, hasCuda, Rng } from './helpers/index.js';
 
 const test = suite('tensor');
@@ -50,6 +50,32 @@ test('bad constructor arguments give named TypeErrors and RangeErrors', () => {
   for (const [fn, type, re] of bad) {
     assert.throws(fn, (e: Error) => e instanceof type && re.test(e.message), `expected ${type.name} ${re}`);
   }
+});
+
+test('views share memory, keep their base alive and block its disposal', async () => {
+  const base = Tensor.fromArray(Float32Array.from({ length: 12 }, (_, i) => i), [3, 4]);
+  const v = base.view(4, [2, 2]);
+  assert.equal(Array.from(v.toArray()), [4, 5, 6, 7]);
+  kernels.copy(Tensor.fromArray(Float32Array.of(-1, -2, -3, -4), [2, 2]), v); // a write through the view
+  assert.equal(Array.from(base.toArray()).slice(4, 8), [-1, -2, -3, -4]);
+  const flat = base.reshape([12]);
+  assert.equal(flat.shape, [12]);
+  flat.dispose();
+  assert.throws(() => base.reshape([5]), /reshape: \[5\] has 5 elements, the tensor \[3,4\] has 12/);
+  assert.throws(() => base.view(10, [3]), /Tensor: view: offset 10 with 3 elements does not fit in the base's 12/);
+  assert.throws(() => base.view(-1, [3]), /Tensor: view: offset -1/);
+  assert.throws(() => base.dispose(), /cannot dispose a tensor while 1 view\(s\) of it are alive/);
+  v.dispose();
+  base.dispose();
+  assert.ok(base.disposed);
+  // A view alone keeps its base's memory valid after the base handle is dropped.
+  let w: Tensor | null = Tensor.fromArray(Float32Array.of(1, 2, 3), [3]).view(1, [2]);
+  for (let i = 0; i < 3; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(Array.from(w.toArray()), [2, 3]);
+  w = null;
 });
 
 test('backends() lists cpu, and cuda exactly when cudaStatus says it is available', () => {

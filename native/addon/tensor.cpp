@@ -152,6 +152,27 @@ NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     throw Napi::Error::New(env, "Tensor: device 'cuda' is not available (" + cuda_status() + ")");
   MK_TYPE_CHECK(dev_ == kCuda || dtype_ == MK_F32, "Tensor: dtype '", dtype_name(dtype_),
                 "' is only stored on 'cuda'; the CPU backend stores 'f32'");
+  // A view: the same memory as a live tensor, from element `offset` on; keeps it alive.
+  const Napi::Value base = info[5];
+  if (!base.IsUndefined()) {
+    MK_TYPE_CHECK(base.IsObject() && base.As<Napi::Object>().CheckTypeTag(&kTensorTag),
+                  "Tensor: view: the base must be a Tensor, got ", describe_value(base));
+    NativeTensor* b = NativeTensor::Unwrap(base.As<Napi::Object>());
+    MK_TYPE_CHECK(!b->disposed(), "Tensor: view: the base tensor is disposed");
+    MK_TYPE_CHECK(b->dev_ == dev_ && b->dtype_ == dtype_, "Tensor: view: device and dtype must be the base's (",
+                  device_name(b->dev_), ", ", dtype_name(b->dtype_), ")");
+    const Napi::Value off = info[6];
+    const double o = off.IsNumber() ? off.As<Napi::Number>().DoubleValue() : -1;
+    MK_RANGE_CHECK(std::isfinite(o) && o == std::floor(o) && o >= 0 && o + double(numel_) <= double(b->numel_),
+                   "Tensor: view: offset ", off.IsNumber() ? js_num(o) : describe_value(off), " with ", numel_,
+                   " elements does not fit in the base's ", b->numel_);
+    data_ = static_cast<char*>(b->data_) + size_t(o) * dtype_size(dtype_);
+    bytes_ = size_t(numel_) * dtype_size(dtype_);
+    base_ = Napi::Persistent(base.As<Napi::Object>());
+    base_ptr_ = b;
+    ++b->views_;
+    return;
+  }
   const bool has_data = !data.IsNull() && !data.IsUndefined();
   if (has_data) {
     MK_TYPE_CHECK(data.IsTypedArray() &&
@@ -197,6 +218,13 @@ NativeTensor::~NativeTensor() { Free(); }
 
 void NativeTensor::Free() {
   if (!data_) return;
+  if (base_ptr_) {  // a view owns no memory
+    data_ = nullptr;
+    --base_ptr_->views_;
+    base_ptr_ = nullptr;
+    base_.Reset();
+    return;
+  }
   Device& d = device(dev_);
   d.backend->free(d.ctx, data_);
   data_ = nullptr;
@@ -216,6 +244,9 @@ Napi::Object NativeTensor::Create(Napi::Env env, DeviceId dev, mk_dtype dtype,
 }
 
 Napi::Value NativeTensor::Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MK_TYPE_CHECK(views_ == 0, "Tensor: cannot dispose a tensor while ", views_,
+                " view(s) of it are alive; dispose the views first");
   Free();
   return info.Env().Undefined();
 }

@@ -51,6 +51,10 @@ class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
   size_t bytes_ = 0;
   void* data_ = nullptr;
   napi_env env_ = nullptr;
+  // A view holds its base alive and counts itself there; a base with views cannot be disposed.
+  Napi::ObjectReference base_;
+  NativeTensor* base_ptr_ = nullptr;
+  int64_t views_ = 0;
 };
 
 // Unwraps a tensor argument: TypeError unless `v` is a live NativeTensor.

@@ -1,0 +1,4 @@
+// nn/index.ts: modules, the parameter arena and the encoders.
+export { Module, Param, ParamArena, InitRng, Group, type Range } from './module.js';
+export { Linear, LayerNorm, Mlp, SelfAttention, Block, LayerScale } from './layers.js';
+export { VisionTransformer, vitPresets, type VitConfig } from './vit.js';

@@ -1,0 +1,145 @@
+// module.ts: parameters, modules and the arena they live in. A module declares its parameters
+// (Hugging Face names, shapes, initial values, whether weight decay applies); materialize()
+// then places every value in one f32 arena and every gradient in another, as views, so that
+// the optimiser updates the whole model with one native call per group.
+import { Var } from '../autograd/tape.js';
+import * as kernels from '../kernels/index.js';
+import { Tensor } from '../tensor.js';
+
+export class Param extends Var {
+  constructor(
+    name: string,
+    readonly init: Float32Array,
+    readonly pshape: number[],
+    /** weight decay applies (not to norms, biases, tokens, scales) */
+    readonly decay: boolean,
+    trainable = true,
+  ) {
+    // Until materialize(), the value is a placeholder of the right shape.
+    super(null as unknown as Tensor, trainable, name);
+  }
+  override get shape(): number[] {
+    return this.pshape;
+  }
+}
+
+/** Seeded normal(0, std) truncated at ±2 std (timm's trunc_normal_), for reproducible inits. */
+export class InitRng {
+  private s: bigint;
+  constructor(seed: number) {
+    this.s = BigInt(seed) | 1n;
+  }
+  private u(): number {
+    // splitmix64
+    this.s = (this.s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
+    let z = this.s;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
+    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
+  }
+  truncNormal(n: number, std: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let x: number;
+      do x = Math.sqrt(-2 * Math.log(this.u() || 1e-300)) * Math.cos(2 * Math.PI * this.u());
+      while (Math.abs(x) > 2);
+      out[i] = x * std;
+    }
+    return out;
+  }
+}
+
+export abstract class Module {
+  private readonly own: Param[] = [];
+  private readonly kids: Array<[string, Module]> = [];
+
+  protected param(name: string, shape: number[], init: Float32Array | number, decay: boolean): Param {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = typeof init === 'number' ? new Float32Array(n).fill(init) : init;
+    if (data.length !== n) throw new RangeError(`${name}: initial value has ${data.length} elements, shape ${JSON.stringify(shape)} needs ${n}`);
+    const p = new Param(name, data, shape, decay);
+    this.own.push(p);
+    return p;
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    this.kids.push([name, m]);
+    return m;
+  }
+
+  /** Every parameter with its dotted name, in declaration order. */
+  namedParameters(prefix = ''): Array<[string, Param]> {
+    const out: Array<[string, Param]> = this.own.map((p) => [prefix + p.name, p]);
+    for (const [name, m] of this.kids) out.push(...m.namedParameters(`${prefix}${name}.`));
+    return out;
+  }
+
+  parameterCount(): number {
+    return this.namedParameters().reduce((s, [, p]) => s + p.init.length, 0);
+  }
+}
+
+/** A named level of the parameter tree with no parameters of its own (HF's `attention.attention`). */
+export class Group extends Module {
+  add<M extends Module>(name: string, m: M): M {
+    return this.child(name, m);
+  }
+}
+
+/** Where a group of parameters lies in the arenas. */
+export interface Range {
+  offset: number;
+  length: number;
+}
+
+/**
+ * The parameters of a module in one arena (trainable with decay, trainable without, frozen),
+ * their gradients in another of the same layout, and the AdamW moments.
+ */
+export class ParamArena {
+  readonly values: Tensor;
+  readonly grads: Tensor;
+  readonly decay: Range;
+  readonly noDecay: Range;
+  readonly trainable: Range;
+  readonly params: Array<[string, Param]>;
+
+  constructor(module: Module) {
+    this.params = module.namedParameters();
+    const groups = [
+      this.params.filter(([, p]) => p.requiresGrad && p.decay),
+      this.params.filter(([, p]) => p.requiresGrad && !p.decay),
+      this.params.filter(([, p]) => !p.requiresGrad),
+    ];
+    const total = this.params.reduce((s, [, p]) => s + p.init.length, 0);
+    const host = new Float32Array(total);
+    let off = 0;
+    const offsets = new Map<Param, number>();
+    const sizes = groups.map((g) => {
+      const start = off;
+      for (const [, p] of g) {
+        offsets.set(p, off);
+        host.set(p.init, off);
+        off += p.init.length;
+      }
+      return off - start;
+    });
+    this.values = Tensor.fromArray(host, [total]);
+    this.grads = Tensor.zeros([total]);
+    this.decay = { offset: 0, length: sizes[0] };
+    this.noDecay = { offset: sizes[0], length: sizes[1] };
+    this.trainable = { offset: 0, length: sizes[0] + sizes[1] };
+    for (const [, p] of this.params) {
+      const o = offsets.get(p)!;
+      p.value = this.values.view(o, p.shape);
+      if (p.requiresGrad) p.grad = this.grads.view(o, p.shape);
+    }
+  }
+
+  /** Gradients to zero (one copy over the whole gradient arena). */
+  zeroGrad(): void {
+    const z = Tensor.zeros([this.grads.size]);
+    kernels.copy(z, this.grads);
+    z.dispose();
+  }
+}

@@ -1,0 +1,79 @@
+// vit.ts: the DINOv2 vision transformer with register tokens (MAMA.md §2), parameter names as
+// Hugging Face's Dinov2WithRegistersModel: embeddings.{cls_token, register_tokens,
+// position_embeddings, patch_embeddings.projection}, encoder.layer.N.*, layernorm.
+import * as ops from '../autograd/ops.js';
+import type { Var } from '../autograd/tape.js';
+import type { Tensor } from '../tensor.js';
+import { Block } from './layers.js';
+import { Group, InitRng, Module, type Param } from './module.js';
+import { LayerNorm } from './layers.js';
+
+export interface VitConfig {
+  imageSize: number;
+  patch: number;
+  channels: number;
+  width: number;
+  depth: number;
+  heads: number;
+  mlpRatio: number;
+  registers: number;
+  layerScale: number;
+  eps: number;
+}
+
+export const vitPresets = {
+  /** the paper's: DINOv2 ViT-B/14 with 4 registers at 518 px (3 channels: grayscale copied) */
+  'vit-b14-reg4': { imageSize: 518, patch: 14, channels: 3, width: 768, depth: 12, heads: 12, mlpRatio: 4, registers: 4, layerScale: 1e-5, eps: 1e-6 },
+  /** a small one for CPU training: 6 layers, width 192, 3 heads, grayscale 224 px, patch 16 */
+  'vit-tiny-reg4': { imageSize: 224, patch: 16, channels: 1, width: 192, depth: 6, heads: 3, mlpRatio: 4, registers: 4, layerScale: 1e-5, eps: 1e-6 },
+} satisfies Record<string, VitConfig>;
+
+export class VisionTransformer extends Module {
+  readonly cls: Param;
+  readonly reg: Param | null;
+  readonly pos: Param;
+  readonly patchW: Param;
+  readonly patchB: Param;
+  readonly blocks: Block[] = [];
+  readonly norm: LayerNorm;
+
+  constructor(readonly cfg: VitConfig, seed = 0) {
+    super();
+    const rng = new InitRng(seed);
+    const D = cfg.width, g = cfg.imageSize / cfg.patch;
+    if (!Number.isInteger(g)) throw new RangeError(`VisionTransformer: image size ${cfg.imageSize} is not a multiple of patch ${cfg.patch}`);
+    const emb = this.child('embeddings', new EmbeddingParams());
+    this.cls = emb.p('cls_token', [1, D], rng.truncNormal(D, 1e-6), false);
+    this.reg = cfg.registers ? emb.p('register_tokens', [cfg.registers, D], rng.truncNormal(cfg.registers * D, 1e-6), false) : null;
+    this.pos = emb.p('position_embeddings', [1 + g * g, D], rng.truncNormal((1 + g * g) * D, 0.02), false);
+    const proj = emb.add('patch_embeddings', new Group()).add('projection', new EmbeddingParams());
+    const kp = cfg.channels * cfg.patch * cfg.patch;
+    this.patchW = proj.p('weight', [D, kp], rng.truncNormal(D * kp, 0.02), true);
+    this.patchB = proj.p('bias', [D], 0, false);
+    const layers = this.child('encoder', new Group()).add('layer', new Group());
+    for (let i = 0; i < cfg.depth; i++)
+      this.blocks.push(layers.add(String(i), new Block(D, cfg.heads, cfg.mlpRatio, rng, cfg.layerScale, cfg.eps)));
+    this.norm = this.child('layernorm', new LayerNorm(D, cfg.eps));
+  }
+
+  /** Tokens per image: CLS, registers, patches. */
+  get tokens(): number {
+    return 1 + this.cfg.registers + (this.cfg.imageSize / this.cfg.patch) ** 2;
+  }
+
+  /**
+   * images [B, C, S, S] → { hidden: the last block's output before the final norm [B, T, D],
+   * patches: the patch tokens after it [B, Np, D] (as a view-free copy) }.
+   */
+  forward(images: Tensor): { hidden: Var; normed: Var } {
+    let x = ops.vitTokens(images, this.patchW, this.patchB, this.pos, this.cls, this.reg, { patch: this.cfg.patch, registers: this.cfg.registers });
+    for (const b of this.blocks) x = b.forward(x);
+    return { hidden: x, normed: this.norm.forward(x) };
+  }
+}
+
+class EmbeddingParams extends Group {
+  p(name: string, shape: number[], init: Float32Array | number, decay: boolean): Param {
+    return this.param(name, shape, init, decay);
+  }
+}

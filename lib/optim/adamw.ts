@@ -1,0 +1,55 @@
+// adamw.ts: AdamW over a model's parameter arena (one native call per group: weight decay on
+// matrices, none on norms, biases, tokens and scales), with the learning-rate schedule
+// (linear warm-up, then cosine) and clipping by the global gradient norm.
+import * as kernels from '../kernels/index.js';
+import type { ParamArena } from '../nn/module.js';
+import { Tensor } from '../tensor.js';
+
+export interface AdamWConfig {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** clip the global gradient norm to this (off when undefined) */
+  maxGradNorm?: number;
+}
+
+/** Linear warm-up for `warmup` steps, then cosine from lr down to minLr at `total`. */
+export function warmupCosine(step: number, o: { lr: number; warmup: number; total: number; minLr?: number }): number {
+  const min = o.minLr ?? 0;
+  if (step < o.warmup) return (o.lr * (step + 1)) / o.warmup;
+  const t = Math.min(1, (step - o.warmup) / Math.max(1, o.total - o.warmup));
+  return min + 0.5 * (o.lr - min) * (1 + Math.cos(Math.PI * t));
+}
+
+export class AdamW {
+  readonly m: Tensor;
+  readonly v: Tensor;
+  step = 0;
+  constructor(readonly arena: ParamArena, readonly cfg: AdamWConfig) {
+    this.m = Tensor.zeros([arena.values.size]);
+    this.v = Tensor.zeros([arena.values.size]);
+  }
+
+  /** The global L2 norm of the trainable gradients. */
+  gradNorm(): number {
+    const t = this.arena.trainable;
+    if (!t.length) return 0;
+    const g = this.arena.grads.view(t.offset, [t.length]);
+    const n = Math.sqrt(kernels.sumSquares(g));
+    g.dispose();
+    return n;
+  }
+
+  /** One update with learning rate lr (default cfg.lr); returns the gradient norm before clipping. */
+  update(lr = this.cfg.lr): number {
+    this.step++;
+    const norm = this.gradNorm();
+    const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
+    const common = { lr, step: this.step, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps, gradScale: scale };
+    for (const [range, wd] of [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const)
+      if (range.length) kernels.adamwStep(this.arena.values, this.arena.grads, this.m, this.v, { ...common, weightDecay: wd, offset: range.offset, length: range.length });
+    return norm;
+  }
+}

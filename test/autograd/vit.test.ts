@@ -1,0 +1,124 @@
+// vit.test.ts: the autograd tape through the DINOv2 ViT: every parameter's gradient against
+// central differences of the whole model, an over-fitted batch, noGrad, the tape emptied by
+// backward, and Hugging Face parameter names.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { autograd, kernels, nn, optim, Tensor } from 'mamakit';
+import { Rng } from '../helpers/index.js';
+
+const test = suite('vit');
+const rng = new Rng(2024);
+const { Var, backward, noGrad, ops, tapeLength } = autograd;
+
+const small: nn.VitConfig = { imageSize: 8, patch: 4, channels: 2, width: 8, depth: 2, heads: 2, mlpRatio: 2, registers: 2, layerScale: 0.5, eps: 1e-6 };
+
+// A scalar head: mean-pool the pre-norm tokens and the normed ones, project, normalise, InfoNCE.
+class Probe extends nn.Module {
+  readonly vit: nn.VisionTransformer;
+  readonly head: nn.Linear;
+  readonly scale: nn.Param;
+  constructor(cfg: nn.VitConfig, E: number) {
+    super();
+    this.vit = this.child('vit', new nn.VisionTransformer(cfg, 7));
+    this.head = this.child('head', new nn.Linear(cfg.width, E, new nn.InitRng(3), { std: 0.3 }));
+    this.scale = this.param('scale', [1], Math.log(1 / 0.07), false);
+  }
+  loss(images: Tensor, txt: autograd.Var): autograd.Var {
+    const { hidden, normed } = this.vit.forward(images);
+    const pooled = ops.add(ops.meanPool(hidden), ops.meanPool(normed));
+    return ops.clipLoss(ops.l2Normalize(this.head.forward(pooled)), txt, this.scale);
+  }
+}
+
+function unitRows(B: number, E: number) {
+  const x = rng.randn(B * E);
+  for (let b = 0; b < B; b++) {
+    const n = Math.hypot(...x.subarray(b * E, (b + 1) * E));
+    for (let e = 0; e < E; e++) x[b * E + e] /= n;
+  }
+  return x;
+}
+
+test('parameter names follow Hugging Face DINOv2-with-registers', () => {
+  const names = new nn.VisionTransformer(small).namedParameters().map(([n]) => n);
+  for (const n of ['embeddings.cls_token', 'embeddings.register_tokens', 'embeddings.position_embeddings',
+    'embeddings.patch_embeddings.projection.weight', 'encoder.layer.0.norm1.weight', 'encoder.layer.0.attention.attention.query.weight',
+    'encoder.layer.1.attention.attention.value.bias', 'encoder.layer.1.attention.output.dense.weight', 'encoder.layer.0.layer_scale1.lambda1',
+    'encoder.layer.1.mlp.fc2.bias', 'encoder.layer.1.layer_scale2.lambda1', 'layernorm.bias'])
+    assert.ok(names.includes(n), `missing ${n}`);
+});
+
+test('every parameter gradient matches central differences of the whole model', () => {
+  const B = 3, E = 5;
+  const model = new Probe(small, E);
+  const arena = new nn.ParamArena(model);
+  // DINOv2 starts CLS and registers at 1e-6, where the first LayerNorm divides by ~√eps and
+  // the loss is far from linear over any step f32 can resolve; well-scaled tokens here.
+  for (const p of [model.vit.cls, model.vit.reg!]) kernels.copy(Tensor.fromArray(rng.randn(p.value.size, 0.5), p.shape), p.value);
+  const images = Tensor.fromArray(rng.randn(B * 2 * 8 * 8), [B, 2, 8, 8]);
+  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const loss = model.loss(images, txt);
+  backward(loss);
+  assert.is(tapeLength(), 0);
+  const f = () => noGrad(() => {
+    const l = model.loss(images, txt);
+    const v = l.value.toArray()[0];
+    l.dispose();
+    return v;
+  });
+  const h = 1e-3;
+  let checked = 0;
+  for (const [name, p] of arena.params) {
+    const value = p.value.toArray(), grad = p.grad!.toArray();
+    // The entries with the largest gradients (f32 differences resolve those best), the first
+    // and last (position 0 of pos is CLS's), and two at random.
+    const top = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a])).slice(0, 3);
+    const idx = [...new Set([...top, 0, grad.length - 1, rng.int(0, grad.length - 1), rng.int(0, grad.length - 1)])];
+    for (const i of idx) {
+      const at = (d: number) => {
+        const w = value.slice();
+        w[i] += d;
+        kernels.copy(Tensor.fromArray(w, p.shape), p.value);
+        return f();
+      };
+      const num = (at(h) - at(-h)) / (2 * h);
+      at(0);
+      const tol = 3e-3 + 0.05 * Math.abs(num);
+      assert.ok(Math.abs(num - grad[i]) <= tol, `${name}[${i}]: analytic ${grad[i]}, numeric ${num}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 100, `only ${checked} entries checked`);
+});
+
+test('a small ViT over-fits one batch with AdamW', () => {
+  const B = 8, E = 16;
+  const cfg: nn.VitConfig = { imageSize: 32, patch: 8, channels: 1, width: 32, depth: 2, heads: 2, mlpRatio: 4, registers: 4, layerScale: 1e-1, eps: 1e-6 };
+  const model = new Probe(cfg, E);
+  const arena = new nn.ParamArena(model);
+  const opt = new optim.AdamW(arena, { lr: 3e-3, weightDecay: 0.05, maxGradNorm: 1 });
+  const images = Tensor.fromArray(rng.randn(B * 32 * 32), [B, 1, 32, 32]);
+  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const losses: number[] = [];
+  for (let step = 0; step < 40; step++) {
+    arena.zeroGrad();
+    const loss = model.loss(images, txt);
+    losses.push(loss.value.toArray()[0]);
+    backward(loss);
+    loss.dispose();
+    opt.update(optim.warmupCosine(step, { lr: 3e-3, warmup: 5, total: 40 }));
+  }
+  assert.ok(losses[39] < 0.3 * losses[0], `loss ${losses[0].toFixed(3)} → ${losses[39].toFixed(3)}`);
+});
+
+test('noGrad records nothing; frozen parameters get no gradient', () => {
+  const model = new Probe(small, 4);
+  const arena = new nn.ParamArena(model);
+  const images = Tensor.fromArray(rng.randn(2 * 2 * 64), [2, 2, 8, 8]);
+  const txt = new Var(Tensor.fromArray(unitRows(2, 4), [2, 4]));
+  noGrad(() => model.loss(images, txt).dispose());
+  assert.is(tapeLength(), 0);
+  assert.ok(arena.trainable.length > 0 && arena.decay.length > 0 && arena.noDecay.length > 0);
+});
+
+test.run();

@@ -157,9 +157,68 @@ def local_align(c):
     return step, dev
 
 
+def vit_step(c):
+    """One training step (forward, backward, AdamW) of a DINOv2-style ViT with registers, the
+    same architecture as lib/nn/vit.ts: pre-norm blocks, separate q/k/v, LayerScale, mean-pooled
+    pre-norm tokens → Linear → L2 → symmetric InfoNCE against fixed text embeddings."""
+    nn, F = torch.nn, torch.nn.functional
+    B, S, p, C, D, depth, H, R, E = c["B"], c["size"], c["patch"], c["channels"], c["width"], c["depth"], c["heads"], c["registers"], c["E"]
+    np_ = (S // p) ** 2
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1, self.norm2 = nn.LayerNorm(D, eps=1e-6), nn.LayerNorm(D, eps=1e-6)
+            self.q, self.k, self.v, self.o = (nn.Linear(D, D) for _ in range(4))
+            self.fc1, self.fc2 = nn.Linear(D, 4 * D), nn.Linear(4 * D, D)
+            self.ls1, self.ls2 = nn.Parameter(torch.full((D,), 1e-5)), nn.Parameter(torch.full((D,), 1e-5))
+
+        def forward(self, x):
+            h = self.norm1(x)
+            sh = lambda t: t.view(B, -1, H, D // H).transpose(1, 2)
+            a = F.scaled_dot_product_attention(sh(self.q(h)), sh(self.k(h)), sh(self.v(h))) if hasattr(F, "scaled_dot_product_attention") \
+                else ((sh(self.q(h)) @ sh(self.k(h)).transpose(-1, -2)) * (D // H) ** -0.5).softmax(-1) @ sh(self.v(h))
+            x = x + self.ls1 * self.o(a.transpose(1, 2).reshape(B, -1, D))
+            return x + self.ls2 * self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+    class Vit(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(C, D, p, p)
+            self.cls, self.reg = nn.Parameter(torch.zeros(1, 1, D)), nn.Parameter(torch.zeros(1, R, D))
+            self.pos = nn.Parameter(torch.randn(1, 1 + np_, D) * 0.02)
+            self.blocks = nn.ModuleList(Block() for _ in range(depth))
+            self.head = nn.Linear(D, E)
+            self.scale = nn.Parameter(torch.tensor(2.659))
+
+        def forward(self, x):
+            t = self.patch(x).flatten(2).transpose(1, 2)
+            t = torch.cat([self.cls.expand(B, -1, -1), t], 1) + self.pos
+            t = torch.cat([t[:, :1], self.reg.expand(B, -1, -1), t[:, 1:]], 1)
+            for b in self.blocks:
+                t = b(t)
+            return F.normalize(self.head(t.mean(1)), dim=-1)
+
+    model = Vit()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    images = torch.randn(B, C, S, S)
+    txt = F.normalize(torch.randn(B, E), dim=-1)
+    labels = torch.arange(B)
+
+    def step():
+        with torch.enable_grad():
+            opt.zero_grad()
+            v = model(images)
+            logits = model.scale.exp() * v @ txt.t()
+            loss = F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)
+            loss.backward()
+            opt.step()
+    return step, "cpu"
+
+
 OPS = {"matmul": matmul, "layernorm": layernorm, "layernorm_bwd": layernorm_bwd, "gelu": gelu, "gelu_bwd": gelu_bwd, "adamw": adamw, "copy": copy,
        "patch_embed": patch_embed, "attention": attention,
-       "local_align": local_align}
+       "local_align": local_align, "vit_step": vit_step}
 
 
 def jsonl():

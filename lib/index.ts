@@ -4,3 +4,4 @@ export * as kernels from './kernels/index.js';
 export * as autograd from './autograd/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as io from './io/safetensors.js';

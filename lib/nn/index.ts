@@ -2,3 +2,4 @@
 export { Module, Param, ParamArena, InitRng, Group, type Range } from './module.js';
 export { Linear, LayerNorm, Mlp, SelfAttention, Block, LayerScale } from './layers.js';
 export { VisionTransformer, vitPresets, type VitConfig } from './vit.js';
+export { saveWeights, loadWeights, type LoadOptions } from './weights.js';

@@ -14,6 +14,8 @@ export class Param extends Var {
     /** weight decay applies (not to norms, biases, tokens, scales) */
     readonly decay: boolean,
     trainable = true,
+    /** the shape Hugging Face stores (a Conv2d kernel [D,C,p,p] for our [D, C·p·p]) */
+    readonly hfShape: number[] = pshape,
   ) {
     // Until materialize(), the value is a placeholder of the right shape.
     super(null as unknown as Tensor, trainable, name);
@@ -53,11 +55,11 @@ export abstract class Module {
   private readonly own: Param[] = [];
   private readonly kids: Array<[string, Module]> = [];
 
-  protected param(name: string, shape: number[], init: Float32Array | number, decay: boolean): Param {
+  protected param(name: string, shape: number[], init: Float32Array | number, decay: boolean, hfShape?: number[]): Param {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = typeof init === 'number' ? new Float32Array(n).fill(init) : init;
     if (data.length !== n) throw new RangeError(`${name}: initial value has ${data.length} elements, shape ${JSON.stringify(shape)} needs ${n}`);
-    const p = new Param(name, data, shape, decay);
+    const p = new Param(name, data, shape, decay, true, hfShape ?? shape);
     this.own.push(p);
     return p;
   }

@@ -43,12 +43,12 @@ export class VisionTransformer extends Module {
     const D = cfg.width, g = cfg.imageSize / cfg.patch;
     if (!Number.isInteger(g)) throw new RangeError(`VisionTransformer: image size ${cfg.imageSize} is not a multiple of patch ${cfg.patch}`);
     const emb = this.child('embeddings', new EmbeddingParams());
-    this.cls = emb.p('cls_token', [1, D], rng.truncNormal(D, 1e-6), false);
-    this.reg = cfg.registers ? emb.p('register_tokens', [cfg.registers, D], rng.truncNormal(cfg.registers * D, 1e-6), false) : null;
-    this.pos = emb.p('position_embeddings', [1 + g * g, D], rng.truncNormal((1 + g * g) * D, 0.02), false);
+    this.cls = emb.p('cls_token', [1, D], rng.truncNormal(D, 1e-6), false, [1, 1, D]);
+    this.reg = cfg.registers ? emb.p('register_tokens', [cfg.registers, D], rng.truncNormal(cfg.registers * D, 1e-6), false, [1, cfg.registers, D]) : null;
+    this.pos = emb.p('position_embeddings', [1 + g * g, D], rng.truncNormal((1 + g * g) * D, 0.02), false, [1, 1 + g * g, D]);
     const proj = emb.add('patch_embeddings', new Group()).add('projection', new EmbeddingParams());
     const kp = cfg.channels * cfg.patch * cfg.patch;
-    this.patchW = proj.p('weight', [D, kp], rng.truncNormal(D * kp, 0.02), true);
+    this.patchW = proj.p('weight', [D, kp], rng.truncNormal(D * kp, 0.02), true, [D, cfg.channels, cfg.patch, cfg.patch]);
     this.patchB = proj.p('bias', [D], 0, false);
     const layers = this.child('encoder', new Group()).add('layer', new Group());
     for (let i = 0; i < cfg.depth; i++)
@@ -73,7 +73,7 @@ export class VisionTransformer extends Module {
 }
 
 class EmbeddingParams extends Group {
-  p(name: string, shape: number[], init: Float32Array | number, decay: boolean): Param {
-    return this.param(name, shape, init, decay);
+  p(name: string, shape: number[], init: Float32Array | number, decay: boolean, hfShape?: number[]): Param {
+    return this.param(name, shape, init, decay, hfShape);
   }
 }

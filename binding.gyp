@@ -9,7 +9,7 @@
       "native/cpu/l2norm.cpp", "native/cpu/residual.cpp", "native/cpu/meanpool.cpp",
       "native/cpu/embedding.cpp", "native/cpu/batchnorm.cpp", "native/cpu/dropout.cpp",
       "native/cpu/adamw.cpp", "native/cpu/sgd.cpp", "native/cpu/sumsq.cpp", "native/cpu/copy.cpp",
-      "native/cpu/pos_interp.cpp", "native/cpu/attention.cpp", "native/cpu/local_align.cpp"
+      "native/cpu/pos_interp.cpp", "native/cpu/attention.cpp", "native/cpu/local_align.cpp", "native/cpu/copy2d.cpp"
     ],
     "cpu_flags": ["-std=c++20", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fPIC"]
   },

@@ -100,6 +100,7 @@ export interface NativeAddon {
   /** Σ x², accumulated in double. */
   sumSquares(x: NativeTensor): number;
   copy(src: NativeTensor, dst: NativeTensor | null): NativeTensor;
+  copy2d(src: NativeTensor, dst: NativeTensor, rows: number, cols: number, srcOffset: number, srcStride: number, dstOffset: number, dstStride: number): NativeTensor;
   /** images [B,C,H,W], weight [D,C·p·p] → tokens [B,Np,D], or written into out [B,T,D] at offset (default T − Np). */
   patchEmbed(images: NativeTensor, weight: NativeTensor, bias: NativeTensor | null, pos: NativeTensor | null, patch: number, out: NativeTensor | null, offset: number | undefined): NativeTensor;
   /** Returns [dWeight, dBias, dPos]: the given ones accumulated into, the others created from zero. */

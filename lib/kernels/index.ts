@@ -9,7 +9,7 @@ export { meanPool, meanPoolBackward } from './meanpool.js';
 export { embedding, embeddingBackward } from './embedding.js';
 export { batchNorm, batchNormBackward, type BatchNormOptions } from './batchnorm.js';
 export { dropout, dropoutBackward, type DropoutOptions } from './dropout.js';
-export { adamwStep, sgdStep, sumSquares, globalNorm, copy, type AdamWOptions, type SgdOptions, type Range } from './optim.js';
+export { adamwStep, sgdStep, sumSquares, globalNorm, copy, copy2d, type AdamWOptions, type SgdOptions, type Range, type Copy2dOptions } from './optim.js';
 export { patchEmbed, patchEmbedBackward, type PatchEmbedOptions, type PatchEmbedBackwardOptions } from './patch_embed.js';
 export { interpolatePos, interpolatePosBackward, type InterpolatePosOptions } from './pos_interp.js';
 export { flashAttention, flashAttentionBackward, type AttentionOptions } from './attention.js';

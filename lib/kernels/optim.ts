@@ -57,6 +57,22 @@ export function globalNorm(tensors: Tensor[]): number {
 }
 
 /** src copied into dst (same shape, device, dtype), or into a new tensor. */
+export interface Copy2dOptions {
+  rows: number;
+  cols: number;
+  srcOffset?: number;
+  /** elements between row starts in src (default cols) */
+  srcStride?: number;
+  dstOffset?: number;
+  dstStride?: number;
+}
+
+/** Copies a rows × cols block between row-strided layouts of src and dst (blocks may not overlap); returns dst. */
+export function copy2d(src: Tensor, dst: Tensor, o: Copy2dOptions): Tensor {
+  native.copy2d(storage(src), storage(dst), o.rows, o.cols, o.srcOffset ?? 0, o.srcStride ?? o.cols, o.dstOffset ?? 0, o.dstStride ?? o.cols);
+  return dst;
+}
+
 export function copy(src: Tensor, dst?: Tensor | null): Tensor {
   const r = native.copy(storage(src), dst ? storage(dst) : null);
   return dst ?? new Tensor(r);

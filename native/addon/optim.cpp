@@ -93,4 +93,30 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// copy2d(src, dst, rows, cols, srcOffset, srcStride, dstOffset, dstStride) -> dst
+Napi::Value Copy2d(const Napi::CallbackInfo& info) {
+  Args a(info.Env(), "copy2d");
+  Napi::Env env = info.Env();
+  NativeTensor* src = a.tensor(info[0], "src");
+  NativeTensor* dst = a.tensor(info[1], "dst");
+  a.like(dst, "dst", src, "src");
+  const int64_t rows = a.integer(info[2], "rows", 1, src->numel()), cols = a.integer(info[3], "cols", 1, src->numel());
+  const int64_t so = a.integer(info[4], "srcOffset", 0, src->numel() - 1), ss = a.integer(info[5], "srcStride", cols, src->numel());
+  const int64_t dO = a.integer(info[6], "dstOffset", 0, dst->numel() - 1), ds = a.integer(info[7], "dstStride", cols, dst->numel());
+  MK_RANGE_CHECK(so + (rows - 1) * ss + cols <= src->numel(), "copy2d: ", rows, " rows of ", cols, " from offset ", so,
+                 " with stride ", ss, " run past src's ", src->numel(), " elements");
+  MK_RANGE_CHECK(dO + (rows - 1) * ds + cols <= dst->numel(), "copy2d: ", rows, " rows of ", cols, " at offset ", dO,
+                 " with stride ", ds, " run past dst's ", dst->numel(), " elements");
+  const size_t es = dtype_size(src->dtype());
+  const char* s0 = static_cast<const char*>(src->data()) + so * es;
+  const char* s1 = s0 + ((rows - 1) * ss + cols) * es;
+  const char* d0 = static_cast<const char*>(dst->data()) + dO * es;
+  const char* d1 = d0 + ((rows - 1) * ds + cols) * es;
+  MK_RANGE_CHECK(s1 <= d0 || d1 <= s0, "copy2d: the source and destination blocks overlap in memory");
+  Device& d = device(src->dev());
+  auto fn = a.entry(d.backend->copy2d, src->dev());
+  a.status(fn(d.ctx, const_cast<char*>(d0), ds, s0, ss, src->dtype(), rows, cols), src->dev());
+  return info[1];
+}
+
 }  // namespace mk

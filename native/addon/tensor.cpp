@@ -363,7 +363,12 @@ std::pair<int64_t, int64_t> Args::rows(const NativeTensor* t, const char* name) 
 
 void Args::distinct(const NativeTensor* out, const char* out_name, const NativeTensor* in, const char* in_name) const {
   Napi::Env env = env_;
-  MK_RANGE_CHECK(!in || out->data() != in->data(), op_, ": ", out_name, " must not be the same tensor as ", in_name);
+  if (!in) return;
+  // Views make partial overlap possible: compare the byte ranges, not just the starts.
+  const char *o0 = static_cast<const char*>(out->data()), *o1 = o0 + out->numel() * dtype_size(out->dtype());
+  const char *i0 = static_cast<const char*>(in->data()), *i1 = i0 + in->numel() * dtype_size(in->dtype());
+  MK_RANGE_CHECK(o1 <= i0 || i1 <= o0, op_, ": ", out_name, " must not be the same tensor as ", in_name,
+                 o0 == i0 ? "" : " (nor overlap it in memory)");
 }
 
 void check_status(Napi::Env env, mk_status s, DeviceId dev, const char* op) {

@@ -445,6 +445,13 @@ mk_status cpu_local_align(mk_context*, double* loss, double* dscale, void* dpatc
   return MK_OK;
 }
 
+mk_status cpu_copy2d(mk_context*, void* dst, int64_t dst_stride, const void* src, int64_t src_stride, mk_dtype dtype,
+                      int64_t rows, int64_t cols) {
+  MK_F32_ONLY("copy2d");
+  mk::copy2d(F(dst), dst_stride, CF(src), src_stride, rows, cols);
+  return MK_OK;
+}
+
 const mk_backend kCpu = {
     .abi_version = MK_ABI_VERSION,
     .name = "cpu",
@@ -486,6 +493,7 @@ const mk_backend kCpu = {
     .pos_interp_backward = cpu_pos_interp_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
+    .copy2d = cpu_copy2d,
     .clip_loss = cpu_clip_loss,
     .nt_xent = cpu_nt_xent,
     .local_align = cpu_local_align,

@@ -75,7 +75,9 @@
   X(local_align_grads, (float* dsent, float* dpatch, const float* gv, const float* gt, const int32_t* argv,  \
                         const int32_t* argt, const float* sent, const int32_t* counts, int64_t Bc,            \
                         const float* patches, int64_t Bi, int64_t P, int64_t S, int64_t E),                  \
-    (dsent, dpatch, gv, gt, argv, argt, sent, counts, Bc, patches, Bi, P, S, E))
+    (dsent, dpatch, gv, gt, argv, argt, sent, counts, Bc, patches, Bi, P, S, E))                           \
+  X(copy2d, (float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t rows, int64_t cols), \
+    (dst, dst_stride, src, src_stride, rows, cols))
 
 #define MK_DECLARE_OP(name, params, args) void name params;
 

@@ -198,6 +198,14 @@ mk_status cu_local_align(mk_context* ctx, double* loss, double* dscale, void* dp
                "localAlignLoss");
 }
 
+mk_status cu_copy2d(mk_context* ctx, void* dst, int64_t dst_stride, const void* src, int64_t src_stride, mk_dtype dtype,
+                     int64_t rows, int64_t cols) {
+  const size_t es = dtype == MK_F32 ? 4 : 2;
+  return check(cudaMemcpy2DAsync(dst, size_t(dst_stride) * es, src, size_t(src_stride) * es, size_t(cols) * es, size_t(rows),
+                                 cudaMemcpyDeviceToDevice, ctx->stream),
+               "copy2d");
+}
+
 const mk_backend kCuda = {
     .abi_version = MK_ABI_VERSION,
     .name = "cuda",
@@ -218,6 +226,7 @@ const mk_backend kCuda = {
     .pos_interp_backward = cu_pos_interp_backward,
     .attention_forward = cu_attention_forward,
     .attention_backward = cu_attention_backward,
+    .copy2d = cu_copy2d,
     .clip_loss = cu_clip_loss,
     .nt_xent = cu_nt_xent,
     .local_align = cu_local_align,

@@ -196,6 +196,11 @@ typedef struct mk_backend {
                                   const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk,
                                   int64_t H, int64_t Dh, float scale, int causal);
 
+  /* dst[r·dst_stride + c] = src[r·src_stride + c] for r < rows, c < cols (pointers at the
+   * block's first element; the blocks do not overlap). */
+  mk_status (*copy2d)(mk_context* ctx, void* dst, int64_t dst_stride, const void* src, int64_t src_stride,
+                      mk_dtype dtype, int64_t rows, int64_t cols);
+
   /* Contrastive losses (MAMA.md §3): each writes the loss (a host double) and the gradients for
    * an upstream gradient of 1. Blocks of Bl local rows against Bg gathered ones, the local
    * rows at `offset` of the gathered (one process: Bl = Bg, offset 0, the *_all inputs the local

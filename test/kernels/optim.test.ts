@@ -80,4 +80,19 @@ test('bad arguments are named', () => {
   throwsNamed(() => kernels.copy(p, Tensor.zeros([4])), RangeError, /copy: dst must have shape \[8\]/);
 });
 
+forEachIsa(test, 'copy2d copies strided blocks; bad blocks are named', () => {
+  const src = Tensor.fromArray(Float32Array.from({ length: 30 }, (_, i) => i), [5, 6]);
+  const dst = Tensor.full([4, 7], -1);
+  kernels.copy2d(src, dst, { rows: 3, cols: 2, srcOffset: 7, srcStride: 6, dstOffset: 2, dstStride: 7 });
+  const d = Array.from(dst.toArray());
+  const want = Array(28).fill(-1);
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 2; c++) want[2 + r * 7 + c] = 7 + r * 6 + c;
+  assert.equal(d, want);
+  throwsNamed(() => kernels.copy2d(src, dst, { rows: 5, cols: 2, srcStride: 6, dstStride: 7 }), RangeError, /copy2d: 5 rows of 2 at offset 0 with stride 7 run past dst's 28 elements/);
+  throwsNamed(() => kernels.copy2d(src, dst, { rows: 2, cols: 4, srcStride: 3 }), RangeError, /copy2d: srcStride must be an integer in \[4, 30\], got 3/);
+  throwsNamed(() => kernels.copy2d(src, src, { rows: 2, cols: 3, srcOffset: 0, srcStride: 6, dstOffset: 2, dstStride: 6 }), RangeError, /copy2d: the source and destination blocks overlap/);
+  kernels.copy2d(src, src, { rows: 2, cols: 3, srcOffset: 0, srcStride: 6, dstOffset: 18, dstStride: 6 }); // disjoint blocks of one tensor
+  assert.equal(Array.from(src.toArray()).slice(18, 21), [0, 1, 2]);
+});
+
 test.run();

@@ -31,13 +31,44 @@ function scaled(t: Tensor, a: number): Tensor {
   return kernels.residual(t, t, { alpha: a - 1 });
 }
 
-/** x [..., in] · Wᵀ + b with W [out, in] (PyTorch's Linear layout); y has outShape or [..., out]. */
-export function linear(x: Var, w: Var, b: Var | null, outShape?: number[]): Var {
-  const [N, K] = w.shape, M = x.value.size / K;
+/**
+ * x [..., in] · Wᵀ + b with W [out, in] (PyTorch's Linear layout), or x · W + b with W [in, out]
+ * when inOut (GPT-2's Conv1D); y has outShape or [..., out].
+ */
+export function linear(x: Var, w: Var, b: Var | null, outShape?: number[], inOut = false): Var {
+  const [N, K] = inOut ? [w.shape[1], w.shape[0]] : w.shape, M = x.value.size / K;
   if (!Number.isInteger(M)) throw new RangeError(`linear: x ${JSON.stringify(x.shape)} does not split into rows of ${K}`);
   const y = Tensor.empty(outShape ?? [...x.shape.slice(0, -1), N]);
-  matmulInto(y, x.value, w.value, { M, K, N, transB: true, bias: b?.value ?? null });
-  return record('linear', [x, w, b], y, { M, K, N });
+  matmulInto(y, x.value, w.value, { M, K, N, transB: !inOut, bias: b?.value ?? null });
+  return record('linear', [x, w, b], y, { M, K, N, inOut });
+}
+
+/** Rows of table at ids: [...shape, D] (shape's product = ids.length). */
+export function embedding(table: Var, ids: Int32Array, shape: number[]): Var {
+  const D = table.shape[1], flat = kernels.embedding(table.value, ids);
+  const y = Tensor.empty([...shape, D]);
+  kernels.copy2d(flat, y, { rows: 1, cols: flat.size });
+  flat.dispose();
+  return record('embedding', [table], y, { ids });
+}
+
+/** Columns start .. start+cols of x [..., C] as [..., cols] (or outShape): a slice of a fused projection. */
+export function columns(x: Var, start: number, cols: number, outShape?: number[]): Var {
+  const C = x.shape[x.shape.length - 1], R = x.value.size / C;
+  const y = Tensor.empty(outShape ?? [...x.shape.slice(0, -1), cols]);
+  kernels.copy2d(x.value, y, { rows: R, cols, srcOffset: start, srcStride: C });
+  return record('columns', [x], y, { start, cols, C, R });
+}
+
+/** x + alpha·h. */
+export function addScaled(x: Var, h: Var, alpha: number): Var {
+  return record('addScaled', [x, h], kernels.residual(x.value, h.value, { alpha }), { alpha });
+}
+
+/** Inverted dropout with a counter-based mask (seed, offset); identity when p = 0. */
+export function dropout(x: Var, p: number, seed: number, offset = 0): Var {
+  if (p === 0) return x;
+  return record('dropout', [x], kernels.dropout(x.value, { p, seed, offset }), { p, seed, offset });
 }
 
 export function layerNorm(x: Var, w: Var | null, b: Var | null, eps = 1e-6): Var {
@@ -121,9 +152,12 @@ const need = (n: Node, i: number) => n.inputs[i]?.requiresGrad === true;
 
 defineRule('linear', (n, g) => {
   const [x, w, b] = n.inputs as [Var, Var, Var | null];
-  const { M, K, N } = n.saved as { M: number; K: number; N: number };
-  const dx = need(n, 0) ? matmulInto(Tensor.empty(x.shape), g, w.value, { M, K: N, N: K }) : null;
-  const dw = need(n, 1) ? matmulInto(Tensor.empty(w.shape), g, x.value, { M: N, K: M, N: K, transA: true }) : null;
+  const { M, K, N, inOut } = n.saved as { M: number; K: number; N: number; inOut: boolean };
+  // W [out, in]: dx = g·W, dW = gᵀ·x. W [in, out]: dx = g·Wᵀ, dW = xᵀ·g.
+  const dx = need(n, 0) ? matmulInto(Tensor.empty(x.shape), g, w.value, { M, K: N, N: K, transB: inOut }) : null;
+  const dw = !need(n, 1) ? null
+    : inOut ? matmulInto(Tensor.empty(w.shape), x.value, g, { M: K, K: M, N, transA: true })
+      : matmulInto(Tensor.empty(w.shape), g, x.value, { M: N, K: M, N: K, transA: true });
   const db = b && need(n, 2) ? columnSums(g, N) : null;
   return [dx, dw, db];
 });
@@ -151,6 +185,28 @@ defineRule('attention', (n, g) => {
     causal: s.causal as boolean, scale: (s.scale as number | null) ?? undefined, kvLens: s.kvLens as Int32Array | null,
   });
   return [r.dq, r.dk, r.dv];
+});
+
+defineRule('embedding', (n, g) => {
+  const table = n.inputs[0] as Var;
+  const dTable = Tensor.zeros(table.shape), flat = g.view(0, [g.size / table.shape[1], table.shape[1]]);
+  kernels.embeddingBackward(flat, n.saved.ids as Int32Array, dTable);
+  flat.dispose();
+  return [dTable];
+});
+
+defineRule('columns', (n, g) => {
+  const { start, cols, C, R } = n.saved as { start: number; cols: number; C: number; R: number };
+  const dx = Tensor.zeros((n.inputs[0] as Var).shape);
+  kernels.copy2d(g, dx, { rows: R, cols, dstOffset: start, dstStride: C });
+  return [dx];
+});
+
+defineRule('addScaled', (n, g) => [need(n, 0) ? kernels.copy(g) : null, need(n, 1) ? scaled(g, n.saved.alpha as number) : null]);
+
+defineRule('dropout', (n, g) => {
+  const s = n.saved as { p: number; seed: number; offset: number };
+  return [kernels.dropoutBackward(g, { p: s.p, seed: s.seed, offset: s.offset })];
 });
 
 defineRule('meanPool', (n, g) => [kernels.meanPoolBackward(g, n.saved.L as number)]);

@@ -3,3 +3,4 @@ export { Module, Param, ParamArena, InitRng, Group, type Range } from './module.
 export { Linear, LayerNorm, Mlp, SelfAttention, Block, LayerScale } from './layers.js';
 export { VisionTransformer, vitPresets, type VitConfig } from './vit.js';
 export { saveWeights, loadWeights, type LoadOptions } from './weights.js';
+export { Gpt2, gpt2Presets, gpt2ParamCount, type Gpt2Config, type LoraConfig } from './gpt2.js';

@@ -1,0 +1,130 @@
+// gpt2.test.ts: the GPT-2 text encoder with LoRA: Hugging Face / PEFT names, parameter counts
+// from the config (BioMedLM's 2.62 M LoRA parameters without allocating the model), every
+// gradient against central differences, a frozen base that LoRA training leaves untouched,
+// padding that cannot leak into real positions, and one batch over-fitted.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { autograd, kernels, nn, optim, Tensor } from 'mamakit';
+import { Rng } from '../helpers/index.js';
+
+const test = suite('gpt2');
+const rng = new Rng(99);
+const { Var, backward, noGrad, ops } = autograd;
+const tiny: nn.Gpt2Config = { vocab: 50, positions: 16, width: 16, depth: 2, heads: 2, eps: 1e-5, scaleByLayer: true };
+const lora: nn.LoraConfig = { rank: 2, alpha: 8, dropout: 0 };
+
+class Probe extends nn.Module {
+  readonly lm: nn.Gpt2;
+  readonly head: nn.Linear;
+  readonly scale: nn.Param;
+  constructor(cfg: nn.Gpt2Config, opts: { lora?: nn.LoraConfig; trainBase?: boolean }, E: number) {
+    super();
+    this.lm = this.child('lm', new nn.Gpt2(cfg, { seed: 5, ...opts }));
+    this.head = this.child('head', new nn.Linear(cfg.width, E, new nn.InitRng(4), { std: 0.3 }));
+    this.scale = this.param('scale', [1], 2, false);
+  }
+  loss(ids: Int32Array, B: number, L: number, lens: Int32Array, txt: autograd.Var) {
+    const h = this.lm.forward(ids, B, L, lens);
+    return ops.clipLoss(ops.l2Normalize(this.head.forward(ops.meanPool(h))), txt, this.scale);
+  }
+}
+
+const unitRows = (B: number, E: number) => {
+  const x = rng.randn(B * E);
+  for (let b = 0; b < B; b++) {
+    const n = Math.hypot(...x.subarray(b * E, (b + 1) * E));
+    for (let e = 0; e < E; e++) x[b * E + e] /= n;
+  }
+  return x;
+};
+const ids = (n: number, V: number) => Int32Array.from({ length: n }, () => rng.int(0, V - 1));
+
+test('names and shapes are Hugging Face GPT2Model and PEFT LoRA', () => {
+  const p = new Map(new nn.Gpt2(tiny, { lora }).namedParameters().map(([n, x]) => [n, x.shape]));
+  assert.equal(p.get('wte.weight'), [50, 16]);
+  assert.equal(p.get('wpe.weight'), [16, 16]);
+  assert.equal(p.get('h.0.attn.c_attn.weight'), [16, 48]); // Conv1D: [in, out]
+  assert.equal(p.get('h.1.attn.c_attn.lora_A.weight'), [2, 16]);
+  assert.equal(p.get('h.1.attn.c_attn.lora_B.weight'), [48, 2]);
+  for (const n of ['h.0.ln_1.bias', 'h.0.attn.c_proj.weight', 'h.1.ln_2.weight', 'h.1.mlp.c_fc.weight', 'h.1.mlp.c_proj.bias', 'ln_f.weight'])
+    assert.ok(p.has(n), `missing ${n}`);
+});
+
+test('parameter counts from the config: small models as built, BioMedLM without allocating it', () => {
+  for (const opts of [{}, { lora }]) {
+    const m = new nn.Gpt2(tiny, opts);
+    const c = nn.gpt2ParamCount(tiny, (opts as { lora?: nn.LoraConfig }).lora);
+    assert.is(m.parameterCount(), c.total);
+  }
+  const big = nn.gpt2ParamCount(nn.gpt2Presets.biomedlm, { rank: 8, alpha: 32, dropout: 0.1 });
+  assert.is(big.lora, 2_621_440); // MAMA.md: 2.62 M trainable parameters
+  assert.ok(big.total > 2.5e9 && big.total < 2.8e9, `${big.total}`);
+});
+
+test('every gradient matches central differences (base trained, LoRA with B ≠ 0, padded batch)', () => {
+  const B = 3, L = 6, E = 4;
+  const model = new Probe(tiny, { lora, trainBase: true }, E);
+  const arena = new nn.ParamArena(model);
+  for (const blk of model.lm.blocks) kernels.copy(Tensor.fromArray(rng.randn(blk.loraB!.value.size, 0.3), blk.loraB!.shape), blk.loraB!.value);
+  const tok = ids(B * L, tiny.vocab), lens = Int32Array.from([6, 3, 1]);
+  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  backward(model.loss(tok, B, L, lens, txt));
+  const f = () => noGrad(() => model.loss(tok, B, L, lens, txt).value.toArray()[0]);
+  const h = 1e-3;
+  let checked = 0;
+  for (const [name, p] of arena.params) {
+    if (!p.grad) continue;
+    const value = p.value.toArray(), grad = p.grad.toArray();
+    const top = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a])).slice(0, 2);
+    for (const i of new Set([...top, rng.int(0, grad.length - 1)])) {
+      const at = (d: number) => {
+        const w = value.slice();
+        w[i] += d;
+        kernels.copy(Tensor.fromArray(w, p.shape), p.value);
+        return f();
+      };
+      const num = (at(h) - at(-h)) / (2 * h);
+      at(0);
+      assert.ok(Math.abs(num - grad[i]) <= 3e-3 + 0.05 * Math.abs(num), `${name}[${i}]: analytic ${grad[i]}, numeric ${num}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 60, `${checked}`);
+});
+
+test('padding never reaches real positions', () => {
+  const m = new nn.Gpt2(tiny);
+  new nn.ParamArena(m);
+  const B = 2, L = 5, lens = Int32Array.from([5, 2]);
+  const a = ids(B * L, tiny.vocab), b = a.slice();
+  b[7] = (b[7] + 1) % tiny.vocab, b[9] = (b[9] + 3) % tiny.vocab; // padding of the second caption
+  const run = (x: Int32Array) => noGrad(() => m.forward(x, B, L, lens).value.toArray());
+  const ya = run(a), yb = run(b), D = tiny.width;
+  assert.equal(Array.from(ya.subarray(0, (L + 2) * D)), Array.from(yb.subarray(0, (L + 2) * D)));
+});
+
+test('with a frozen base, training changes the LoRA weights (and the head) only, and over-fits a batch', () => {
+  const B = 6, L = 8, E = 8;
+  const model = new Probe(tiny, { lora: { rank: 4, alpha: 16, dropout: 0.1 } }, E);
+  const arena = new nn.ParamArena(model);
+  const before = new Map(arena.params.map(([n, p]) => [n, p.value.toArray()]));
+  const opt = new optim.AdamW(arena, { lr: 1e-2 });
+  const tok = ids(B * L, tiny.vocab), lens = Int32Array.from({ length: B }, () => rng.int(3, L));
+  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const losses: number[] = [];
+  for (let s = 0; s < 40; s++) {
+    arena.zeroGrad();
+    const loss = model.loss(tok, B, L, lens, txt);
+    losses.push(loss.value.toArray()[0]);
+    backward(loss);
+    opt.update();
+  }
+  for (const [n, p] of arena.params) {
+    const changed = p.value.toArray().some((v, i) => v !== before.get(n)![i]);
+    const trainable = n.includes('lora_') || n.startsWith('head') || n === 'scale';
+    assert.is(changed, trainable, `${n}: changed ${changed}`);
+  }
+  assert.ok(losses[39] < 0.5 * losses[0], `loss ${losses[0].toFixed(3)} → ${losses[39].toFixed(3)}`);
+});
+
+test.run();

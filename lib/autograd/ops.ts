@@ -60,6 +60,31 @@ export function columns(x: Var, start: number, cols: number, outShape?: number[]
   return record('columns', [x], y, { start, cols, C, R });
 }
 
+/**
+ * BatchNorm1d over x [R, C] (batch statistics when training, updating the running ones in
+ * place; the running ones otherwise). weight, bias [C] or null.
+ */
+export function batchNorm(x: Var, weight: Var | null, bias: Var | null, o: { running?: [Tensor, Tensor]; training: boolean; momentum?: number; eps?: number }): Var {
+  const r = kernels.batchNorm(x.value, {
+    weight: weight?.value ?? null, bias: bias?.value ?? null, runningMean: o.running?.[0] ?? null, runningVar: o.running?.[1] ?? null,
+    training: o.training, momentum: o.momentum, eps: o.eps,
+  });
+  return record('batchNorm', [x, weight, bias], r.y, { mean: r.mean, rstd: r.rstd, training: o.training });
+}
+
+/** pos [1 + h0·w0, D] (CLS first) → [1 + h1·w1, D]: the patch grid resampled bicubically (DINOv2). */
+export function interpolatePos(pos: Var, from: [number, number], to: [number, number]): Var {
+  const D = pos.shape[1], n0 = from[0] * from[1], n1 = to[0] * to[1];
+  const grid = pos.value.view(D, [n0, D]);
+  const moved = kernels.interpolatePos(grid, { from, to });
+  grid.dispose();
+  const y = Tensor.empty([1 + n1, D]);
+  kernels.copy2d(pos.value, y, { rows: 1, cols: D });
+  kernels.copy2d(moved, y, { rows: 1, cols: n1 * D, dstOffset: D });
+  moved.dispose();
+  return record('interpolatePos', [pos], y, { from: [...from], to: [...to] });
+}
+
 /** x + alpha·h. */
 export function addScaled(x: Var, h: Var, alpha: number): Var {
   return record('addScaled', [x, h], kernels.residual(x.value, h.value, { alpha }), { alpha });
@@ -112,8 +137,10 @@ export interface VitTokenOptions {
  * images [B,C,H,W] (a constant), weight [D, C·p·p], bias [D], pos [1 + Np, D], cls [1, D], reg [R, D].
  */
 export function vitTokens(images: Tensor, weight: Var, bias: Var, pos: Var, cls: Var, reg: Var | null, o: VitTokenOptions): Var {
-  const [B] = images.shape, D = weight.shape[0];
+  const [B, , H, W] = images.shape, D = weight.shape[0];
   const np = pos.shape[0] - 1, T = 1 + o.registers + np;
+  if ((H / o.patch) * (W / o.patch) !== np)
+    throw new RangeError(`vitTokens: ${H}×${W} images in ${o.patch}-pixel patches make ${(H / o.patch) * (W / o.patch)} patches, pos has ${np}`);
   const out = Tensor.empty([B, T, D]);
   const posPatches = pos.value.view(D, [np, D]), pos0 = pos.value.view(0, [1, D]);
   const head = kernels.residual(cls.value, pos0);
@@ -207,6 +234,27 @@ defineRule('addScaled', (n, g) => [need(n, 0) ? kernels.copy(g) : null, need(n, 
 defineRule('dropout', (n, g) => {
   const s = n.saved as { p: number; seed: number; offset: number };
   return [kernels.dropoutBackward(g, { p: s.p, seed: s.seed, offset: s.offset })];
+});
+
+defineRule('batchNorm', (n, g) => {
+  const [x, w, b] = n.inputs as [Var, Var | null, Var | null];
+  const dw = w && need(n, 1) ? Tensor.zeros(w.shape) : null, db = b && need(n, 2) ? Tensor.zeros(b.shape) : null;
+  const dx = kernels.batchNormBackward(g, x.value, T(n, 'mean'), T(n, 'rstd'), { weight: w?.value ?? null, training: n.saved.training as boolean, dWeight: dw, dBias: db });
+  return [dx, dw, db];
+});
+
+defineRule('interpolatePos', (n, g) => {
+  const pos = n.inputs[0] as Var, D = pos.shape[1];
+  const [from, to] = [n.saved.from as [number, number], n.saved.to as [number, number]];
+  const n1 = to[0] * to[1];
+  const gGrid = g.view(D, [n1, D]);
+  const dGrid = kernels.interpolatePosBackward(gGrid, { from, to });
+  gGrid.dispose();
+  const dPos = Tensor.empty(pos.shape);
+  kernels.copy2d(g, dPos, { rows: 1, cols: D });
+  kernels.copy2d(dGrid, dPos, { rows: 1, cols: dGrid.size, dstOffset: D });
+  dGrid.dispose();
+  return [dPos];
 });
 
 defineRule('meanPool', (n, g) => [kernels.meanPoolBackward(g, n.saved.L as number)]);

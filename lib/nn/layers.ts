@@ -98,3 +98,41 @@ export class Block extends Module {
     return ops.add(a, this.mlp.forward(this.norm2.forward(a)), this.ls2.lambda1);
   }
 }
+
+/** BatchNorm1d over [R, C] with running statistics (PyTorch's names: weight, bias, running_mean, running_var). */
+export class BatchNorm1d extends Module {
+  readonly weight: Param | null;
+  readonly bias: Param | null;
+  readonly runningMean: Param;
+  readonly runningVar: Param;
+  training = true;
+  constructor(readonly channels: number, opts: { affine?: boolean; momentum?: number; eps?: number } = {}) {
+    super();
+    const affine = opts.affine ?? true;
+    this.weight = affine ? this.param('weight', [channels], 1, false) : null;
+    this.bias = affine ? this.param('bias', [channels], 0, false) : null;
+    // Buffers: in the arena (saved with the weights), never trained.
+    this.runningMean = this.param('running_mean', [channels], 0, false);
+    this.runningVar = this.param('running_var', [channels], 1, false);
+    this.runningMean.requiresGrad = this.runningVar.requiresGrad = false;
+    this.momentum = opts.momentum ?? 0.1;
+    this.eps = opts.eps ?? 1e-5;
+  }
+  readonly momentum: number;
+  readonly eps: number;
+  forward(x: Var): Var {
+    return ops.batchNorm(x, this.weight, this.bias, {
+      running: [this.runningMean.value, this.runningVar.value], training: this.training, momentum: this.momentum, eps: this.eps,
+    });
+  }
+}
+
+/** Inverted dropout; `seed` and `offset` are the caller's (a step counter makes masks differ per step). */
+export class Dropout extends Module {
+  constructor(readonly p: number) {
+    super();
+  }
+  forward(x: Var, seed: number, offset = 0): Var {
+    return ops.dropout(x, this.p, seed, offset);
+  }
+}

@@ -62,11 +62,16 @@ export class VisionTransformer extends Module {
   }
 
   /**
-   * images [B, C, S, S] → { hidden: the last block's output before the final norm [B, T, D],
-   * patches: the patch tokens after it [B, Np, D] (as a view-free copy) }.
+   * images [B, C, H, W] (the configured size, or any multiple of the patch: the position
+   * embedding is then interpolated) → { hidden: the last block's output before the final norm
+   * [B, T, D], normed: after it (its patch tokens are rows 1 + registers .. T) }.
    */
   forward(images: Tensor): { hidden: Var; normed: Var } {
-    let x = ops.vitTokens(images, this.patchW, this.patchB, this.pos, this.cls, this.reg, { patch: this.cfg.patch, registers: this.cfg.registers });
+    const [, , H, W] = images.shape, p = this.cfg.patch, g = this.cfg.imageSize / p;
+    if (H % p || W % p) throw new RangeError(`VisionTransformer: ${H}×${W} images are not in whole ${p}-pixel patches`);
+    // Another grid than the one trained: the position embedding is resampled (DINOv2's bicubic).
+    const pos = H === this.cfg.imageSize && W === this.cfg.imageSize ? this.pos : ops.interpolatePos(this.pos, [g, g], [H / p, W / p]);
+    let x = ops.vitTokens(images, this.patchW, this.patchB, pos, this.cls, this.reg, { patch: p, registers: this.cfg.registers });
     for (const b of this.blocks) x = b.forward(x);
     return { hidden: x, normed: this.norm.forward(x) };
   }

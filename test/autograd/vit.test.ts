@@ -121,4 +121,66 @@ test('noGrad records nothing; frozen parameters get no gradient', () => {
   assert.ok(arena.trainable.length > 0 && arena.decay.length > 0 && arena.noDecay.length > 0);
 });
 
+test('another image size resamples the position embedding; its gradient matches central differences', () => {
+  const B = 2, E = 3;
+  const model = new Probe(small, E);
+  const arena = new nn.ParamArena(model);
+  const images = Tensor.fromArray(rng.randn(B * 2 * 12 * 8), [B, 2, 12, 8]); // a 3×2 grid, trained at 2×2
+  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  backward(model.loss(images, txt));
+  const p = model.vit.pos, grad = p.grad!.toArray(), value = p.value.toArray();
+  const f = () => noGrad(() => model.loss(images, txt).value.toArray()[0]);
+  for (const i of [0, 3, 9, 20, 33]) {
+    const at = (d: number) => {
+      const w = value.slice();
+      w[i] += d;
+      kernels.copy(Tensor.fromArray(w, p.shape), p.value);
+      return f();
+    };
+    const num = (at(1e-3) - at(-1e-3)) / 2e-3;
+    at(0);
+    assert.ok(Math.abs(num - grad[i]) <= 3e-3 + 0.05 * Math.abs(num), `pos[${i}]: analytic ${grad[i]}, numeric ${num}`);
+  }
+  assert.ok(arena.params.length > 0);
+  assert.throws(() => noGrad(() => model.vit.forward(Tensor.zeros([1, 2, 10, 8]))), /10×8 images are not in whole 4-pixel patches/);
+});
+
+test('BatchNorm1d (training and eval) and Dropout backward match central differences', () => {
+  class Net extends nn.Module {
+    readonly fc = this.child('fc', new nn.Linear(5, 4, new nn.InitRng(1), { std: 0.5 }));
+    readonly bn = this.child('bn', new nn.BatchNorm1d(4));
+    readonly drop = new nn.Dropout(0.3);
+  }
+  const net = new Net();
+  const arena = new nn.ParamArena(net);
+  const x = new Var(Tensor.fromArray(rng.randn(6 * 5), [6, 5]));
+  const target = new Var(Tensor.fromArray(unitRows(6, 4), [6, 4]));
+  const scale = new Var(Tensor.fromArray(Float32Array.of(1), [1]));
+  for (const training of [true, false]) {
+    net.bn.training = training;
+    arena.zeroGrad();
+    const loss = () => ops.clipLoss(ops.l2Normalize(net.drop.forward(net.bn.forward(net.fc.forward(x)), 11)), target, scale);
+    // Running statistics move in training mode; snapshot them so every evaluation sees the same.
+    const rm = net.bn.runningMean.value.toArray(), rv = net.bn.runningVar.value.toArray();
+    const reset = () => (kernels.copy(Tensor.fromArray(rm, [4]), net.bn.runningMean.value), kernels.copy(Tensor.fromArray(rv, [4]), net.bn.runningVar.value));
+    backward(loss());
+    for (const p of [net.fc.weight, net.bn.weight!, net.bn.bias!]) {
+      const value = p.value.toArray(), grad = p.grad!.toArray();
+      for (let i = 0; i < Math.min(6, value.length); i++) {
+        const at = (d: number) => {
+          const w = value.slice();
+          w[i] += d;
+          kernels.copy(Tensor.fromArray(w, p.shape), p.value);
+          reset();
+          return noGrad(() => loss().value.toArray()[0]);
+        };
+        const num = (at(1e-3) - at(-1e-3)) / 2e-3;
+        at(0);
+        assert.ok(Math.abs(num - grad[i]) <= 3e-3 + 0.05 * Math.abs(num), `training=${training} ${p.name}[${i}]: analytic ${grad[i]}, numeric ${num}`);
+      }
+    }
+    reset();
+  }
+});
+
 test.run();

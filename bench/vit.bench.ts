@@ -2,7 +2,7 @@
 // `npm run pretrain` trains on the CPU — 6 layers, width 192, 3 heads, 4 registers, 8 grayscale
 // 224-px images, patch 16 — against the same model in PyTorch on 2 threads (goal: at most 0.6×
 // its time). Run: npm run bench -- vit
-import { autograd, nn, optim, Tensor } from 'mamakit';
+import { autograd, memoryStats, nn, optim, Tensor } from 'mamakit';
 import { compareRounds, measure, Recorder } from './harness.js';
 
 const rec = new Recorder(import.meta.url);
@@ -42,4 +42,14 @@ const best = compareRounds({
 // Time per step; the ratio is ours over the peer's throughput (steps/s), so ≥ 1/0.6 = 1.67 meets the goal.
 rec.add(cases[0].name, 'steps/s', 1e9, best[0].ours, best[0].peer != null ? { name: 'torch', seconds: best[0].peer! } : null);
 console.log(`  mamakit ${(best[0].ours.seconds * 1e3).toFixed(0)} ms/step, torch ${best[0].peer != null ? (best[0].peer * 1e3).toFixed(0) : '—'} ms/step`);
+// Peak tensor memory of one step above what the model and optimiser hold, plain and with
+// every block checkpointed.
+for (const ckpt of [false, true]) {
+  model.vit.checkpointBlocks = ckpt;
+  step();
+  memoryStats(true);
+  const base = memoryStats().liveBytes;
+  step();
+  console.log(`  peak tensor memory per step${ckpt ? ' (blocks checkpointed)' : ''}: ${((memoryStats().peakBytes - base) / 2 ** 20).toFixed(1)} MiB`);
+}
 rec.save();

@@ -111,3 +111,11 @@ export function cudaStatus() {
 export function buildInfo() {
   return native.buildInfo();
 }
+
+/**
+ * CPU tensor memory: bytes in live tensors, their peak since the last `memoryStats(true)`
+ * (which restarts it), and the bytes the backend holds from the OS (its cache included).
+ */
+export function memoryStats(reset = false): { liveBytes: number; peakBytes: number; footprintBytes: number } {
+  return native.memoryStats(reset);
+}

@@ -43,7 +43,8 @@ export interface Node {
 export type Rule = (node: Node, g: Tensor) => Array<Tensor | null>;
 
 let enabled = true;
-const tape: Node[] = [];
+// The tape being recorded; checkpoint() records a block's recomputation on a tape of its own.
+let tape: Node[] = [];
 const rules = new Map<string, Rule>();
 
 /** @internal ops.ts registers every rule here once. */
@@ -52,14 +53,33 @@ export function defineRule(op: string, rule: Rule): void {
   rules.set(op, rule);
 }
 
-/** Runs fn without recording: no node is kept, no activation is saved. */
+// Values made without recording inside noGrad(), freed when it returns (except its result).
+let scope: Var[] | null = null;
+
+/**
+ * Runs fn without recording: no node is kept, no activation is saved, and every intermediate
+ * value made inside is freed on return except the Vars in the result (a Var, or an object or
+ * array of them).
+ */
 export function noGrad<T>(fn: () => T): T {
-  const was = enabled;
+  const was = enabled, outer = scope;
   enabled = false;
+  const made: Var[] = (scope = []);
+  let result: T | undefined;
   try {
-    return fn();
+    result = fn();
+    return result;
   } finally {
     enabled = was;
+    scope = outer;
+    const keep = new Set<Var>();
+    const r = result as unknown;
+    if (r instanceof Var) keep.add(r);
+    else if (r && typeof r === 'object') for (const v of Object.values(r)) if (v instanceof Var) keep.add(v);
+    for (const v of made) {
+      if (keep.has(v)) outer?.push(v);
+      else if (!v.value.disposed) v.value.dispose();
+    }
   }
 }
 
@@ -79,6 +99,7 @@ export function record(op: string, inputs: Array<Var | null>, value: Tensor, sav
     tape.push(out.node);
   } else {
     freeSaved(saved, inputs, out);
+    scope?.push(out);
   }
   return out;
 }
@@ -159,3 +180,31 @@ export function clearTape(): void {
 export function tapeLength(): number {
   return tape.length;
 }
+
+/**
+ * Activation checkpointing: runs fn(...inputs) without keeping its activations and records one
+ * node; backward recomputes fn on a tape of its own (parameters inside fn receive their
+ * gradients then) and hands the input gradients on. Trades a second forward for the memory of
+ * everything fn saves, per block of a large model.
+ */
+export function checkpoint(fn: (...xs: Var[]) => Var, ...inputs: Var[]): Var {
+  const out = noGrad(() => fn(...inputs));
+  return record('checkpoint', inputs, out.value, { fn: fn as unknown as number });
+}
+
+defineRule('checkpoint', (node, g) => {
+  const fn = node.saved.fn as unknown as (...xs: Var[]) => Var;
+  delete node.saved.fn;
+  const outer = tape;
+  tape = [];
+  try {
+    // Fresh leaves over the same values: their grads are the inputs' gradients.
+    const leaves = node.inputs.map((v) => new Var(v!.value, v!.requiresGrad));
+    const out = fn(...leaves);
+    backward(out, kernels.copy(g));
+    out.value.dispose();
+    return leaves.map((l) => l.grad);
+  } finally {
+    tape = outer;
+  }
+});

@@ -2,7 +2,7 @@
 // Hugging Face's Dinov2WithRegistersModel: embeddings.{cls_token, register_tokens,
 // position_embeddings, patch_embeddings.projection}, encoder.layer.N.*, layernorm.
 import * as ops from '../autograd/ops.js';
-import type { Var } from '../autograd/tape.js';
+import { checkpoint, type Var } from '../autograd/tape.js';
 import type { Tensor } from '../tensor.js';
 import { Block } from './layers.js';
 import { Group, InitRng, Module, type Param } from './module.js';
@@ -36,6 +36,8 @@ export class VisionTransformer extends Module {
   readonly patchB: Param;
   readonly blocks: Block[] = [];
   readonly norm: LayerNorm;
+  /** recompute each block in backward instead of keeping its activations (large configurations) */
+  checkpointBlocks = false;
 
   constructor(readonly cfg: VitConfig, seed = 0) {
     super();
@@ -72,7 +74,7 @@ export class VisionTransformer extends Module {
     // Another grid than the one trained: the position embedding is resampled (DINOv2's bicubic).
     const pos = H === this.cfg.imageSize && W === this.cfg.imageSize ? this.pos : ops.interpolatePos(this.pos, [g, g], [H / p, W / p]);
     let x = ops.vitTokens(images, this.patchW, this.patchB, pos, this.cls, this.reg, { patch: p, registers: this.cfg.registers });
-    for (const b of this.blocks) x = b.forward(x);
+    for (const b of this.blocks) x = this.checkpointBlocks ? checkpoint((t) => b.forward(t), x) : b.forward(x);
     return { hidden: x, normed: this.norm.forward(x) };
   }
 }

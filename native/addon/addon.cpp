@@ -79,6 +79,17 @@ Napi::Value NoopTensor(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// memoryStats(reset?) -> { liveBytes, peakBytes, footprintBytes } of the CPU backend.
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool reset = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("liveBytes", Napi::Number::New(env, double(mk_cpu_live_bytes())));
+  out.Set("peakBytes", Napi::Number::New(env, double(mk_cpu_peak_bytes(reset))));
+  out.Set("footprintBytes", Napi::Number::New(env, double(mk_cpu_footprint())));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_devices();
   if (!device_available(kCpu)) throw Napi::Error::New(env, "mamakit: the CPU backend failed to start");
@@ -88,6 +99,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New<BuildInfo>(env, "buildInfo"));
   exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
   exports.Set("noop", Napi::Function::New<Noop>(env, "noop"));
+  exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
   exports.Set("noopTensor", Napi::Function::New<NoopTensor>(env, "noopTensor"));
 #define MK_EXPORT_BINDING(js, fn) exports.Set(#js, Napi::Function::New<fn>(env, #js));
   MK_ADDON_OPS(MK_EXPORT_BINDING)

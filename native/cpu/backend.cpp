@@ -75,6 +75,15 @@ struct LargeBlocks {
 // instead made V8 run a full mark-compact on every 64 MiB tensor (2–6 ms each), although the
 // block came from the cache.
 std::atomic<int64_t> g_footprint{0};
+// Bytes in live tensors (the footprint less the cache of freed large blocks) and their peak.
+std::atomic<int64_t> g_live{0}, g_peak{0};
+
+void live_add(int64_t n) {
+  const int64_t now = g_live.fetch_add(n) + n;
+  int64_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+}
 
 LargeBlocks& large() {
   static LargeBlocks* l = new LargeBlocks();  // leaked: tensors may be finalized at exit
@@ -115,6 +124,7 @@ mk_status cpu_alloc(mk_context*, void** ptr, size_t bytes) {
       g_footprint += int64_t(size);
     }
     l.live.emplace(p, size);
+    live_add(int64_t(size));
     *ptr = p;
     return MK_OK;
   }
@@ -126,6 +136,7 @@ mk_status cpu_alloc(mk_context*, void** ptr, size_t bytes) {
   reinterpret_cast<void**>(aligned)[-1] = raw;
   reinterpret_cast<size_t*>(aligned)[-2] = bytes + 64;
   g_footprint += int64_t(bytes + 64);
+  live_add(int64_t(bytes + 64));
   *ptr = reinterpret_cast<void*>(aligned);
   return MK_OK;
 }
@@ -141,6 +152,7 @@ void cpu_free(mk_context*, void* ptr) {
     if (it != l.live.end()) {
       const size_t size = it->second;
       l.live.erase(it);
+      g_live -= int64_t(size);
       if (l.cached_bytes + size <= kCacheCap) {
         l.cached.emplace(size, ptr);
         l.cached_bytes += size;
@@ -152,6 +164,7 @@ void cpu_free(mk_context*, void* ptr) {
     }
   }
   g_footprint -= int64_t(static_cast<size_t*>(ptr)[-2]);
+  g_live -= int64_t(static_cast<size_t*>(ptr)[-2]);
   std::free(static_cast<void**>(ptr)[-1]);
 }
 
@@ -505,3 +518,9 @@ extern "C" const mk_backend* mk_cpu_backend(void) { return &kCpu; }
 extern "C" const char* mk_cpu_isa(void) { return mk::isa_name(mk::isa()); }
 extern "C" int mk_cpu_threads(void) { return mk::threads(); }
 extern "C" int64_t mk_cpu_footprint(void) { return g_footprint.load(std::memory_order_relaxed); }
+extern "C" int64_t mk_cpu_live_bytes(void) { return g_live.load(std::memory_order_relaxed); }
+extern "C" int64_t mk_cpu_peak_bytes(int reset) {
+  const int64_t p = g_peak.load();
+  if (reset) g_peak.store(g_live.load());
+  return p;
+}

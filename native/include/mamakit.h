@@ -239,6 +239,9 @@ const char* mk_cpu_isa(void);
 int mk_cpu_threads(void);
 /* Bytes the CPU backend holds from the OS: live blocks plus its cache of freed large ones. */
 int64_t mk_cpu_footprint(void);
+/* Bytes in live CPU tensors, and their peak since the last reset (reset != 0 restarts it from now). */
+int64_t mk_cpu_live_bytes(void);
+int64_t mk_cpu_peak_bytes(int reset);
 
 /* The CUDA backend lives in libmamakit_cuda.so, opened with dlopen by the addon only when
  * the file is present. It exports these two symbols:

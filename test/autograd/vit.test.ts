@@ -3,7 +3,7 @@
 // backward, and Hugging Face parameter names.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { autograd, kernels, nn, optim, Tensor } from 'mamakit';
+import { autograd, kernels, memoryStats, nn, optim, Tensor } from 'mamakit';
 import { Rng } from '../helpers/index.js';
 
 const test = suite('vit');
@@ -181,6 +181,28 @@ test('BatchNorm1d (training and eval) and Dropout backward match central differe
     }
     reset();
   }
+});
+
+test('checkpointed blocks give the same gradients with a lower peak of tensor memory', () => {
+  const B = 4, E = 8;
+  const cfg: nn.VitConfig = { imageSize: 32, patch: 4, channels: 1, width: 32, depth: 4, heads: 2, mlpRatio: 4, registers: 4, layerScale: 0.1, eps: 1e-6 };
+  const images = Tensor.fromArray(rng.randn(B * 32 * 32), [B, 1, 32, 32]);
+  const txtHost = unitRows(B, E);
+  const run = (ckpt: boolean) => {
+    const model = new Probe(cfg, E);
+    model.vit.checkpointBlocks = ckpt;
+    const arena = new nn.ParamArena(model);
+    const txt = new Var(Tensor.fromArray(txtHost, [B, E]));
+    memoryStats(true);
+    const base = memoryStats().liveBytes;
+    backward(model.loss(images, txt));
+    return { grads: arena.grads.toArray(), peak: memoryStats().peakBytes - base };
+  };
+  const plain = run(false), ckpt = run(true);
+  for (let i = 0; i < plain.grads.length; i++)
+    if (Math.abs(plain.grads[i] - ckpt.grads[i]) > 1e-5 + 1e-4 * Math.abs(plain.grads[i])) assert.unreachable(`grad[${i}] ${plain.grads[i]} vs ${ckpt.grads[i]}`);
+  assert.ok(ckpt.peak < 0.7 * plain.peak, `peak ${ckpt.peak} vs ${plain.peak} bytes`);
+  console.log(`  peak tensor memory of forward + backward: ${(plain.peak / 2 ** 20).toFixed(2)} MiB, checkpointed ${(ckpt.peak / 2 ** 20).toFixed(2)} MiB`);
 });
 
 test.run();

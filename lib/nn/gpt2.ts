@@ -5,6 +5,7 @@
 // PEFT's for LoRA (…c_attn.lora_A.weight [r, in], …c_attn.lora_B.weight [3D, r]).
 import * as ops from '../autograd/ops.js';
 import type { Var } from '../autograd/tape.js';
+import { LoRA } from './layers.js';
 import { Group, InitRng, Module, type Param } from './module.js';
 
 export interface Gpt2Config {
@@ -50,7 +51,7 @@ class P extends Group {
 class Conv1D extends P {
   readonly weight: Param;
   readonly bias: Param;
-  constructor(inF: number, outF: number, rng: InitRng, trainable: boolean) {
+  constructor(readonly inF: number, readonly outF: number, rng: InitRng, trainable: boolean) {
     super();
     this.weight = this.p('weight', [inF, outF], rng.truncNormal(inF * outF, 0.02), true, trainable);
     this.bias = this.p('bias', [outF], 0, false, trainable);
@@ -76,27 +77,21 @@ class LayerNormP extends P {
 class Gpt2Block extends Group {
   readonly ln1: LayerNormP;
   readonly cAttn: Conv1D;
+  /** LoRA on c_attn; its A and B are named attn.c_attn.lora_A.weight / lora_B.weight (PEFT) */
+  readonly lora: LoRA | null = null;
   readonly cProj: Conv1D;
   readonly ln2: LayerNormP;
   readonly cFc: Conv1D;
   readonly mlpProj: Conv1D;
-  readonly loraA: Param | null = null;
-  readonly loraB: Param | null = null;
-  constructor(readonly cfg: Gpt2Config, readonly index: number, rng: InitRng, trainable: boolean, readonly lora?: LoraConfig) {
+  constructor(readonly cfg: Gpt2Config, readonly index: number, rng: InitRng, trainable: boolean, lora?: LoraConfig) {
     super();
     const D = cfg.width;
     this.ln1 = this.add('ln_1', new LayerNormP(D, cfg.eps, trainable));
     const attn = this.add('attn', new Group());
     this.cAttn = attn.add('c_attn', new Conv1D(D, 3 * D, rng, trainable));
     this.cProj = attn.add('c_proj', new Conv1D(D, D, rng, trainable));
-    if (lora) {
-      // PEFT: A ~ Kaiming-uniform, B = 0, so training starts from the base model.
-      const a = new P(), b = new P();
-      this.cAttn.add('lora_A', a), this.cAttn.add('lora_B', b);
-      const bound = 1 / Math.sqrt(D);
-      this.loraA = a.p('weight', [lora.rank, D], rng.truncNormal(lora.rank * D, bound), true, true);
-      this.loraB = b.p('weight', [3 * D, lora.rank], 0, true, true);
-    }
+    // The adapter's parameters sit under c_attn, as PEFT names them.
+    if (lora) this.lora = this.cAttn.add('', new LoRA(this.cAttn, lora.rank, lora.alpha, lora.dropout, rng));
     this.ln2 = this.add('ln_2', new LayerNormP(D, cfg.eps, trainable));
     const mlp = this.add('mlp', new Group());
     this.cFc = mlp.add('c_fc', new Conv1D(D, 4 * D, rng, trainable));
@@ -106,11 +101,7 @@ class Gpt2Block extends Group {
   forward(x: Var, kvLens: Int32Array | null, dropoutSeed: number): Var {
     const [B, L, D] = x.shape, H = this.cfg.heads, Dh = D / H;
     const h = this.ln1.forward(x);
-    let qkv = this.cAttn.forward(h);
-    if (this.lora && this.loraA && this.loraB) {
-      const a = ops.linear(ops.dropout(h, this.lora.dropout, dropoutSeed), this.loraA, null);
-      qkv = ops.addScaled(qkv, ops.linear(a, this.loraB, null), this.lora.alpha / this.lora.rank);
-    }
+    const qkv = this.lora ? this.lora.forward(h, undefined, dropoutSeed) : this.cAttn.forward(h);
     const heads = [B, L, H, Dh];
     const q = ops.columns(qkv, 0, D, heads), k = ops.columns(qkv, D, D, heads), v = ops.columns(qkv, 2 * D, D, heads);
     const scale = 1 / Math.sqrt(Dh) / (this.cfg.scaleByLayer ? this.index + 1 : 1);

@@ -136,3 +136,30 @@ export class Dropout extends Module {
     return ops.dropout(x, this.p, seed, offset);
   }
 }
+
+/** What LoRA wraps: a layer mapping [..., in] to [..., out]. */
+export interface LinearLike {
+  readonly inF: number;
+  readonly outF: number;
+  forward(x: Var, outShape?: number[]): Var;
+}
+
+/**
+ * LoRA (Hu et al.; PEFT's layout): y = base(x) + (alpha/rank)·B·A·dropout(x), A [rank, in] from
+ * a Kaiming-uniform-like init, B [out, rank] = 0, so a wrapped model starts as the base. The
+ * base's own parameters stay as they are (frozen when the caller says so).
+ */
+export class LoRA extends Module {
+  readonly A: Param;
+  readonly B: Param;
+  constructor(readonly base: LinearLike, readonly rank: number, readonly alpha: number, readonly p: number, rng: InitRng) {
+    super();
+    const a = this.child('lora_A', new Group()), b = this.child('lora_B', new Group());
+    this.A = a.addParam('weight', [rank, base.inF], rng.truncNormal(rank * base.inF, 1 / Math.sqrt(base.inF)), true);
+    this.B = b.addParam('weight', [base.outF, rank], 0, true);
+  }
+  forward(x: Var, outShape?: number[], dropoutSeed = 0): Var {
+    const low = ops.linear(ops.dropout(x, this.p, dropoutSeed), this.A, null);
+    return ops.addScaled(this.base.forward(x, outShape), ops.linear(low, this.B, null, outShape), this.alpha / this.rank);
+  }
+}

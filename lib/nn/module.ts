@@ -72,7 +72,8 @@ export abstract class Module {
   /** Every parameter with its dotted name, in declaration order. */
   namedParameters(prefix = ''): Array<[string, Param]> {
     const out: Array<[string, Param]> = this.own.map((p) => [prefix + p.name, p]);
-    for (const [name, m] of this.kids) out.push(...m.namedParameters(`${prefix}${name}.`));
+    // An empty name merges a child's parameters into this level (an adapter around a layer).
+    for (const [name, m] of this.kids) out.push(...m.namedParameters(name ? `${prefix}${name}.` : prefix));
     return out;
   }
 
@@ -85,6 +86,11 @@ export abstract class Module {
 export class Group extends Module {
   add<M extends Module>(name: string, m: M): M {
     return this.child(name, m);
+  }
+  addParam(name: string, shape: number[], init: Float32Array | number, decay: boolean, trainable = true): Param {
+    const p = this.param(name, shape, init, decay);
+    p.requiresGrad = trainable;
+    return p;
   }
 }
 

@@ -28,6 +28,14 @@ export const vitPresets = {
   'vit-tiny-reg4': { imageSize: 224, patch: 16, channels: 1, width: 192, depth: 6, heads: 3, mlpRatio: 4, registers: 4, layerScale: 1e-5, eps: 1e-6 },
 } satisfies Record<string, VitConfig>;
 
+/** Parameters of a ViT from its config alone (the model is never allocated). */
+export function vitParamCount(c: VitConfig): number {
+  const D = c.width, g = c.imageSize / c.patch, H = D * c.mlpRatio;
+  const emb = D + c.registers * D + (1 + g * g) * D + D * c.channels * c.patch * c.patch + D;
+  const layer = 4 * D + 4 * (D * D + D) + 2 * D + (D * H + H) + (H * D + D);
+  return emb + c.depth * layer + 2 * D;
+}
+
 export class VisionTransformer extends Module {
   readonly cls: Param;
   readonly reg: Param | null;

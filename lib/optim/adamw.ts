@@ -53,3 +53,29 @@ export class AdamW {
     return norm;
   }
 }
+
+export interface SgdConfig {
+  lr: number;
+  momentum?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+}
+
+/** SGD with momentum over the arena (torch.optim.SGD), decay on the decay group only. */
+export class SGD {
+  readonly buf: Tensor;
+  constructor(readonly arena: ParamArena, readonly cfg: SgdConfig) {
+    this.buf = Tensor.zeros([arena.values.size]);
+  }
+  update(lr = this.cfg.lr): number {
+    const t = this.arena.trainable;
+    const g = this.arena.grads.view(t.offset, [Math.max(1, t.length)]);
+    const norm = t.length ? Math.sqrt(kernels.sumSquares(g)) : 0;
+    g.dispose();
+    const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
+    for (const [range, wd] of [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const)
+      if (range.length)
+        kernels.sgdStep(this.arena.values, this.arena.grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: wd, gradScale: scale, offset: range.offset, length: range.length });
+    return norm;
+  }
+}

@@ -1,2 +1,2 @@
 // optim/index.ts: optimisers and schedules over a model's parameter arena.
-export { AdamW, warmupCosine, type AdamWConfig } from './adamw.js';
+export { AdamW, SGD, warmupCosine, type AdamWConfig, type SgdConfig } from './adamw.js';

@@ -65,7 +65,7 @@ test('every gradient matches central differences (base trained, LoRA with B ≠ 
   const B = 3, L = 6, E = 4;
   const model = new Probe(tiny, { lora, trainBase: true }, E);
   const arena = new nn.ParamArena(model);
-  for (const blk of model.lm.blocks) kernels.copy(Tensor.fromArray(rng.randn(blk.loraB!.value.size, 0.3), blk.loraB!.shape), blk.loraB!.value);
+  for (const blk of model.lm.blocks) kernels.copy(Tensor.fromArray(rng.randn(blk.lora!.B.value.size, 0.3), blk.lora!.B.shape), blk.lora!.B.value);
   const tok = ids(B * L, tiny.vocab), lens = Int32Array.from([6, 3, 1]);
   const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
   backward(model.loss(tok, B, L, lens, txt));

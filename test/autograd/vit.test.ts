@@ -205,4 +205,30 @@ test('checkpointed blocks give the same gradients with a lower peak of tensor me
   console.log(`  peak tensor memory of forward + backward: ${(plain.peak / 2 ** 20).toFixed(2)} MiB, checkpointed ${(ckpt.peak / 2 ** 20).toFixed(2)} MiB`);
 });
 
+test('parameter counts: the formula matches built models; ViT-B/14 with registers is DINOv2 base, 86.6 M', () => {
+  for (const c of [small, nn.vitPresets['vit-tiny-reg4']]) assert.is(new nn.VisionTransformer(c).parameterCount(), nn.vitParamCount(c));
+  // Hugging Face's Dinov2WithRegistersModel (base) has these plus a 768-wide mask token.
+  assert.is(nn.vitParamCount(nn.vitPresets['vit-b14-reg4']), 86_582_784);
+});
+
+test('gradients accumulate over micro-batches until zeroGrad; SGD steps', () => {
+  const model = new Probe(small, 4);
+  const arena = new nn.ParamArena(model);
+  const images = Tensor.fromArray(rng.randn(2 * 2 * 64), [2, 2, 8, 8]);
+  const txt = new Var(Tensor.fromArray(unitRows(2, 4), [2, 4]));
+  backward(model.loss(images, txt));
+  const once = arena.grads.toArray();
+  backward(model.loss(images, txt));
+  const twice = arena.grads.toArray();
+  for (let i = 0; i < once.length; i++) if (Math.abs(twice[i] - 2 * once[i]) > 1e-6 + 1e-5 * Math.abs(once[i])) assert.unreachable(`grad[${i}]`);
+  const before = arena.values.toArray();
+  new optim.SGD(arena, { lr: 0.1, momentum: 0.9 }).update();
+  const after = arena.values.toArray();
+  const t = arena.trainable;
+  for (let i = t.offset; i < t.offset + t.length; i++)
+    if (Math.abs(after[i] - (before[i] - 0.1 * twice[i])) > 1e-6 + 1e-6 * Math.abs(before[i] - 0.1 * twice[i])) assert.unreachable(`sgd[${i}]: ${before[i]} - 0.1·${twice[i]} → ${after[i]}`);
+  arena.zeroGrad();
+  assert.ok(arena.grads.toArray().every((v) => v === 0));
+});
+
 test.run();

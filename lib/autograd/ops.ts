@@ -85,6 +85,14 @@ export function interpolatePos(pos: Var, from: [number, number], to: [number, nu
   return record('interpolatePos', [pos], y, { from: [...from], to: [...to] });
 }
 
+/** Tokens start .. start+count of x [B, T, D] as [B, count, D] (the patch tokens of a ViT). */
+export function tokens(x: Var, start: number, count: number): Var {
+  const [B, T, D] = x.shape;
+  const y = Tensor.empty([B, count, D]);
+  kernels.copy2d(x.value, y, { rows: B, cols: count * D, srcOffset: start * D, srcStride: T * D });
+  return record('tokens', [x], y, { start, count });
+}
+
 /** x + alpha·h. */
 export function addScaled(x: Var, h: Var, alpha: number): Var {
   return record('addScaled', [x, h], kernels.residual(x.value, h.value, { alpha }), { alpha });
@@ -226,6 +234,13 @@ defineRule('columns', (n, g) => {
   const { start, cols, C, R } = n.saved as { start: number; cols: number; C: number; R: number };
   const dx = Tensor.zeros((n.inputs[0] as Var).shape);
   kernels.copy2d(g, dx, { rows: R, cols, dstOffset: start, dstStride: C });
+  return [dx];
+});
+
+defineRule('tokens', (n, g) => {
+  const x = n.inputs[0] as Var, [B, T, D] = x.shape, { start, count } = n.saved as { start: number; count: number };
+  const dx = Tensor.zeros(x.shape);
+  kernels.copy2d(g, dx, { rows: B, cols: count * D, dstOffset: start * D, dstStride: T * D });
   return [dx];
 });
 

@@ -74,16 +74,17 @@ export class VisionTransformer extends Module {
   /**
    * images [B, C, H, W] (the configured size, or any multiple of the patch: the position
    * embedding is then interpolated) → { hidden: the last block's output before the final norm
-   * [B, T, D], normed: after it (its patch tokens are rows 1 + registers .. T) }.
+   * [B, T, D], normed: after it, patches: its patch tokens [B, Np, D] (the local features) }.
    */
-  forward(images: Tensor): { hidden: Var; normed: Var } {
+  forward(images: Tensor): { hidden: Var; normed: Var; patches: Var } {
     const [, , H, W] = images.shape, p = this.cfg.patch, g = this.cfg.imageSize / p;
     if (H % p || W % p) throw new RangeError(`VisionTransformer: ${H}×${W} images are not in whole ${p}-pixel patches`);
     // Another grid than the one trained: the position embedding is resampled (DINOv2's bicubic).
     const pos = H === this.cfg.imageSize && W === this.cfg.imageSize ? this.pos : ops.interpolatePos(this.pos, [g, g], [H / p, W / p]);
     let x = ops.vitTokens(images, this.patchW, this.patchB, pos, this.cls, this.reg, { patch: p, registers: this.cfg.registers });
     for (const b of this.blocks) x = this.checkpointBlocks ? checkpoint((t) => b.forward(t), x) : b.forward(x);
-    return { hidden: x, normed: this.norm.forward(x) };
+    const normed = this.norm.forward(x), first = 1 + this.cfg.registers;
+    return { hidden: x, normed, patches: ops.tokens(normed, first, normed.shape[1] - first) };
   }
 }
 

@@ -4,7 +4,10 @@
 // padding that cannot leak into real positions, and one batch over-fitted.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { autograd, kernels, nn, optim, Tensor } from 'mamakit';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { autograd, io, kernels, nn, optim, Tensor } from 'mamakit';
 import { Rng } from '../helpers/index.js';
 
 const test = suite('gpt2');
@@ -125,6 +128,22 @@ test('with a frozen base, training changes the LoRA weights (and the head) only,
     assert.is(changed, trainable, `${n}: changed ${changed}`);
   }
   assert.ok(losses[39] < 0.5 * losses[0], `loss ${losses[0].toFixed(3)} → ${losses[39].toFixed(3)}`);
+});
+
+test('a hand-made file with Hugging Face GPT-2 names loads, and a saved model reloads bit-identically', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mamakit-gpt2-'));
+  const a = new nn.Gpt2(tiny, { seed: 1 }), b = new nn.Gpt2(tiny, { seed: 2 });
+  new nn.ParamArena(a), new nn.ParamArena(b);
+  // As transformers saves GPT2Model: our names, plus buffers we do not use (attn.bias masks).
+  const entries: Array<[string, io.StoredTensor]> = a.namedParameters().map(([n, p]) => [n, { shape: p.hfShape, data: p.value.toArray() }]);
+  entries.push(['h.0.attn.bias', { shape: [1, 1, 16, 16], data: new Float32Array(256).fill(1) }]);
+  const path = join(dir, 'gpt2.safetensors');
+  io.writeSafetensors(path, entries);
+  nn.loadWeights(b, path);
+  const x = ids(2 * 5, tiny.vocab), lens = Int32Array.from([5, 3]);
+  const run = (m: nn.Gpt2) => noGrad(() => m.forward(x, 2, 5, lens).value.toArray());
+  assert.equal(Array.from(run(b)), Array.from(run(a)));
+  assert.throws(() => nn.loadWeights(new nn.Gpt2({ ...tiny, width: 8 }), path), /h\.0\.ln_1\.weight has shape \[16\], the model needs \[8\]|wte\.weight has shape/);
 });
 
 test.run();

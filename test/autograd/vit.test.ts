@@ -24,8 +24,8 @@ class Probe extends nn.Module {
     this.scale = this.param('scale', [1], Math.log(1 / 0.07), false);
   }
   loss(images: Tensor, txt: autograd.Var): autograd.Var {
-    const { hidden, normed } = this.vit.forward(images);
-    const pooled = ops.add(ops.meanPool(hidden), ops.meanPool(normed));
+    const { hidden, normed, patches } = this.vit.forward(images);
+    const pooled = ops.add(ops.add(ops.meanPool(hidden), ops.meanPool(normed)), ops.meanPool(patches));
     return ops.clipLoss(ops.l2Normalize(this.head.forward(pooled)), txt, this.scale);
   }
 }

@@ -5,3 +5,4 @@ export * as autograd from './autograd/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as io from './io/safetensors.js';
+export * as data from './data/index.js';

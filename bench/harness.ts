@@ -102,7 +102,8 @@ export class Recorder {
 
   /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
   add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: number, ofGemm?: number): void {
-    const tput = (s: number) => (unit === 'Mcalls/s' ? 1e-6 / s : work / s / 1e9);
+    // GFLOP/s and GB/s count work per second; Mcalls/s, steps/s, images/s … count calls.
+    const tput = (s: number) => (unit === 'GFLOP/s' || unit === 'GB/s' ? work / s / 1e9 : unit === 'Mcalls/s' ? 1e-6 / s : 1 / s);
     const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy, ofGemm };
     if (peer) {
       row.peer = peer.name;

@@ -100,6 +100,8 @@ export interface NativeAddon {
   /** Σ x², accumulated in double. */
   sumSquares(x: NativeTensor): number;
   copy(src: NativeTensor, dst: NativeTensor | null): NativeTensor;
+  relu(x: NativeTensor): NativeTensor;
+  reluBackward(dy: NativeTensor, x: NativeTensor): NativeTensor;
   /** CPU tensor memory: live bytes, their peak since the last reset (reset: restart it), bytes held from the OS. */
   memoryStats(reset?: boolean): { liveBytes: number; peakBytes: number; footprintBytes: number };
   copy2d(src: NativeTensor, dst: NativeTensor, rows: number, cols: number, srcOffset: number, srcStride: number, dstOffset: number, dstStride: number): NativeTensor;

@@ -92,7 +92,7 @@ const bindings = [
   'matmul', 'layerNorm', 'layerNormBackward', 'gelu', 'geluBackward', 'softmaxCrossEntropy', 'softmaxCrossEntropyBackward',
   'l2Normalize', 'l2NormalizeBackward', 'residual', 'residualBackward', 'meanPool', 'meanPoolBackward', 'embedding',
   'embeddingBackward', 'batchNorm', 'batchNormBackward', 'dropout', 'adamw', 'sgd', 'sumSquares', 'copy',
-  'copy2d', 'patchEmbed', 'patchEmbedBackward', 'interpolatePos', 'interpolatePosBackward', 'flashAttention', 'flashAttentionBackward', 'clipLoss', 'ntXent', 'localAlignLoss',
+  'copy2d', 'relu', 'reluBackward', 'patchEmbed', 'patchEmbedBackward', 'interpolatePos', 'interpolatePosBackward', 'flashAttention', 'flashAttentionBackward', 'clipLoss', 'ntXent', 'localAlignLoss',
 ] as const;
 
 function draw(): unknown {

@@ -113,6 +113,19 @@ export function gelu(x: Var, approximate: 'none' | 'tanh' = 'none'): Var {
   return record('gelu', [x], kernels.gelu(x.value, { approximate }), { tanh: approximate === 'tanh' });
 }
 
+export function relu(x: Var): Var {
+  return record('relu', [x], kernels.relu(x.value));
+}
+
+/** Rows of x [R, D] (x may have any leading shape) at idx → [idx.length, D]: sentence features at their separators. */
+export function gatherRows(x: Var, idx: Int32Array): Var {
+  const D = x.shape[x.shape.length - 1], R = x.value.size / D;
+  const flat = x.value.view(0, [R, D]);
+  const y = kernels.embedding(flat, idx);
+  flat.dispose();
+  return record('gatherRows', [x], y, { idx });
+}
+
 /** x + gamma⊙h (LayerScale) or x + h. */
 export function add(x: Var, h: Var, gamma: Var | null = null): Var {
   return record('add', [x, h, gamma], kernels.residual(x.value, h.value, { gamma: gamma?.value ?? null }));
@@ -202,6 +215,16 @@ defineRule('layerNorm', (n, g) => {
   const dw = w && need(n, 1) ? Tensor.zeros(w.shape) : null, db = b && need(n, 2) ? Tensor.zeros(b.shape) : null;
   const dx = kernels.layerNormBackward(g, x.value, T(n, 'mean'), T(n, 'rstd'), w?.value ?? null, { dWeight: dw, dBias: db });
   return [need(n, 0) ? dx : (dx.dispose(), null), dw, db];
+});
+
+defineRule('relu', (n, g) => [kernels.reluBackward(g, (n.inputs[0] as Var).value)]);
+
+defineRule('gatherRows', (n, g) => {
+  const x = n.inputs[0] as Var, D = x.shape[x.shape.length - 1];
+  const dx = Tensor.zeros(x.shape), flat = dx.view(0, [x.value.size / D, D]);
+  kernels.embeddingBackward(g, n.saved.idx as Int32Array, flat);
+  flat.dispose();
+  return [dx];
 });
 
 defineRule('gelu', (n, g) => [kernels.geluBackward(g, (n.inputs[0] as Var).value, { approximate: n.saved.tanh ? 'tanh' : 'none' })]);

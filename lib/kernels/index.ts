@@ -16,3 +16,4 @@ export { flashAttention, flashAttentionBackward, type AttentionOptions } from '.
 export { clipLoss, type ClipLossOptions } from './clip_loss.js';
 export { ntXent } from './nt_xent.js';
 export { localAlignLoss, type LocalAlignOptions } from './local_align.js';
+export { relu, reluBackward } from './relu.js';

@@ -20,6 +20,7 @@ namespace mk {
   X(patchEmbed, PatchEmbed) X(patchEmbedBackward, PatchEmbedBackward)                         \
   X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)                   \
   X(flashAttention, Attention) X(flashAttentionBackward, AttentionBackward)                   \
+  X(relu, Relu) X(reluBackward, ReluBackward)                                                 \
   X(clipLoss, ClipLoss) X(ntXent, NtXent) X(localAlignLoss, LocalAlign)
 
 #define MK_DECLARE_BINDING(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);

@@ -458,6 +458,18 @@ mk_status cpu_local_align(mk_context*, double* loss, double* dscale, void* dpatc
   return MK_OK;
 }
 
+mk_status cpu_relu_forward(mk_context*, void* y, const void* x, mk_dtype dtype, int64_t n) {
+  MK_F32_ONLY("relu");
+  mk::relu_forward(F(y), CF(x), n);
+  return MK_OK;
+}
+
+mk_status cpu_relu_backward(mk_context*, void* dx, const void* dy, const void* x, mk_dtype dtype, int64_t n) {
+  MK_F32_ONLY("reluBackward");
+  mk::relu_backward(F(dx), CF(dy), CF(x), n);
+  return MK_OK;
+}
+
 mk_status cpu_copy2d(mk_context*, void* dst, int64_t dst_stride, const void* src, int64_t src_stride, mk_dtype dtype,
                       int64_t rows, int64_t cols) {
   MK_F32_ONLY("copy2d");
@@ -506,6 +518,8 @@ const mk_backend kCpu = {
     .pos_interp_backward = cpu_pos_interp_backward,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
     .copy2d = cpu_copy2d,
     .clip_loss = cpu_clip_loss,
     .nt_xent = cpu_nt_xent,

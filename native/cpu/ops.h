@@ -76,6 +76,8 @@
                         const int32_t* argt, const float* sent, const int32_t* counts, int64_t Bc,            \
                         const float* patches, int64_t Bi, int64_t P, int64_t S, int64_t E),                  \
     (dsent, dpatch, gv, gt, argv, argt, sent, counts, Bc, patches, Bi, P, S, E))                           \
+  X(relu_forward, (float* y, const float* x, int64_t n), (y, x, n))                                           \
+  X(relu_backward, (float* dx, const float* dy, const float* x, int64_t n), (dx, dy, x, n))                    \
   X(copy2d, (float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t rows, int64_t cols), \
     (dst, dst_stride, src, src_stride, rows, cols))
 

@@ -196,6 +196,9 @@ typedef struct mk_backend {
                                   const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk,
                                   int64_t H, int64_t Dh, float scale, int causal);
 
+  /* y [n] = max(x, 0); backward dx [n] = dy where x > 0, else 0. */
+  mk_status (*relu_forward)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n);
+  mk_status (*relu_backward)(mk_context* ctx, void* dx, const void* dy, const void* x, mk_dtype dtype, int64_t n);
   /* dst[r·dst_stride + c] = src[r·src_stride + c] for r < rows, c < cols (pointers at the
    * block's first element; the blocks do not overlap). */
   mk_status (*copy2d)(mk_context* ctx, void* dst, int64_t dst_stride, const void* src, int64_t src_stride,

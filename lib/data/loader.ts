@@ -1,0 +1,161 @@
+// loader.ts: batches for MaMA (MAMA.md §4): for every image its caption (meta-masked when
+// training), its tokens and sentence positions, the image, and a second view — another image
+// of the same study with probability 0.5, else a second augmentation of the same image. Images
+// are decoded and augmented by a pool of worker threads, a batch ahead of the consumer; an
+// image that cannot be read is skipped (replaced by the next one) and counted.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { EmbedImage } from './embed.js';
+import { caption, maskMeta } from './report.js';
+import type { CaptionTokenizer } from './tokenizer.js';
+
+export interface LoaderOptions {
+  size: number;
+  batch: number;
+  seed: number;
+  /** training: augmentations, meta masking, second views, shuffling */
+  train: boolean;
+  maxTokens?: number;
+  /** worker threads (default: the CPUs less one, at least 1) */
+  workers?: number;
+}
+
+export interface Batch {
+  /** [B · size · size] in [-1, 1] */
+  images: Float32Array;
+  /** second views, same layout (training only) */
+  views: Float32Array | null;
+  /** [B · maxTokens] */
+  ids: Int32Array;
+  lens: Int32Array;
+  /** separator positions per caption */
+  sentences: Int32Array[];
+  /** index of each sample in the image list */
+  index: Int32Array;
+  density: Int32Array;
+  birads: Int32Array;
+}
+
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    let t = (a = (a + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+export class ImagePool {
+  private readonly workers: Worker[];
+  private next = 0;
+  private readonly pending = new Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>();
+  private rr = 0;
+  private readonly busy = new Map<Worker, number>();
+  constructor(n: number) {
+    this.workers = Array.from({ length: n }, () => {
+      const w = new Worker(new URL('./worker.js', import.meta.url));
+      w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p?.reject(new Error(m.error));
+        else p?.resolve(m.data!);
+      });
+      // Idle workers must not keep the process alive; busy ones must (a pending load).
+      w.unref();
+      return w;
+    });
+  }
+  load(path: string, size: number, seed: number | null): Promise<Float32Array> {
+    const id = this.next++;
+    const w = this.workers[this.rr++ % this.workers.length];
+    const busy = this.busy.get(w) ?? 0;
+    if (busy === 0) w.ref();
+    this.busy.set(w, busy + 1);
+    const settle = () => {
+      const left = this.busy.get(w)! - 1;
+      this.busy.set(w, left);
+      if (left === 0) w.unref();
+    };
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pending.set(id, { resolve: (d) => (settle(), resolve(d)), reject: (e) => (settle(), reject(e)) });
+      w.postMessage({ id, path, size, seed });
+    });
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export class Loader {
+  readonly pool: ImagePool;
+  /** images that could not be read, by path */
+  readonly unreadable = new Map<string, string>();
+  constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer, readonly o: LoaderOptions) {
+    this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
+  }
+
+  /** Batches of one epoch (the last partial batch is dropped when training), one prefetched. */
+  async *epoch(epoch: number): AsyncGenerator<Batch> {
+    const rand = mulberry(this.o.seed * 7919 + epoch);
+    const order = this.images.map((_, i) => i);
+    if (this.o.train) for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    const B = this.o.batch, n = this.o.train ? Math.floor(order.length / B) : Math.ceil(order.length / B);
+    let ahead = n > 0 ? this.make(order.slice(0, B), rand) : null;
+    for (let k = 0; k < n; k++) {
+      const cur = ahead!;
+      ahead = k + 1 < n ? this.make(order.slice((k + 1) * B, (k + 2) * B), rand) : null;
+      const b = await cur;
+      if (b) yield b;
+    }
+  }
+
+  private async one(i: number, seed: number | null): Promise<Float32Array | null> {
+    const path = this.images[i].path;
+    if (this.unreadable.has(path)) return null;
+    try {
+      return await this.pool.load(path, this.o.size, seed);
+    } catch (e) {
+      this.unreadable.set(path, (e as Error).message);
+      return null;
+    }
+  }
+
+  private async make(idx: number[], rand: () => number): Promise<Batch | null> {
+    const S = this.o.size, L = this.o.maxTokens ?? 144, train = this.o.train;
+    const jobs = idx.map((i) => {
+      const im = this.images[i];
+      const mate = train && im.mates.length && rand() < 0.5 ? im.mates[Math.floor(rand() * im.mates.length)] : i;
+      const s1 = train ? Math.floor(rand() * 2 ** 31) : null, s2 = Math.floor(rand() * 2 ** 31);
+      const fields = train ? maskMeta(im.fields, rand) : im.fields;
+      return { i, fields, first: this.one(i, s1), second: train ? this.one(mate, s2) : Promise.resolve(null) };
+    });
+    const done = await Promise.all(jobs.map(async (j) => ({ ...j, a: await j.first, b: await j.second })));
+    const ok = done.filter((j) => j.a && (!train || j.b));
+    if (!ok.length) return null;
+    const n = ok.length;
+    const batch: Batch = {
+      images: new Float32Array(n * S * S), views: train ? new Float32Array(n * S * S) : null, ids: new Int32Array(n * L), lens: new Int32Array(n),
+      sentences: [], index: new Int32Array(n), density: new Int32Array(n), birads: new Int32Array(n),
+    };
+    ok.forEach((j, k) => {
+      batch.images.set(j.a!, k * S * S);
+      if (batch.views) batch.views.set(j.b!, k * S * S);
+      const e = this.tokenizer.encode(caption(j.fields), L);
+      batch.ids.set(e.ids, k * L);
+      batch.lens[k] = e.length;
+      batch.sentences.push(e.sentences);
+      batch.index[k] = j.i;
+      batch.density[k] = this.images[j.i].fields.density;
+      batch.birads[k] = this.images[j.i].fields.birads;
+    });
+    return batch;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

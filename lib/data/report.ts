@@ -1,0 +1,81 @@
+// report.ts: MaMA's structured report (MAMA.md §4): the eight segments built from a study's
+// EMBED fields, meta masking for training (each of six fields "unknown" with probability 0.8),
+// and the zero-shot prompts, one caption per class that keeps the image's own meta fields.
+
+export const BIRADS_LETTERS: Record<string, number> = { A: 0, N: 1, B: 2, P: 3, S: 4, M: 5, K: 6 };
+
+const DENSITY = ['almost entirely fat', 'scattered fibroglandular densities', 'heterogeneously dense', 'extremely dense'];
+
+// Per BI-RADS category: the findings clause, the impression's description, the overall sentence.
+const BIRADS_TEXT: Array<[string, string, string]> = [
+  ['additional imaging evaluation is needed.', 'incomplete, need additional imaging evaluation', 'The overall assessment is incomplete; additional imaging is needed.'],
+  ['there is no evidence of malignancy.', 'negative', 'The overall assessment is negative.'],
+  ['there are benign findings.', 'benign', 'The overall assessment is benign.'],
+  ['there is a probably benign finding.', 'probably benign', 'The overall assessment is probably benign; short-interval follow-up is suggested.'],
+  ['there is a suspicious abnormality.', 'suspicious', 'The overall assessment is suspicious; a biopsy should be considered.'],
+  ['there is a finding highly suggestive of malignancy.', 'highly suggestive of malignancy', 'The overall assessment is highly suggestive of malignancy.'],
+  ['there is a known biopsy-proven malignancy.', 'known biopsy-proven malignancy', 'The overall assessment is a known malignancy.'],
+];
+
+/** The fields a caption is made of (names as MAMA.md §4; strings as EMBED writes them). */
+export interface StudyFields {
+  procedure: string;
+  reason: 'screening' | 'diagnostic';
+  race: string;
+  ethnicity: string;
+  age: string;
+  imageType: string;
+  side: 'left' | 'right' | 'bilateral';
+  view: string;
+  /** 1–4 */
+  density: number;
+  /** 0–6 */
+  birads: number;
+  massShape?: string;
+  massDensity?: string;
+  calcType?: string;
+  calcDistribution?: string;
+}
+
+/** The six fields meta masking may hide. */
+export const META_FIELDS = ['age', 'race', 'ethnicity', 'imageType', 'side', 'view'] as const;
+
+/** The caption of MAMA.md §4, segment by segment. */
+export function caption(f: StudyFields): string {
+  const [finding, impression, overall] = BIRADS_TEXT[f.birads];
+  let s = `Procedure reported: ${f.procedure}; `;
+  s += `Reason for procedure: ${f.reason}; `;
+  s += `Patient info: This patient is ${f.race}, ${f.ethnicity}, and ${f.age} years old. `;
+  s += `Image info: This is a ${f.imageType} full-field digital mammogram of the ${f.side} breast with ${f.view} view. `;
+  s += `Breast composition: The breast is ${DENSITY[f.density - 1]}. `;
+  if (f.density >= 3) s += 'This may lower the sensitivity of mammography. ';
+  s += `Findings: The mammogram shows that ${finding} `;
+  if (f.massShape && f.massDensity) s += `The mass is ${f.massShape} and ${f.massDensity}. `;
+  if (f.calcType && f.calcDistribution) s += `A ${f.calcDistribution} ${f.calcType} calcification is present. `;
+  s += `Impressions: BI-RADS Category ${f.birads}: ${impression}. `;
+  s += `Overall Assessment: ${overall}`;
+  return s;
+}
+
+/** Training-time masking: each meta field becomes "unknown" with probability p (0.8), drawn from rand(). */
+export function maskMeta(f: StudyFields, rand: () => number, p = 0.8): StudyFields {
+  const out = { ...f } as Record<string, unknown>;
+  for (const k of META_FIELDS) if (rand() < p) out[k] = 'unknown';
+  return out as unknown as StudyFields;
+}
+
+/**
+ * Zero-shot prompts for one image: a caption per class that changes only what the task is about
+ * (density: the composition; BI-RADS: findings, impression and assessment, without mass or
+ * calcification details) and keeps the image's meta fields.
+ */
+export function zeroShotPrompts(f: StudyFields, task: 'density' | 'birads'): string[] {
+  if (task === 'density') return [1, 2, 3, 4].map((density) => caption({ ...f, density }));
+  const plain = { ...f, massShape: undefined, massDensity: undefined, calcType: undefined, calcDistribution: undefined };
+  return [0, 1, 2, 3, 4, 5, 6].map((birads) => caption({ ...plain, birads }));
+}
+
+/** Sentences of a caption, as the tokenizer separates them (at every "." and ";"). */
+export function sentences(text: string): string[] {
+  return text.split(/[.;]/).map((s) => s.trim()).filter((s) => s.length > 0);
+}

@@ -1,0 +1,168 @@
+// synth.ts: synthetic screening studies in EMBED's format, so that every part of the pipeline
+// runs without the access-controlled data. One study = one patient's four images (left and
+// right × CC and MLO), written as 16-bit grayscale PNGs with EMBED-format metadata.csv and
+// clinical.csv. How labels show in the pixels (see README, "Synthetic studies"):
+//   - density 1–4: the fraction of the breast covered by bright fibroglandular texture
+//     (about 10 / 30 / 55 / 80 %) — learnable from pixels;
+//   - BI-RADS: negatives (1) show nothing; benign (2) and probably benign (3) a round, smooth
+//     mass; incomplete (0) a faint asymmetric density; suspicious (4) an irregular mass,
+//     highly suggestive (5) and known malignancy (6) a spiculated mass with clustered
+//     calcifications — on both views of the affected side only, small and partly hidden by
+//     dense tissue, so this task is meant to be harder than density.
+// Identical output for the same seed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+export interface SynthOptions {
+  out: string;
+  studies: number;
+  size: number;
+  seed: number;
+}
+
+// Screening-like frequencies.
+const DENSITY_P = [0.1, 0.43, 0.39, 0.08];
+const BIRADS_P: Array<[string, number]> = [['N', 0.7], ['B', 0.14], ['A', 0.08], ['P', 0.03], ['S', 0.03], ['M', 0.012], ['K', 0.008]];
+const RACES = ['White', 'African American  or Black', 'Asian', 'Native Hawaiian or Other Pacific Islander', 'Unknown, Unavailable or Unreported'];
+const ETHNIC = ['Non-Hispanic or Latino', 'Hispanic or Latino', 'Unknown'];
+
+/** mulberry32: a fast, reproducible 32-bit generator, one per study. */
+class Rand {
+  private a: number;
+  constructor(seed: number) {
+    this.a = seed >>> 0;
+  }
+  next(): number {
+    let t = (this.a = (this.a + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  }
+  pick<T>(table: Array<[T, number]>): T {
+    let u = this.next();
+    for (const [v, p] of table) if ((u -= p) < 0) return v;
+    return table[table.length - 1][0];
+  }
+  normal(): number {
+    return Math.sqrt(-2 * Math.log(this.next() || 1e-12)) * Math.cos(2 * Math.PI * this.next());
+  }
+}
+
+// Smooth noise: a coarse random grid, bilinearly upsampled, two octaves.
+function texture(S: number, r: Rand): Float32Array {
+  const out = new Float32Array(S * S);
+  for (const [g, w] of [[8, 0.65], [24, 0.35]] as const) {
+    const grid = new Float32Array((g + 1) * (g + 1)).map(() => r.next());
+    for (let y = 0; y < S; y++) {
+      const fy = (y / S) * g, y0 = Math.floor(fy), ty = fy - y0;
+      for (let x = 0; x < S; x++) {
+        const fx = (x / S) * g, x0 = Math.floor(fx), tx = fx - x0;
+        const a = grid[y0 * (g + 1) + x0], b = grid[y0 * (g + 1) + x0 + 1], c = grid[(y0 + 1) * (g + 1) + x0], d = grid[(y0 + 1) * (g + 1) + x0 + 1];
+        out[y * S + x] += w * ((a * (1 - tx) + b * tx) * (1 - ty) + (c * (1 - tx) + d * tx) * ty);
+      }
+    }
+  }
+  return out;
+}
+
+interface Finding {
+  kind: 'none' | 'faint' | 'round' | 'irregular' | 'spiculated';
+  calcs: boolean;
+  /** position in breast coordinates: depth from the chest wall (0–1) and height (−1–1) */
+  depth: number;
+  height: number;
+  radius: number;
+  spikes: number[];
+}
+
+const FINDING: Record<string, Finding['kind']> = { N: 'none', A: 'faint', B: 'round', P: 'round', S: 'irregular', M: 'spiculated', K: 'spiculated' };
+
+// One image, values in [0, 1]: the breast as a half-ellipse from the chest wall (x = 0; the
+// right breast is mirrored), fibroglandular texture covering `fraction` of it, the pectoral
+// muscle on MLO, and the finding.
+function render(S: number, view: 'CC' | 'MLO', mirror: boolean, fraction: number, f: Finding, r: Rand): Float32Array {
+  const img = new Float32Array(S * S), tex = texture(S, r);
+  // The threshold that leaves `fraction` of the texture above it (a 1024-bin histogram; the
+  // texture lies in [0, 1]).
+  const hist = new Uint32Array(1024);
+  for (const t of tex) hist[Math.min(1023, Math.floor(t * 1024))]++;
+  let thr = 1, above = 0;
+  for (let b = 1023; b >= 0 && above < fraction * tex.length; b--) (above += hist[b]), (thr = b / 1024);
+  const ry = 0.42 + 0.06 * r.next(), rx = 0.62 + 0.12 * r.next(), cy = 0.5 + 0.04 * (r.next() - 0.5);
+  const fx = f.depth * rx * 0.8, fy = cy + f.height * ry * 0.6;
+  const calcs = f.calcs ? Array.from({ length: 6 + Math.floor(r.next() * 6) }, () => [fx + 0.03 * r.normal(), fy + 0.03 * r.normal()]) : [];
+  for (let y = 0; y < S; y++)
+    for (let xi = 0; xi < S; xi++) {
+      const x = mirror ? S - 1 - xi : xi;
+      const u = x / S, v = y / S;
+      const e = (u / rx) ** 2 + ((v - cy) / ry) ** 2;
+      if (e > 1) continue;
+      const edge = Math.min(1, (1 - e) * 8); // skin line fades out
+      let val = 0.28 + 0.05 * tex[y * S + xi];
+      if (tex[y * S + xi] > thr) val += 0.22 + 0.1 * (tex[y * S + xi] - thr);
+      if (view === 'MLO' && u < 0.35 * (1 - v / 0.55)) val = 0.75 + 0.05 * tex[y * S + xi]; // pectoral muscle
+      if (f.kind !== 'none' && Math.abs(u - fx) < 3 * f.radius && Math.abs(v - fy) < 3 * f.radius) {
+        const dx = u - fx, dy = v - fy, d = Math.hypot(dx, dy), a = Math.atan2(dy, dx);
+        let rr = f.radius;
+        if (f.kind === 'irregular' || f.kind === 'spiculated') rr *= 1 + 0.25 * Math.sin(3 * a + f.spikes[0]) + 0.15 * Math.sin(5 * a + f.spikes[1]);
+        const amp = f.kind === 'faint' ? 0.08 : 0.3;
+        if (d < rr) val += amp * (1 - (d / rr) ** 2);
+        if (f.kind === 'spiculated') for (const s of f.spikes) {
+          const da = Math.abs(((a - s + 3 * Math.PI) % (2 * Math.PI)) - Math.PI);
+          if (d > rr && d < rr * 2.6 && da < 0.04) val += 0.18 * (1 - (d - rr) / (rr * 1.6));
+        }
+      }
+      for (const [px, py] of calcs) if (Math.abs(u - px) < 0.01 && Math.hypot(u - px, v - py) < 1.2 / S + 0.004) val += 0.45;
+      img[y * S + xi] = Math.min(1, val * edge + 0.02 * r.normal() * edge);
+    }
+  return img;
+}
+
+function csvRow(cells: Array<string | number>): string {
+  return cells.map((c) => (/[",\n]/.test(String(c)) ? `"${String(c).replace(/"/g, '""')}"` : String(c))).join(',');
+}
+
+/** Writes opts.studies studies under opts.out (images/, metadata.csv, clinical.csv). */
+export async function generateStudies(opts: SynthOptions): Promise<{ images: number; seconds: number }> {
+  const t0 = performance.now();
+  const S = opts.size;
+  mkdirSync(join(opts.out, 'images'), { recursive: true });
+  const meta = [csvRow(['empi_anon', 'acc_anon', 'anon_dicom_path', 'FinalImageType', 'ImageLateralityFinal', 'ViewPosition'])];
+  const clin = [csvRow(['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDescription', 'age_at_study', 'RACE_DESC', 'ETHNIC_GROUP_DESC', 'massshape', 'massdens', 'calcfind', 'calcdistri'])];
+  const writes: Array<Promise<unknown>> = [];
+  for (let i = 0; i < opts.studies; i++) {
+    const r = new Rand((opts.seed * 1_000_003 + i) >>> 0);
+    const patient = `SYN${String(opts.seed).padStart(3, '0')}${String(i).padStart(6, '0')}`, study = `ACC${patient.slice(3)}`;
+    const density = 1 + r.pick(DENSITY_P.map((p, k) => [k, p] as [number, number]));
+    const letter = r.pick(BIRADS_P);
+    const affected = r.next() < 0.5 ? 'L' : 'R';
+    const age = 40 + Math.floor(r.next() * 40);
+    const race = RACES[Math.floor(r.next() * RACES.length)], ethnic = ETHNIC[Math.floor(r.next() * ETHNIC.length)];
+    const kind = FINDING[letter];
+    const finding: Finding = {
+      kind, calcs: letter === 'M' || letter === 'K', depth: 0.35 + 0.45 * r.next(), height: r.next() * 2 - 1,
+      radius: (kind === 'faint' ? 0.06 : 0.035) + 0.03 * r.next(), spikes: Array.from({ length: 7 }, () => r.next() * 2 * Math.PI),
+    };
+    const desc = letter === 'N' || letter === 'B' || letter === 'A' ? 'MG Screening Bilateral' : `MG Diagnostic ${affected === 'L' ? 'Left' : 'Right'}`;
+    const mass = kind === 'round' ? ['O', '='] : kind === 'irregular' ? ['I', '+'] : kind === 'spiculated' ? ['S', '+'] : ['', ''];
+    const calc = finding.calcs ? ['P', 'C'] : ['', ''];
+    for (const side of ['L', 'R'] as const) {
+      const hit = side === affected && kind !== 'none';
+      clin.push(csvRow([patient, study, side, density, hit ? letter : 'N', desc, age, race, ethnic, ...(hit ? mass : ['', '']), ...(hit ? calc : ['', ''])]));
+      for (const view of ['CC', 'MLO'] as const) {
+        const img = render(S, view, side === 'R', [0.1, 0.3, 0.55, 0.8][density - 1], hit ? finding : { ...finding, kind: 'none', calcs: false }, r);
+        const px = new Uint16Array(S * S);
+        for (let k = 0; k < px.length; k++) px[k] = Math.round(Math.max(0, img[k]) * 65535);
+        const rel = `images/${patient}_${side}_${view}.png`;
+        meta.push(csvRow([patient, study, rel, '2D', side, view]));
+        writes.push(sharp(px, { raw: { width: S, height: S, channels: 1 } }).toColourspace('grey16').png({ compressionLevel: 3 }).toFile(join(opts.out, rel)));
+        if (writes.length >= 64) await Promise.all(writes.splice(0));
+      }
+    }
+  }
+  await Promise.all(writes);
+  writeFileSync(join(opts.out, 'metadata.csv'), meta.join('\n') + '\n');
+  writeFileSync(join(opts.out, 'clinical.csv'), clin.join('\n') + '\n');
+  return { images: 4 * opts.studies, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,123 @@
+// embed.test.ts: EMBED tables the test writes, through loadEmbed: the side / bilateral / study
+// fallback, the BI-RADS row rule, dropped rows counted by reason, paths that leave the root
+// refused, a split by patient that is stable for a seed, study mates; named errors for missing
+// columns and unreadable CSV; the report template, meta masking and zero-shot prompts.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { data } from 'mamakit';
+
+const test = suite('embed');
+const dir = mkdtempSync(join(tmpdir(), 'mamakit-embed-'));
+const csv = (rows: string[][]) => rows.map((r) => r.map((c) => (/[",]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',')).join('\n') + '\n';
+
+const META = [['empi_anon', 'acc_anon', 'anon_dicom_path', 'FinalImageType', 'ImageLateralityFinal', 'ViewPosition'],
+  ['p1', 's1', 'img/p1_L_CC.png', '2D', 'L', 'CC'],
+  ['p1', 's1', 'img/p1_L_MLO.png', '2D', 'L', 'MLO'],
+  ['p1', 's1', 'img/p1_R_CC.png', '2D', 'R', 'CC'],
+  ['p1', 's1', 'img/p1_R_3d.png', 'C-view', 'R', 'CC'], // not 2D
+  ['p2', 's2', 'img/p2_L_CC.png', '2D', 'L', 'CC'],
+  ['p2', 's2', '../../etc/passwd', '2D', 'R', 'CC'], // leaves the root
+  ['p3', 's3', 'img/p3_L_CC.png', '2D', 'L', 'CC'], // no assessment
+  ['p4', 's4', 'img/p4_R_MLO.png', '2D', '', 'MLO'], // no laterality
+];
+const CLIN = [['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDescription', 'age_at_study', 'RACE_DESC', 'ETHNIC_GROUP_DESC', 'massshape', 'massdens', 'calcfind', 'calcdistri'],
+  // s1 left: BI-RADS 1 and 0, all ≤ 2 with a 0 → the 0 row; right: 2 and 4 → the 4 row
+  ['p1', 's1', 'L', '2', 'N', 'MG Screening Bilateral', '57.9', 'White', 'Non-Hispanic', '', '', '', ''],
+  ['p1', 's1', 'L', '2', 'A', 'MG Screening Bilateral', '57.9', 'White', 'Non-Hispanic', '', '', '', ''],
+  ['p1', 's1', 'R', '3', 'B', 'MG Screening Bilateral', '57.9', 'White', 'Non-Hispanic', '', '', '', ''],
+  ['p1', 's1', 'R', '3', 'S', 'MG Diagnostic Right', '57.9', 'White', 'Non-Hispanic', 'S', '+', 'P', 'C'],
+  // s2 only bilateral rows → used for the left image
+  ['p2', 's2', 'B', '4', 'N', 'MG Screening Bilateral', '61', 'Asian', 'Non-Hispanic', '', '', '', ''],
+  ['p3', 's3', 'L', '1', 'X', 'MG Screening Bilateral', '44', 'Black', 'Non-Hispanic', '', '', '', ''],
+];
+
+test('joins the tables as MAMA.md §4 says and counts what it drops', () => {
+  writeFileSync(join(dir, 'meta.csv'), csv(META));
+  writeFileSync(join(dir, 'clin.csv'), csv(CLIN));
+  const r = data.loadEmbed(join(dir, 'meta.csv'), join(dir, 'clin.csv'), dir, 7);
+  assert.equal(r.skipped, { 'not 2D': 1, 'path outside the data root': 1, 'no assessment': 1, 'no laterality': 1 });
+  assert.is(r.images.length, 4);
+  const [lcc, lmlo, rcc, p2] = r.images;
+  assert.is(lcc.fields.birads, 0); // the BI-RADS 0 row wins when all are ≤ 2
+  assert.is(rcc.fields.birads, 4); // else the highest
+  assert.is(rcc.fields.massShape, 'spiculated');
+  assert.is(rcc.fields.calcDistribution, 'clustered');
+  assert.is(rcc.fields.reason, 'diagnostic');
+  assert.is(lcc.fields.reason, 'screening');
+  assert.is(lcc.fields.age, '57');
+  assert.is(p2.fields.density, 4); // bilateral fallback
+  assert.equal(lcc.mates, [1, 2]);
+  assert.equal(lmlo.mates, [0, 2]);
+  assert.equal(p2.mates, []);
+  assert.ok(lcc.path.startsWith(dir));
+  // A patient's images share a split, and the split depends only on the seed.
+  assert.ok(lcc.split === lmlo.split && lmlo.split === rcc.split);
+  const again = data.loadEmbed(join(dir, 'meta.csv'), join(dir, 'clin.csv'), dir, 7);
+  assert.equal(again.images.map((i) => i.split), r.images.map((i) => i.split));
+});
+
+test('a split of many patients is about 70/10/20', () => {
+  const meta = [META[0]], clin = [CLIN[0]];
+  for (let i = 0; i < 2000; i++) {
+    meta.push([`q${i}`, `t${i}`, `img/${i}.png`, '2D', 'L', 'CC']);
+    clin.push([`q${i}`, `t${i}`, 'L', '1', 'N', 'MG Screening', '50', 'White', 'Non-Hispanic', '', '', '', '']);
+  }
+  writeFileSync(join(dir, 'm2.csv'), csv(meta));
+  writeFileSync(join(dir, 'c2.csv'), csv(clin));
+  const r = data.loadEmbed(join(dir, 'm2.csv'), join(dir, 'c2.csv'), dir, 3);
+  const n = (s: string) => r.images.filter((i) => i.split === s).length / r.images.length;
+  assert.ok(Math.abs(n('train') - 0.7) < 0.04 && Math.abs(n('val') - 0.1) < 0.03 && Math.abs(n('test') - 0.2) < 0.03, `${n('train')} ${n('val')} ${n('test')}`);
+});
+
+test('missing columns and unreadable files are named', () => {
+  writeFileSync(join(dir, 'bad.csv'), csv([['empi_anon', 'acc_anon', 'FinalImageType'], ['a', 'b', '2D']]));
+  assert.throws(() => data.loadEmbed(join(dir, 'bad.csv'), join(dir, 'clin.csv'), dir), /EMBED metadata .*bad.csv: missing column anon_dicom_path/);
+  writeFileSync(join(dir, 'junk.csv'), 'a,"b\n1,2');
+  assert.throws(() => data.loadEmbed(join(dir, 'meta.csv'), join(dir, 'junk.csv'), dir), /EMBED clinical .*junk.csv: cannot read it as CSV/);
+  assert.throws(() => data.loadEmbed(join(dir, 'nope.csv'), join(dir, 'clin.csv'), dir), /EMBED metadata .*nope.csv: cannot read it as CSV/);
+});
+
+test('captions follow the template; masking hides only the six meta fields; prompts vary the task only', () => {
+  const f: data.StudyFields = { procedure: 'MG Screening Bilateral', reason: 'screening', race: 'White', ethnicity: 'Non-Hispanic', age: '57', imageType: '2D',
+    side: 'left', view: 'CC', density: 3, birads: 4, massShape: 'irregular', massDensity: 'high density' };
+  const c = data.caption(f);
+  assert.ok(c.startsWith('Procedure reported: MG Screening Bilateral; Reason for procedure: screening; Patient info: This patient is White, Non-Hispanic, and 57 years old. '));
+  assert.ok(c.includes('Breast composition: The breast is heterogeneously dense. This may lower the sensitivity of mammography. '));
+  assert.ok(c.includes('The mass is irregular and high density. '));
+  assert.ok(c.includes('Impressions: BI-RADS Category 4: suspicious. '));
+  assert.is(data.sentences(c).length >= 8, true);
+  const all = data.maskMeta(f, () => 0);
+  for (const k of data.META_FIELDS) assert.is(all[k], 'unknown');
+  assert.is(all.density, 3);
+  assert.equal(data.maskMeta(f, () => 0.9), f);
+  const dens = data.zeroShotPrompts(f, 'density');
+  assert.is(dens.length, 4);
+  assert.ok(dens[0].includes('almost entirely fat') && dens[3].includes('extremely dense') && dens.every((p) => p.includes('57 years old')));
+  const bi = data.zeroShotPrompts(f, 'birads');
+  assert.is(bi.length, 7);
+  assert.ok(bi[5].includes('BI-RADS Category 5') && !bi[5].includes('The mass is'));
+});
+
+test('corrupt CSV bytes: a named error or rows skipped, never a crash', () => {
+  const good = csv(META), clin = csv(CLIN);
+  let seed = 5;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (let i = 0; i < 100; i++) {
+    const b = Buffer.from(i % 2 ? good : clin);
+    for (let k = 0; k < 1 + Math.floor(rand() * 20); k++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+    const cut = b.subarray(0, Math.floor(rand() * b.length) + 1);
+    writeFileSync(join(dir, 'fz-meta.csv'), i % 2 ? cut : good);
+    writeFileSync(join(dir, 'fz-clin.csv'), i % 2 ? clin : cut);
+    try {
+      const r = data.loadEmbed(join(dir, 'fz-meta.csv'), join(dir, 'fz-clin.csv'), dir);
+      assert.ok(r.images.length <= 8);
+    } catch (e) {
+      assert.ok(/^EMBED (metadata|clinical) .*fz-(meta|clin)\.csv: /.test((e as Error).message), (e as Error).message);
+    }
+  }
+});
+
+test.run();

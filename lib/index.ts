@@ -6,3 +6,4 @@ export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as io from './io/safetensors.js';
 export * as data from './data/index.js';
+export * as mama from './mama/index.js';

@@ -193,6 +193,28 @@ export function clipLoss(img: Var, txt: Var, logitScale: Var): Var {
   });
 }
 
+/** The same values with another shape (a copy: values of the graph are never views). */
+export function reshape(x: Var, shape: number[]): Var {
+  const y = Tensor.empty(shape);
+  if (y.size !== x.value.size) throw new RangeError(`reshape: ${JSON.stringify(shape)} does not hold the ${x.value.size} values of ${JSON.stringify(x.shape)}`);
+  kernels.copy2d(x.value, y, { rows: 1, cols: y.size });
+  return record('reshape', [x], y);
+}
+
+/** NT-Xent [1] of two views z0, z1 [B, E] (normalised inside). */
+export function ntXent(z0: Var, z1: Var, temperature: number): Var {
+  const r = kernels.ntXent(z0.value, z1.value, temperature);
+  return record('lossHead', [z0, z1], Tensor.fromArray(Float32Array.of(r.loss), [1]), { g0: r.dZ0, g1: r.dZ1 });
+}
+
+/** MaMA's local alignment loss [1]; localScale a [1] Var. */
+export function localAlign(patches: Var, sentences: Var, counts: Int32Array, localScale: Var): Var {
+  const r = kernels.localAlignLoss(patches.value, sentences.value, counts, localScale.value.toArray()[0]);
+  return record('lossHead', [patches, sentences, localScale], Tensor.fromArray(Float32Array.of(r.loss), [1]), {
+    g0: r.dPatches, g1: r.dSentences, g2: Tensor.fromArray(Float32Array.of(r.dLocalScale), [1]),
+  });
+}
+
 // --- rules -----------------------------------------------------------------------------------
 
 const T = (n: Node, k: string) => n.saved[k] as Tensor;
@@ -323,6 +345,25 @@ defineRule('vitTokens', (n, g) => {
   addInto(dPos0, dCls);
   dPos0.dispose();
   return [dW, dB, dPos, dCls, dReg];
+});
+
+defineRule('reshape', (n, g) => {
+  const dx = Tensor.empty((n.inputs[0] as Var).shape);
+  kernels.copy2d(g, dx, { rows: 1, cols: dx.size });
+  return [dx];
+});
+
+// Fused loss heads: their gradients (for an upstream 1) were computed with the loss; scale them.
+defineRule('lossHead', (n, g) => {
+  const a = g.toArray()[0];
+  return n.inputs.map((_, i) => {
+    const t = n.saved[`g${i}`] as Tensor;
+    delete n.saved[`g${i}`];
+    if (a === 1) return t;
+    const s = scaled(t, a);
+    t.dispose();
+    return s;
+  });
 });
 
 defineRule('clipLoss', (n, g) => {

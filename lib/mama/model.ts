@@ -1,0 +1,176 @@
+// model.ts: MaMA (MAMA.md §2–3): the DINOv2 image encoder, the GPT-2 text encoder (LoRA on a
+// frozen base, or fully trained when no pre-trained language model is loaded), the global
+// projections, the local heads for patches and sentences, the SimCLR head and the two learnable
+// scales; loss() runs both views through the image encoder and sums the four terms (before
+// lateStep only the image-text term: the local heads and scale get no gradient then).
+import * as ops from '../autograd/ops.js';
+import { Var } from '../autograd/tape.js';
+import { Gpt2, gpt2Presets, type Gpt2Config, type LoraConfig } from '../nn/gpt2.js';
+import { BatchNorm1d, Linear } from '../nn/layers.js';
+import { InitRng, Module, type Param } from '../nn/module.js';
+import { VisionTransformer, vitPresets, type VitConfig } from '../nn/vit.js';
+import { Tensor } from '../tensor.js';
+
+export interface MamaConfig {
+  vit: VitConfig;
+  text: Gpt2Config;
+  /** LoRA on a frozen text encoder (the paper's), or undefined to train it fully */
+  lora?: LoraConfig;
+  embed: number;
+  localHidden: number;
+  simclrOut: number;
+  maxTokens: number;
+  maxSentences: number;
+}
+
+export const mamaPresets = {
+  /** the CPU default: a small ViT and GPT-2 at 112 px */
+  tiny: {
+    vit: { ...vitPresets['vit-tiny-reg4'], imageSize: 112, depth: 4 },
+    text: { ...gpt2Presets['gpt2-tiny'], vocab: 788, depth: 2 },
+    embed: 128, localHidden: 256, simclrOut: 128, maxTokens: 144, maxSentences: 12,
+  },
+  /** the paper's */
+  base: {
+    vit: vitPresets['vit-b14-reg4'], text: gpt2Presets.biomedlm, lora: { rank: 8, alpha: 32, dropout: 0.1 },
+    embed: 512, localHidden: 2048, simclrOut: 512, maxTokens: 144, maxSentences: 12,
+  },
+} satisfies Record<string, MamaConfig>;
+
+/** Linear → BatchNorm → ReLU → Linear → BatchNorm (no affine) → L2, per token (MAMA.md §2). */
+class LocalHead extends Module {
+  readonly fc1: Linear;
+  readonly bn1: BatchNorm1d;
+  readonly fc2: Linear;
+  readonly bn2: BatchNorm1d;
+  constructor(inF: number, hidden: number, out: number, rng: InitRng) {
+    super();
+    this.fc1 = this.child('0', new Linear(inF, hidden, rng));
+    this.bn1 = this.child('1', new BatchNorm1d(hidden));
+    this.fc2 = this.child('3', new Linear(hidden, out, rng));
+    this.bn2 = this.child('4', new BatchNorm1d(out, { affine: false }));
+  }
+  /** x [N, in] → [N, out], unit rows. */
+  forward(x: Var): Var {
+    return ops.l2Normalize(this.bn2.forward(this.fc2.forward(ops.relu(this.bn1.forward(this.fc1.forward(x))))));
+  }
+  set training(t: boolean) {
+    this.bn1.training = this.bn2.training = t;
+  }
+}
+
+/** SimCLR head: Linear (no bias) → BN → ReLU → Linear (no bias) → BN. */
+class SimclrHead extends Module {
+  readonly fc1: Linear;
+  readonly bn1: BatchNorm1d;
+  readonly fc2: Linear;
+  readonly bn2: BatchNorm1d;
+  constructor(D: number, out: number, rng: InitRng) {
+    super();
+    this.fc1 = this.child('0', new Linear(D, D, rng, { bias: false }));
+    this.bn1 = this.child('1', new BatchNorm1d(D));
+    this.fc2 = this.child('3', new Linear(D, out, rng, { bias: false }));
+    this.bn2 = this.child('4', new BatchNorm1d(out));
+  }
+  forward(x: Var): Var {
+    return this.bn2.forward(this.fc2.forward(ops.relu(this.bn1.forward(this.fc1.forward(x)))));
+  }
+  set training(t: boolean) {
+    this.bn1.training = this.bn2.training = t;
+  }
+}
+
+/** What loss() needs of a batch (data.Loader's Batch has these fields). */
+export interface MamaBatch {
+  images: Float32Array;
+  views: Float32Array | null;
+  ids: Int32Array;
+  lens: Int32Array;
+  sentences: Int32Array[];
+}
+
+export class Mama extends Module {
+  readonly image: VisionTransformer;
+  readonly text: Gpt2;
+  readonly imageProj: Linear;
+  readonly textProj: Linear;
+  readonly patchHead: LocalHead;
+  readonly sentenceHead: LocalHead;
+  readonly simclr: SimclrHead;
+  readonly logitScale: Param;
+  readonly localScale: Param;
+
+  constructor(readonly cfg: MamaConfig, seed = 0) {
+    super();
+    const rng = new InitRng(seed + 1);
+    this.image = this.child('image_encoder', new VisionTransformer(cfg.vit, seed));
+    this.text = this.child('text_encoder', new Gpt2(cfg.text, { seed: seed + 2, lora: cfg.lora }));
+    this.imageProj = this.child('image_projection', new Linear(cfg.vit.width, cfg.embed, rng));
+    this.textProj = this.child('text_projection', new Linear(cfg.text.width, cfg.embed, rng));
+    this.patchHead = this.child('local_image_head', new LocalHead(cfg.vit.width, cfg.localHidden, cfg.embed, rng));
+    this.sentenceHead = this.child('local_text_head', new LocalHead(cfg.text.width, cfg.localHidden, cfg.embed, rng));
+    this.simclr = this.child('simclr_head', new SimclrHead(cfg.vit.width, cfg.simclrOut, rng));
+    this.logitScale = this.param('logit_scale', [1], Math.log(1 / 0.07), false);
+    this.localScale = this.param('local_scale', [1], Math.log(1 / 0.07), false);
+  }
+
+  /** images [B·S·S] (one channel) → a tensor [B, C, S, S] for the encoder (grayscale copied to C channels). */
+  imageTensor(px: Float32Array): Tensor {
+    const S = this.cfg.vit.imageSize, C = this.cfg.vit.channels, B = px.length / (S * S);
+    if (C === 1) return Tensor.fromArray(px, [B, 1, S, S]);
+    const out = new Float32Array(B * C * S * S);
+    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) out.set(px.subarray(b * S * S, (b + 1) * S * S), (b * C + c) * S * S);
+    return Tensor.fromArray(out, [B, C, S, S]);
+  }
+
+  /** Global image features [B, E] (unit rows) and what the other heads need. */
+  encodeImage(images: Tensor) {
+    const { hidden, patches } = this.image.forward(images);
+    const pooled = ops.meanPool(hidden); // all tokens, before the final norm
+    return { v: ops.l2Normalize(this.imageProj.forward(pooled)), pooled, patches };
+  }
+
+  /** Global text features [B, E] (unit rows), and the hidden states for the sentences. */
+  encodeText(ids: Int32Array, lens: Int32Array) {
+    const B = lens.length, L = ids.length / B;
+    const h = this.text.forward(ids, B, L, lens);
+    return { t: ops.l2Normalize(this.textProj.forward(ops.meanPool(h))), hidden: h };
+  }
+
+  /**
+   * The training loss [1] of a batch; late: all four terms (from lateStep on). `inputs` are the
+   * image tensors, which backward still reads: dispose them after it.
+   */
+  loss(batch: MamaBatch, late: boolean): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
+    const B = batch.lens.length, L = batch.ids.length / B;
+    const x = this.imageTensor(batch.images);
+    const img = this.encodeImage(x);
+    const txt = this.encodeText(batch.ids, batch.lens);
+    const parts: Record<string, Var> = { clip: ops.clipLoss(img.v, txt.t, this.logitScale) };
+    const inputs = [x];
+    let loss = parts.clip;
+    if (late && batch.views) {
+      const x2 = this.imageTensor(batch.views);
+      inputs.push(x2);
+      const img2 = this.encodeImage(x2);
+      parts.clip2 = ops.clipLoss(img2.v, txt.t, this.logitScale);
+      parts.ntxent = ops.ntXent(this.simclr.forward(img.pooled), this.simclr.forward(img2.pooled), 0.5);
+      // Sentence features at the separators, padded to maxSentences (padding rows are ignored).
+      const S = this.cfg.maxSentences, idx = new Int32Array(B * S), counts = new Int32Array(B);
+      batch.sentences.forEach((pos, b) => {
+        counts[b] = Math.max(1, Math.min(S, pos.length));
+        for (let j = 0; j < S; j++) idx[b * S + j] = b * L + (pos.length ? pos[Math.min(j, pos.length - 1)] : 0);
+      });
+      const sent = ops.reshape(this.sentenceHead.forward(ops.gatherRows(txt.hidden, idx)), [B, S, this.cfg.embed]);
+      const [, Np, D] = img.patches.shape;
+      const pat = ops.reshape(this.patchHead.forward(ops.reshape(img.patches, [B * Np, D])), [B, Np, this.cfg.embed]);
+      parts.local = ops.localAlign(pat, sent, counts, this.localScale);
+      loss = ops.add(ops.add(ops.add(loss, parts.clip2), parts.ntxent), parts.local);
+    }
+    return { loss, parts, inputs };
+  }
+
+  set training(t: boolean) {
+    this.patchHead.training = this.sentenceHead.training = this.simclr.training = t;
+  }
+}

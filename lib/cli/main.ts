@@ -3,13 +3,63 @@
 //   mamakit synth --out DIR [--studies N] [--size S] [--seed K]
 import { parseArgs } from 'node:util';
 import { generateStudies } from '../data/synth.js';
+import { mamaPresets } from '../mama/model.js';
+import { defaultConfig, pretrain } from '../mama/train.js';
 
-const usage = `usage: mamakit synth --out DIR [--studies N] [--size S] [--seed K]
+const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--lr X] [--late-step N] [--data DIR]
+                        [--out DIR] [--seed K] [--synth-studies N] [--set a.b.c=value ...] [--resume] [--no-eval]
+       mamakit synth --out DIR [--studies N] [--size S] [--seed K]
+  pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
+            evaluate, and write a run folder (checkpoint, config.json, metrics.jsonl, report.md,
+            loss.svg); Ctrl-C saves a checkpoint, --resume continues it; --set overrides any
+            field of the config (e.g. --set model.vit.depth=6)
   synth   write N synthetic screening studies (4 images each, 16-bit PNG) with EMBED-format
           metadata.csv and clinical.csv under DIR (defaults: 1000 studies, 224 px, seed 0)`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'pretrain') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
+        'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
+        'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
+      },
+    });
+    if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
+    const cfg = defaultConfig(values.preset as keyof typeof mamaPresets) as unknown as Record<string, unknown>;
+    const num = (name: string, v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new RangeError(`mamakit pretrain: --${name} must be a number, got ${v}`);
+      return n;
+    };
+    for (const [flag, key] of [['steps', 'steps'], ['batch', 'batch'], ['lr', 'lr'], ['late-step', 'lateStep'], ['seed', 'seed'], ['synth-studies', 'synthStudies']] as const) {
+      const v = values[flag];
+      if (v !== undefined) cfg[key] = num(flag, v);
+    }
+    if (values.data) cfg.data = values.data;
+    if (values.out) cfg.out = values.out;
+    for (const kv of values.set ?? []) {
+      const eq = kv.indexOf('=');
+      if (eq < 0) throw new RangeError(`mamakit pretrain: --set takes key=value, got ${kv}`);
+      const path = kv.slice(0, eq).split('.'), raw = kv.slice(eq + 1);
+      let o = cfg as Record<string, unknown>;
+      for (const k of path.slice(0, -1)) {
+        if (typeof o[k] !== 'object' || o[k] === null) throw new RangeError(`mamakit pretrain: --set ${kv}: no field ${k}`);
+        o = o[k] = { ...(o[k] as object) } as Record<string, unknown>;
+      }
+      const last = path[path.length - 1];
+      if (!(last in o)) throw new RangeError(`mamakit pretrain: --set ${kv}: no field ${last}`);
+      o[last] = typeof o[last] === 'number' ? num(`set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
+    }
+    const r = await pretrain(cfg as unknown as Parameters<typeof pretrain>[0], { resume: values.resume, evaluate: !values['no-eval'] });
+    if (!r.interrupted) {
+      const m = r.metrics;
+      console.log(`done: ${r.steps} steps; zero-shot density bACC ${m.zeroshot_density_bacc?.toFixed(3) ?? '—'}; report in ${r.out}/report.md`);
+    }
+    return 0;
+  }
   if (cmd === 'synth') {
     const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, studies: { type: 'string', default: '1000' }, size: { type: 'string', default: '224' }, seed: { type: 'string', default: '0' } } });
     const int = (name: string, v: string | undefined, lo: number, hi: number) => {

@@ -91,8 +91,13 @@ export class Loader {
   readonly pool: ImagePool;
   /** images that could not be read, by path */
   readonly unreadable = new Map<string, string>();
+  /** the other images of each image's study, as indices into `images` (a split keeps studies whole) */
+  private readonly mates: number[][];
   constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer, readonly o: LoaderOptions) {
     this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
+    const byStudy = new Map<string, number[]>();
+    images.forEach((im, i) => (byStudy.get(im.study) ?? byStudy.set(im.study, []).get(im.study)!).push(i));
+    this.mates = images.map((im, i) => byStudy.get(im.study)!.filter((j) => j !== i));
   }
 
   /** Batches of one epoch (the last partial batch is dropped when training), one prefetched. */
@@ -128,7 +133,8 @@ export class Loader {
     const S = this.o.size, L = this.o.maxTokens ?? 144, train = this.o.train;
     const jobs = idx.map((i) => {
       const im = this.images[i];
-      const mate = train && im.mates.length && rand() < 0.5 ? im.mates[Math.floor(rand() * im.mates.length)] : i;
+      const mates = this.mates[i];
+      const mate = train && mates.length && rand() < 0.5 ? mates[Math.floor(rand() * mates.length)] : i;
       const s1 = train ? Math.floor(rand() * 2 ** 31) : null, s2 = Math.floor(rand() * 2 ** 31);
       const fields = train ? maskMeta(im.fields, rand) : im.fields;
       return { i, fields, first: this.one(i, s1), second: train ? this.one(mate, s2) : Promise.resolve(null) };

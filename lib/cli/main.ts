@@ -8,6 +8,7 @@ import { defaultConfig, pretrain } from '../mama/train.js';
 
 const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--lr X] [--late-step N] [--data DIR]
                         [--out DIR] [--seed K] [--synth-studies N] [--set a.b.c=value ...] [--resume] [--no-eval]
+                        [--ablation clip-only]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
   pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
             evaluate, and write a run folder (checkpoint, config.json, metrics.jsonl, report.md,
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
         preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
+        ablation: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -37,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
     for (const [flag, key] of [['steps', 'steps'], ['batch', 'batch'], ['lr', 'lr'], ['late-step', 'lateStep'], ['seed', 'seed'], ['synth-studies', 'synthStudies']] as const) {
       const v = values[flag];
       if (v !== undefined) cfg[key] = num(flag, v);
+    }
+    if (values.ablation !== undefined) {
+      // CLIP-only: the image-text term alone for the whole run (no second view, no local loss).
+      if (values.ablation !== 'clip-only') throw new RangeError(`mamakit pretrain: --ablation must be clip-only, got ${values.ablation}`);
+      cfg.lateStep = Number.MAX_SAFE_INTEGER;
+      cfg.out = `${cfg.out}-clip-only`;
     }
     if (values.data) cfg.data = values.data;
     if (values.out) cfg.out = values.out;

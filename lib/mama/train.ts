@@ -174,6 +174,18 @@ async function evaluateRun(model: Mama, tok: CaptionTokenizer, images: ReturnTyp
   const test = images.filter((i) => i.split === 'test'), train = images.filter((i) => i.split === 'train');
   const ft = await feats(test), fr = await feats(train);
   const m: Record<string, number> = {};
+  // The comparison row: the same image encoder at its random initialisation, linear probe.
+  const random = new Mama(cfg.model, cfg.seed + 1000);
+  new ParamArena(random);
+  const rl = async (subset: typeof images) => {
+    const l = new Loader(subset, tok, { size: cfg.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: cfg.model.maxTokens, workers: cfg.workers });
+    try {
+      return await imageFeatures(random, l);
+    } finally {
+      await l.close();
+    }
+  };
+  const rt = await rl(test), rr = await rl(train);
   for (const task of ['density', 'birads'] as const) {
     const C = task === 'density' ? 4 : 7;
     const z = zeroShot(model, tok, test, ft, task, cfg.model.maxTokens);
@@ -185,6 +197,9 @@ async function evaluateRun(model: Mama, tok: CaptionTokenizer, images: ReturnTyp
       m[`probe${frac * 100}_${task}_bacc`] = balancedAccuracy(y(ft, test), p.pred, C);
       m[`probe${frac * 100}_${task}_auc`] = macroAuc(y(ft, test), p.scores, C);
     }
+    const pr = linearProbe({ x: rr.pooled, y: y(rr, train) }, { x: rt.pooled, y: y(rt, test) }, C, 1, cfg.seed + 1);
+    m[`random_probe100_${task}_bacc`] = balancedAccuracy(y(rt, test), pr.pred, C);
+    m[`random_probe100_${task}_auc`] = macroAuc(y(rt, test), pr.scores, C);
   }
   writeFileSync(join(cfg.out, 'eval.json'), JSON.stringify(m, null, 1) + '\n');
   return m;
@@ -200,6 +215,7 @@ function writeReport(cfg: TrainConfig, metricsPath: string, m: Record<string, nu
   md += '\n\n![loss](loss.svg)\n\n| test split | density bACC | density AUC | BI-RADS bACC | BI-RADS AUC |\n|---|---|---|---|---|\n';
   md += `| zero-shot | ${pct(m.zeroshot_density_bacc)} | ${pct(m.zeroshot_density_auc)} | ${pct(m.zeroshot_birads_bacc)} | ${pct(m.zeroshot_birads_auc)} |\n`;
   for (const f of [1, 10, 100]) md += `| linear probe ${f} % | ${pct(m[`probe${f}_density_bacc`])} | ${pct(m[`probe${f}_density_auc`])} | ${pct(m[`probe${f}_birads_bacc`])} | ${pct(m[`probe${f}_birads_auc`])} |\n`;
+  md += `| random-init encoder, linear probe 100 % | ${pct(m.random_probe100_density_bacc)} | ${pct(m.random_probe100_density_auc)} | ${pct(m.random_probe100_birads_bacc)} | ${pct(m.random_probe100_birads_auc)} |\n`;
   md += '\nbACC: balanced accuracy (chance 25 % for density, 14.3 % for BI-RADS); AUC: macro one-vs-rest.\n';
   writeFileSync(join(cfg.out, 'report.md'), md);
 }

@@ -83,7 +83,9 @@ export class ImagePool {
     });
   }
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    // ref() first: an unreferenced worker's exit may never be waited for, and the process would
+    // end with this promise pending.
+    await Promise.all(this.workers.map((w) => (w.ref(), w.terminate())));
   }
 }
 

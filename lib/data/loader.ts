@@ -95,6 +95,9 @@ export class Loader {
   readonly unreadable = new Map<string, string>();
   /** the other images of each image's study, as indices into `images` (a split keeps studies whole) */
   private readonly mates: number[][];
+  // Holds the event loop open until close(): awaiting a batch must never find it empty (worker
+  // replies arrive on their own, unreferenced handles; a test runner saw the process end early).
+  private readonly keepAlive = setInterval(() => {}, 1 << 30);
   constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer, readonly o: LoaderOptions) {
     this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
     const byStudy = new Map<string, number[]>();
@@ -163,7 +166,9 @@ export class Loader {
     return batch;
   }
 
+  /** Stops the workers; a loader that is not closed keeps the process alive. */
   async close(): Promise<void> {
     await this.pool.close();
+    clearInterval(this.keepAlive);
   }
 }

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EmbedImage } from './embed.js';
 import { caption, maskMeta } from './report.js';
+import { mulberry } from './rand.js';
 import type { CaptionTokenizer } from './tokenizer.js';
 
 export interface LoaderOptions {
@@ -36,15 +37,6 @@ export interface Batch {
   birads: Int32Array;
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    let t = (a = (a + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 export class ImagePool {
   private readonly workers: Worker[];

@@ -2,6 +2,7 @@
 // the main thread and hands the pixels back without a copy.
 import { parentPort } from 'node:worker_threads';
 import { loadImage } from './image.js';
+import { mulberry } from './rand.js';
 
 interface Job {
   id: number;
@@ -11,15 +12,6 @@ interface Job {
   seed: number | null;
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    let t = (a = (a + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 parentPort!.on('message', async (job: Job) => {
   try {

@@ -19,6 +19,8 @@ export interface LoaderOptions {
   maxTokens?: number;
   /** worker threads (default: the CPUs less one, at least 1) */
   workers?: number;
+  /** decoded images kept in memory, in bytes over all workers (default 512 MiB; 0: none) */
+  cacheBytes?: number;
 }
 
 export interface Batch {
@@ -42,11 +44,10 @@ export class ImagePool {
   private readonly workers: Worker[];
   private next = 0;
   private readonly pending = new Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>();
-  private rr = 0;
   private readonly busy = new Map<Worker, number>();
-  constructor(n: number) {
+  constructor(n: number, cacheBytes = 512 * 2 ** 20) {
     this.workers = Array.from({ length: n }, () => {
-      const w = new Worker(new URL('./worker.js', import.meta.url));
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { cacheBytes: Math.floor(cacheBytes / n) } });
       w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -60,7 +61,10 @@ export class ImagePool {
   }
   load(path: string, size: number, seed: number | null): Promise<Float32Array> {
     const id = this.next++;
-    const w = this.workers[this.rr++ % this.workers.length];
+    // One worker per path, so that each worker's decode cache holds its own share of the images.
+    let h = 2166136261;
+    for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 16777619);
+    const w = this.workers[(h >>> 0) % this.workers.length];
     const busy = this.busy.get(w) ?? 0;
     if (busy === 0) w.ref();
     this.busy.set(w, busy + 1);
@@ -91,7 +95,7 @@ export class Loader {
   // replies arrive on their own, unreferenced handles; a test runner saw the process end early).
   private readonly keepAlive = setInterval(() => {}, 1 << 30);
   constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer, readonly o: LoaderOptions) {
-    this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
+    this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), o.cacheBytes);
     const byStudy = new Map<string, number[]>();
     images.forEach((im, i) => (byStudy.get(im.study) ?? byStudy.set(im.study, []).get(im.study)!).push(i));
     this.mates = images.map((im, i) => byStudy.get(im.study)!.filter((j) => j !== i));

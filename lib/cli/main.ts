@@ -1,24 +1,45 @@
 #!/usr/bin/env node
 // main.ts: the `mamakit` command (argument parsing only; the work is in lib/).
-//   mamakit synth --out DIR [--studies N] [--size S] [--seed K]
 import { parseArgs } from 'node:util';
 import { generateStudies } from '../data/synth.js';
 import { mamaPresets } from '../mama/model.js';
-import { defaultConfig, pretrain } from '../mama/train.js';
+import { runEval, defaultConfig, pretrain } from '../mama/train.js';
 
-const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--lr X] [--late-step N] [--data DIR]
-                        [--out DIR] [--seed K] [--synth-studies N] [--set a.b.c=value ...] [--resume] [--no-eval]
+const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--accum N] [--lr X] [--late-step N]
+                        [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
+                        [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only]
+       mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
+                    [--probe-steps N] [--probe-lr X]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
   pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
-            evaluate, and write a run folder (checkpoint, config.json, metrics.jsonl, report.md,
-            loss.svg); Ctrl-C saves a checkpoint, --resume continues it; --set overrides any
-            field of the config (e.g. --set model.vit.depth=6)
-  synth   write N synthetic screening studies (4 images each, 16-bit PNG) with EMBED-format
-          metadata.csv and clinical.csv under DIR (defaults: 1000 studies, 224 px, seed 0)`;
+            evaluate, and write a run folder (checkpoint/, config.json, metrics.jsonl, eval.json,
+            report.md, loss.svg, metrics.svg); Ctrl-C saves a checkpoint, --resume continues it;
+            --batch is the micro-batch (the contrastive negatives), --accum micro-batches per step;
+            --set overrides any field of the config (e.g. --set model.vit.depth=6)
+  eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
+            probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
+            eval-val.json) and report.md
+  synth     write N synthetic screening studies (4 images each, 16-bit PNG) with EMBED-format
+            metadata.csv and clinical.csv under DIR (defaults: 1000 studies, 224 px, seed 0)`;
+
+const num = (cmd: string, name: string, v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new RangeError(`mamakit ${cmd}: --${name} must be a number, got ${v}`);
+  return n;
+};
+
+function pooling(cmd: string, v: string | undefined) {
+  if (v !== undefined && v !== 'mean' && v !== 'first-pad') throw new RangeError(`mamakit ${cmd}: --pooling must be mean or first-pad, got ${v}`);
+  return v;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(usage);
+    return 0;
+  }
   if (cmd === 'pretrain') {
     const { values } = parseArgs({
       args: rest,
@@ -26,20 +47,18 @@ async function main(argv: string[]): Promise<number> {
         preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
-        ablation: { type: 'string' },
+        ablation: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
     const cfg = defaultConfig(values.preset as keyof typeof mamaPresets) as unknown as Record<string, unknown>;
-    const num = (name: string, v: string) => {
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw new RangeError(`mamakit pretrain: --${name} must be a number, got ${v}`);
-      return n;
-    };
-    for (const [flag, key] of [['steps', 'steps'], ['batch', 'batch'], ['lr', 'lr'], ['late-step', 'lateStep'], ['seed', 'seed'], ['synth-studies', 'synthStudies']] as const) {
+    const flags = [['steps', 'steps'], ['batch', 'batch'], ['accum', 'accum'], ['lr', 'lr'], ['late-step', 'lateStep'], ['seed', 'seed'],
+      ['synth-studies', 'synthStudies'], ['eval-every', 'evalEvery'], ['probe-steps', 'probeSteps'], ['probe-lr', 'probeLr']] as const;
+    for (const [flag, key] of flags) {
       const v = values[flag];
-      if (v !== undefined) cfg[key] = num(flag, v);
+      if (v !== undefined) cfg[key] = num('pretrain', flag, v);
     }
+    if (values.pooling !== undefined) cfg.pooling = pooling('pretrain', values.pooling);
     if (values.ablation !== undefined) {
       // CLIP-only: the image-text term alone for the whole run (no second view, no local loss).
       if (values.ablation !== 'clip-only') throw new RangeError(`mamakit pretrain: --ablation must be clip-only, got ${values.ablation}`);
@@ -59,13 +78,28 @@ async function main(argv: string[]): Promise<number> {
       }
       const last = path[path.length - 1];
       if (!(last in o)) throw new RangeError(`mamakit pretrain: --set ${kv}: no field ${last}`);
-      o[last] = typeof o[last] === 'number' ? num(`set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
+      o[last] = typeof o[last] === 'number' ? num('pretrain', `set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
     }
     const r = await pretrain(cfg as unknown as Parameters<typeof pretrain>[0], { resume: values.resume, evaluate: !values['no-eval'] });
     if (!r.interrupted) {
       const m = r.metrics;
       console.log(`done: ${r.steps} steps; zero-shot density bACC ${m.zeroshot_density_bacc?.toFixed(3) ?? '—'}; report in ${r.out}/report.md`);
     }
+    return 0;
+  }
+  if (cmd === 'eval') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { run: { type: 'string' }, weights: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'test' }, pooling: { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' } },
+    });
+    if (!values.run) throw new RangeError('mamakit eval: --run DIR is required (the folder pretrain wrote)');
+    if (values.split !== 'test' && values.split !== 'val') throw new RangeError(`mamakit eval: --split must be test or val, got ${values.split}`);
+    const probeSteps = values['probe-steps'] === undefined ? undefined : num('eval', 'probe-steps', values['probe-steps']);
+    const probeLr = values['probe-lr'] === undefined ? undefined : num('eval', 'probe-lr', values['probe-lr']);
+    const m = await runEval(values.run, { weights: values.weights, data: values.data, split: values.split, pooling: pooling('eval', values.pooling), probeSteps, probeLr });
+    const f = (k: string) => m[k]?.toFixed(3) ?? '—';
+    console.log(`${values.split}: zero-shot density bACC ${f('zeroshot_density_bacc')} AUC ${f('zeroshot_density_auc')}, BI-RADS bACC ${f('zeroshot_birads_bacc')} AUC ${f('zeroshot_birads_auc')}; ` +
+      `linear probe 100 %: density bACC ${f('probe100_density_bacc')}, BI-RADS bACC ${f('probe100_birads_bacc')}; ${values.split === 'test' ? `report in ${values.run}/report.md` : `eval-val.json in ${values.run}`}`);
     return 0;
   }
   if (cmd === 'synth') {

@@ -1,6 +1,6 @@
 // report.ts: MaMA's structured report (MAMA.md §4): the eight segments built from a study's
 // EMBED fields, meta masking for training (each of six fields "unknown" with probability 0.8),
-// and the zero-shot prompts, one caption per class that keeps the image's own meta fields.
+// and the zero-shot prompts: the image's own meta segments followed by each class's text.
 
 export const BIRADS_LETTERS: Record<string, number> = { A: 0, N: 1, B: 2, P: 3, S: 4, M: 5, K: 6 };
 
@@ -40,21 +40,36 @@ export interface StudyFields {
 /** The six fields meta masking may hide. */
 export const META_FIELDS = ['age', 'race', 'ethnicity', 'imageType', 'side', 'view'] as const;
 
-/** The caption of MAMA.md §4, segment by segment. */
-export function caption(f: StudyFields): string {
-  const [finding, impression, overall] = BIRADS_TEXT[f.birads];
+/** Segments 1–4: procedure, reason, patient and image info (the meta a zero-shot prompt keeps). */
+export function metaSegments(f: StudyFields): string {
   let s = `Procedure reported: ${f.procedure}; `;
   s += `Reason for procedure: ${f.reason}; `;
   s += `Patient info: This patient is ${f.race}, ${f.ethnicity}, and ${f.age} years old. `;
   s += `Image info: This is a ${f.imageType} full-field digital mammogram of the ${f.side} breast with ${f.view} view. `;
-  s += `Breast composition: The breast is ${DENSITY[f.density - 1]}. `;
-  if (f.density >= 3) s += 'This may lower the sensitivity of mammography. ';
-  s += `Findings: The mammogram shows that ${finding} `;
-  if (f.massShape && f.massDensity) s += `The mass is ${f.massShape} and ${f.massDensity}. `;
-  if (f.calcType && f.calcDistribution) s += `A ${f.calcDistribution} ${f.calcType} calcification is present. `;
-  s += `Impressions: BI-RADS Category ${f.birads}: ${impression}. `;
+  return s;
+}
+
+/** Segment 5: the composition for density 1–4. */
+export function densitySegment(density: number): string {
+  let s = `Breast composition: The breast is ${DENSITY[density - 1]}. `;
+  if (density >= 3) s += 'This may lower the sensitivity of mammography. ';
+  return s;
+}
+
+/** Segments 6–8: findings (with mass and calcification details when given), impression, assessment. */
+export function assessmentSegments(birads: number, details: Partial<StudyFields> = {}): string {
+  const [finding, impression, overall] = BIRADS_TEXT[birads];
+  let s = `Findings: The mammogram shows that ${finding} `;
+  if (details.massShape && details.massDensity) s += `The mass is ${details.massShape} and ${details.massDensity}. `;
+  if (details.calcType && details.calcDistribution) s += `A ${details.calcDistribution} ${details.calcType} calcification is present. `;
+  s += `Impressions: BI-RADS Category ${birads}: ${impression}. `;
   s += `Overall Assessment: ${overall}`;
   return s;
+}
+
+/** The caption of MAMA.md §4, segment by segment. */
+export function caption(f: StudyFields): string {
+  return metaSegments(f) + densitySegment(f.density) + assessmentSegments(f.birads, f);
 }
 
 /** Training-time masking: each meta field becomes "unknown" with probability p (0.8), drawn from rand(). */
@@ -65,14 +80,14 @@ export function maskMeta(f: StudyFields, rand: () => number, p = 0.8): StudyFiel
 }
 
 /**
- * Zero-shot prompts for one image: a caption per class that changes only what the task is about
- * (density: the composition; BI-RADS: findings, impression and assessment, without mass or
- * calcification details) and keeps the image's meta fields.
+ * Zero-shot prompts for one image (MAMA.md §6): its own unmasked meta segments (1–4) followed by
+ * each class's text: the composition (density, 4 prompts) or findings, impression and
+ * assessment without mass or calcification details (BI-RADS 0–6, 7 prompts).
  */
 export function zeroShotPrompts(f: StudyFields, task: 'density' | 'birads'): string[] {
-  if (task === 'density') return [1, 2, 3, 4].map((density) => caption({ ...f, density }));
-  const plain = { ...f, massShape: undefined, massDensity: undefined, calcType: undefined, calcDistribution: undefined };
-  return [0, 1, 2, 3, 4, 5, 6].map((birads) => caption({ ...plain, birads }));
+  const meta = metaSegments(f);
+  if (task === 'density') return [1, 2, 3, 4].map((d) => meta + densitySegment(d).trimEnd());
+  return [0, 1, 2, 3, 4, 5, 6].map((b) => meta + assessmentSegments(b));
 }
 
 /** Sentences of a caption, as the tokenizer separates them (at every "." and ";"). */

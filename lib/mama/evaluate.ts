@@ -1,11 +1,14 @@
-// evaluate.ts: zero-shot classification with per-image prompts (MAMA.md §6), a linear probe on
-// frozen features, balanced accuracy and macro one-vs-rest AUC.
+// evaluate.ts: MAMA.md §6: zero-shot classification with per-image meta prompts, a linear
+// probe on frozen pooled features (SGD, class-balanced sampling, 1/10/100 % of the labels),
+// balanced accuracy and macro one-vs-rest AUC, and evaluate(), which runs them all on a split.
 import { noGrad } from '../autograd/tape.js';
 import type { EmbedImage } from '../data/embed.js';
-import type { Loader } from '../data/loader.js';
+import { Loader } from '../data/loader.js';
 import { zeroShotPrompts } from '../data/report.js';
 import type { CaptionTokenizer } from '../data/tokenizer.js';
-import type { Mama } from './model.js';
+import { mulberry } from '../data/rand.js';
+import { ParamArena } from '../nn/module.js';
+import { Mama, type TextPooling } from './model.js';
 
 /** Mean over classes present of the per-class recall. */
 export function balancedAccuracy(labels: ArrayLike<number>, pred: ArrayLike<number>, classes: number): number {
@@ -65,71 +68,212 @@ export async function imageFeatures(model: Mama, loader: Loader): Promise<Featur
   return out;
 }
 
-/** Zero-shot: each image against its own prompts for every class; returns predictions and scores. */
-export function zeroShot(model: Mama, tok: CaptionTokenizer, images: EmbedImage[], f: Features, task: 'density' | 'birads', maxTokens: number) {
-  const labels: number[] = [], pred: number[] = [], scores: number[][] = [];
-  for (let i = 0; i < f.index.length; i++) {
-    const im = images[f.index[i]];
-    const prompts = zeroShotPrompts(im.fields, task);
-    const C = prompts.length, ids = new Int32Array(C * maxTokens), lens = new Int32Array(C);
-    prompts.forEach((p, c) => {
-      const e = tok.encode(p, maxTokens);
-      ids.set(e.ids, c * maxTokens), (lens[c] = e.length);
-    });
-    const t = noGrad(() => model.encodeText(ids, lens).t);
-    const tv = t.value.toArray(), E = t.shape[1], v = f.image[i];
-    t.dispose();
-    const s = Array.from({ length: C }, (_, c) => {
-      let d = 0;
-      for (let e = 0; e < E; e++) d += v[e] * tv[c * E + e];
-      return d;
-    });
-    scores.push(s), pred.push(s.indexOf(Math.max(...s))), labels.push(task === 'density' ? im.fields.density - 1 : im.fields.birads);
-  }
-  return { labels, pred, scores };
+export type Task = 'density' | 'birads';
+export const TASK_CLASSES: Record<Task, number> = { density: 4, birads: 7 };
+
+/** The class index of an image for a task (density 1–4 → 0–3; BI-RADS 0–6). */
+export function taskLabel(im: EmbedImage, task: Task): number {
+  return task === 'density' ? im.fields.density - 1 : im.fields.birads;
+}
+
+export interface ZeroShotOptions {
+  maxTokens: number;
+  /** 'mean' as in training (default) or the authors' 'first-pad' */
+  pooling?: TextPooling;
+  /** prompts per text-encoder call (default 64) */
+  batch?: number;
 }
 
 /**
- * Linear probe: multinomial logistic regression on standardised features, trained by SGD with
- * momentum on a class-balanced sample of `fraction` of the training set (seeded).
+ * Zero-shot: each image against its own prompts, one per class; score = s·⟨v, t⟩ with
+ * s = exp(logit_scale), softmax over the classes (the probabilities are what AUC ranks).
  */
-export function linearProbe(train: { x: Float32Array[]; y: number[] }, test: { x: Float32Array[]; y: number[] }, classes: number, fraction: number, seed: number) {
-  let s = seed >>> 0 || 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  // Class-balanced subset: the same share of every class (at least one each).
-  const byClass = Array.from({ length: classes }, () => [] as number[]);
-  train.y.forEach((y, i) => byClass[y].push(i));
-  const idx = byClass.flatMap((l) => {
-    const shuffled = l.map((i) => [rand(), i]).sort((a, b) => a[0] - b[0]).map((p) => p[1]);
-    return shuffled.slice(0, Math.max(1, Math.round(l.length * fraction)));
-  }).filter((i) => i !== undefined);
-  const D = train.x[0].length, mean = new Float64Array(D), sd = new Float64Array(D);
-  for (const i of idx) for (let d = 0; d < D; d++) mean[d] += train.x[i][d] / idx.length;
-  for (const i of idx) for (let d = 0; d < D; d++) sd[d] += (train.x[i][d] - mean[d]) ** 2 / idx.length;
-  for (let d = 0; d < D; d++) sd[d] = Math.sqrt(sd[d]) || 1;
-  const norm = (x: Float32Array) => Float64Array.from(x, (v, d) => (v - mean[d]) / sd[d]);
-  const W = new Float64Array(classes * (D + 1)), M = new Float64Array(W.length);
-  const logits = (x: Float64Array) => Array.from({ length: classes }, (_, c) => {
-    let z = W[c * (D + 1) + D];
-    for (let d = 0; d < D; d++) z += W[c * (D + 1) + d] * x[d];
-    return z;
-  });
-  const xs = idx.map((i) => norm(train.x[i])), ys = idx.map((i) => train.y[i]);
-  for (let epoch = 0; epoch < 100; epoch++) {
-    const lr = 0.05 * 0.5 * (1 + Math.cos((Math.PI * epoch) / 100));
-    for (let k = 0; k < xs.length; k++) {
-      const j = Math.floor(rand() * xs.length), z = logits(xs[j]), m = Math.max(...z);
-      const p = z.map((v) => Math.exp(v - m)), sum = p.reduce((a, b) => a + b, 0);
-      for (let c = 0; c < classes; c++) {
-        const g = p[c] / sum - (c === ys[j] ? 1 : 0);
-        for (let d = 0; d <= D; d++) {
-          const o = c * (D + 1) + d, grad = g * (d < D ? xs[j][d] : 1) + (d < D ? 1e-4 * W[o] : 0);
-          M[o] = 0.9 * M[o] + grad;
-          W[o] -= lr * M[o];
-        }
-      }
+export function zeroShot(model: Mama, tok: CaptionTokenizer, images: EmbedImage[], f: Features, task: Task, o: ZeroShotOptions) {
+  const C = TASK_CLASSES[task], L = o.maxTokens, per = Math.max(1, Math.floor((o.batch ?? 64) / C));
+  const scale = Math.exp(model.logitScale.value.toArray()[0]);
+  const labels: number[] = [], pred: number[] = [], probs: number[][] = [];
+  for (let i0 = 0; i0 < f.index.length; i0 += per) {
+    const n = Math.min(per, f.index.length - i0), ids = new Int32Array(n * C * L), lens = new Int32Array(n * C);
+    for (let i = 0; i < n; i++) {
+      zeroShotPrompts(images[f.index[i0 + i]].fields, task).forEach((p, c) => {
+        const e = tok.encode(p, L);
+        ids.set(e.ids, (i * C + c) * L), (lens[i * C + c] = e.length);
+      });
+    }
+    const t = noGrad(() => model.encodeText(ids, lens, o.pooling).t);
+    const tv = t.value.toArray(), E = t.shape[1];
+    t.dispose();
+    for (let i = 0; i < n; i++) {
+      const v = f.image[i0 + i];
+      const z = Array.from({ length: C }, (_, c) => {
+        let d = 0;
+        for (let e = 0; e < E; e++) d += v[e] * tv[(i * C + c) * E + e];
+        return scale * d;
+      });
+      const p = softmax(z);
+      probs.push(p), pred.push(argmax(p)), labels.push(taskLabel(images[f.index[i0 + i]], task));
     }
   }
-  const scores = test.x.map((x) => logits(norm(x)));
-  return { pred: scores.map((z) => z.indexOf(Math.max(...z))), scores };
+  return { labels, pred, probs };
+}
+
+function softmax(z: number[]): number[] {
+  const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+function argmax(v: ArrayLike<number>): number {
+  let k = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
+  return k;
+}
+
+export interface ProbeOptions {
+  /** share of the training labels used, per class (at least one image of each class present) */
+  fraction?: number;
+  seed?: number;
+  /** SGD steps (MAMA.md §6: 8000) */
+  steps?: number;
+  /** images per step, drawn class-balanced (default 32) */
+  batch?: number;
+  /** 'balanced' (default): each step draws `batch` images class-balanced; 'full': every step takes the whole subset */
+  sampler?: 'balanced' | 'full';
+  /** peak learning rate, cosine to 0 (5e-4) */
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+}
+
+/**
+ * Linear probe (MAMA.md §6): a new Linear(D→C) on frozen features, cross-entropy, SGD with
+ * momentum and weight decay (PyTorch's form), cosine learning rate, on a class-stratified
+ * `fraction` of the training set; each step's images are drawn class-balanced (a class uniformly,
+ * then an image of it), as a weighted sampler would. Seeded; returns test predictions and
+ * softmax probabilities.
+ */
+export function linearProbe(train: { x: Float32Array[]; y: number[] }, test: { x: Float32Array[] }, classes: number, o: ProbeOptions = {}) {
+  const fraction = o.fraction ?? 1, steps = o.steps ?? 8000, B = o.batch ?? 32, lr0 = o.lr ?? 5e-4, mu = o.momentum ?? 0.9, wd = o.weightDecay ?? 1e-3;
+  if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`linearProbe: fraction must be in (0, 1], got ${fraction}`);
+  if (!train.x.length) throw new RangeError('linearProbe: no training features');
+  const rand = mulberry(o.seed ?? 0);
+  const byClass = Array.from({ length: classes }, () => [] as number[]);
+  train.y.forEach((y, i) => {
+    if (!(y >= 0 && y < classes)) throw new RangeError(`linearProbe: label ${y} of row ${i} is not in [0, ${classes})`);
+    byClass[y].push(i);
+  });
+  // The subset: the same share of every class, shuffled with the seed.
+  const pools = byClass.filter((l) => l.length).map((l) => {
+    const a = l.slice();
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a.slice(0, Math.max(1, Math.round(a.length * fraction)));
+  });
+  const D = train.x[0].length, W = new Float64Array(classes * (D + 1)), G = new Float64Array(W.length), M = new Float64Array(W.length);
+  const logits = (x: Float32Array, z: Float64Array) => {
+    for (let c = 0; c < classes; c++) {
+      const w = c * (D + 1);
+      let s = W[w + D];
+      for (let d = 0; d < D; d++) s += W[w + d] * x[d];
+      z[c] = s;
+    }
+    return z;
+  };
+  const z = new Float64Array(classes), full = o.sampler === 'full', subset = pools.flat(), n = full ? subset.length : B;
+  for (let step = 0; step < steps; step++) {
+    G.fill(0);
+    for (let b = 0; b < n; b++) {
+      const pool = full ? null : pools[Math.floor(rand() * pools.length)];
+      const i = pool ? pool[Math.floor(rand() * pool.length)] : subset[b], x = train.x[i];
+      logits(x, z);
+      let m = -Infinity, sum = 0;
+      for (let c = 0; c < classes; c++) m = Math.max(m, z[c]);
+      for (let c = 0; c < classes; c++) sum += (z[c] = Math.exp(z[c] - m));
+      for (let c = 0; c < classes; c++) {
+        const g = (z[c] / sum - (c === train.y[i] ? 1 : 0)) / n, w = c * (D + 1);
+        for (let d = 0; d < D; d++) G[w + d] += g * x[d];
+        G[w + D] += g;
+      }
+    }
+    const lr = lr0 * 0.5 * (1 + Math.cos((Math.PI * step) / steps));
+    for (let k = 0; k < W.length; k++) {
+      M[k] = mu * M[k] + G[k] + wd * W[k];
+      W[k] -= lr * M[k];
+    }
+  }
+  const probs = test.x.map((x) => softmax(Array.from(logits(x, z))));
+  return { pred: probs.map(argmax), probs };
+}
+
+export interface EvalOptions {
+  imageSize: number;
+  maxTokens: number;
+  /** the split scored (default 'test'); probes train on 'train' */
+  split?: 'test' | 'val';
+  pooling?: TextPooling;
+  /** probe settings (fraction and seed are set per row) */
+  probe?: Omit<ProbeOptions, 'fraction'>;
+  /** the tasks scored (default both) */
+  tasks?: Task[];
+  /** add the random-init linear-probe row (default true) */
+  randomRow?: boolean;
+  seed?: number;
+  workers?: number;
+  log?: (line: string) => void;
+}
+
+/** Features of a set of images through a model (test transform, no augmentation). */
+async function featuresOf(model: Mama, tok: CaptionTokenizer, set: EmbedImage[], o: EvalOptions): Promise<Features> {
+  const l = new Loader(set, tok, { size: o.imageSize, batch: 32, seed: 0, train: false, maxTokens: o.maxTokens, workers: o.workers });
+  try {
+    return await imageFeatures(model, l);
+  } finally {
+    await l.close();
+  }
+}
+
+/**
+ * Zero-shot density and BI-RADS on a split; with `probe`, the linear probe at 1, 10 and 100 %
+ * of the training labels and (randomRow) the same probe on a randomly initialised image encoder.
+ * Keys: zeroshot_{task}_{bacc,auc}, probe{1,10,100}_{task}_{bacc,auc}, random_probe100_{task}_{bacc,auc}.
+ */
+export async function evaluate(model: Mama, tok: CaptionTokenizer, images: EmbedImage[], o: EvalOptions & { probes?: boolean }): Promise<Record<string, number>> {
+  const log = o.log ?? (() => {});
+  const split = o.split ?? 'test', seed = o.seed ?? 0;
+  const test = images.filter((i) => i.split === split), train = images.filter((i) => i.split === 'train');
+  if (!test.length) throw new RangeError(`evaluate: the ${split} split has no images`);
+  const m: Record<string, number> = {};
+  log(`features of ${test.length} ${split} images …\n`);
+  const ft = await featuresOf(model, tok, test, o);
+  const tasks = o.tasks ?? (['density', 'birads'] as const);
+  for (const task of tasks) {
+    const z = zeroShot(model, tok, test, ft, task, { maxTokens: o.maxTokens, pooling: o.pooling });
+    m[`zeroshot_${task}_bacc`] = balancedAccuracy(z.labels, z.pred, TASK_CLASSES[task]);
+    m[`zeroshot_${task}_auc`] = macroAuc(z.labels, z.probs, TASK_CLASSES[task]);
+  }
+  if (o.probes === false) return m;
+  if (!train.length) throw new RangeError('evaluate: the train split has no images for the linear probe');
+  log(`features of ${train.length} training images; linear probes …\n`);
+  const fr = await featuresOf(model, tok, train, o);
+  const probeRows = (f: { tr: Features; te: Features }, fractions: number[], prefix: string) => {
+    for (const task of tasks) {
+      const C = TASK_CLASSES[task], y = f.te.index.map((i) => taskLabel(test[i], task));
+      for (const fraction of fractions) {
+        const p = linearProbe({ x: f.tr.pooled, y: f.tr.index.map((i) => taskLabel(train[i], task)) }, { x: f.te.pooled }, C, { ...o.probe, seed: seed + 1, fraction });
+        const key = `${prefix}probe${Math.round(fraction * 100)}_${task}`;
+        m[`${key}_bacc`] = balancedAccuracy(y, p.pred, C);
+        m[`${key}_auc`] = macroAuc(y, p.probs, C);
+      }
+    }
+  };
+  probeRows({ tr: fr, te: ft }, [0.01, 0.1, 1], '');
+  if (o.randomRow ?? true) {
+    // The comparison row: the same image encoder at a random initialisation.
+    const random = new Mama(model.cfg, seed + 1000);
+    new ParamArena(random);
+    log('random-init encoder: features and linear probe …\n');
+    probeRows({ tr: await featuresOf(random, tok, train, o), te: await featuresOf(random, tok, test, o) }, [1], 'random_');
+  }
+  return m;
 }

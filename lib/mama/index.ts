@@ -1,4 +1,8 @@
-// mama/index.ts: the MaMA model and its presets.
-export { Mama, mamaPresets, type MamaConfig, type MamaBatch } from './model.js';
-export { pretrain, defaultConfig, type TrainConfig, type RunResult } from './train.js';
-export { balancedAccuracy, macroAuc, linearProbe, zeroShot, imageFeatures } from './evaluate.js';
+// mama/index.ts: the MaMA model, its presets, pre-training and evaluation.
+export { Mama, mamaPresets, type MamaConfig, type MamaBatch, type TextPooling } from './model.js';
+export { pretrain, runEval, defaultConfig, type TrainConfig, type RunResult } from './train.js';
+export {
+  balancedAccuracy, macroAuc, linearProbe, zeroShot, imageFeatures, evaluate, taskLabel, TASK_CLASSES,
+  type Task, type ProbeOptions, type ZeroShotOptions, type EvalOptions, type Features,
+} from './evaluate.js';
+export { svgPlot, writePlots, writeReport, readMetrics } from './runfolder.js';

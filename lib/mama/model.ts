@@ -11,6 +11,8 @@ import { InitRng, Module, type Param } from '../nn/module.js';
 import { VisionTransformer, vitPresets, type VitConfig } from '../nn/vit.js';
 import { Tensor } from '../tensor.js';
 
+export type TextPooling = 'mean' | 'first-pad';
+
 export interface MamaConfig {
   vit: VitConfig;
   text: Gpt2Config;
@@ -130,22 +132,29 @@ export class Mama extends Module {
     return { v: ops.l2Normalize(this.imageProj.forward(pooled)), pooled, patches };
   }
 
-  /** Global text features [B, E] (unit rows), and the hidden states for the sentences. */
-  encodeText(ids: Int32Array, lens: Int32Array) {
+  /**
+   * Global text features [B, E] (unit rows), and the hidden states [B, L, Dt] for the sentences.
+   * pooling 'mean': over all L positions, padding included (training); 'first-pad': the hidden
+   * state at the first padding position (the last one when there is none), as the authors'
+   * zero-shot code pools.
+   */
+  encodeText(ids: Int32Array, lens: Int32Array, pooling: TextPooling = 'mean', dropoutSeed = 0) {
     const B = lens.length, L = ids.length / B;
-    const h = this.text.forward(ids, B, L, lens);
-    return { t: ops.l2Normalize(this.textProj.forward(ops.meanPool(h))), hidden: h };
+    const h = this.text.forward(ids, B, L, lens, dropoutSeed);
+    const pooled = pooling === 'mean' ? ops.meanPool(h) : ops.gatherRows(h, Int32Array.from(lens, (n, b) => b * L + Math.min(n, L - 1)));
+    return { t: ops.l2Normalize(this.textProj.forward(pooled)), hidden: h };
   }
 
   /**
-   * The training loss [1] of a batch; late: all four terms (from lateStep on). `inputs` are the
-   * image tensors, which backward still reads: dispose them after it.
+   * The training loss [1] of a batch; late: all four terms (from lateStep on); dropoutSeed
+   * draws the LoRA dropout masks (give each micro-batch its own). `inputs` are the image
+   * tensors, which backward still reads: dispose them after it.
    */
-  loss(batch: MamaBatch, late: boolean): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
+  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
     const B = batch.lens.length, L = batch.ids.length / B;
     const x = this.imageTensor(batch.images);
     const img = this.encodeImage(x);
-    const txt = this.encodeText(batch.ids, batch.lens);
+    const txt = this.encodeText(batch.ids, batch.lens, 'mean', dropoutSeed);
     const parts: Record<string, Var> = { clip: ops.clipLoss(img.v, txt.t, this.logitScale) };
     const inputs = [x];
     let loss = parts.clip;
@@ -155,13 +164,19 @@ export class Mama extends Module {
       const img2 = this.encodeImage(x2);
       parts.clip2 = ops.clipLoss(img2.v, txt.t, this.logitScale);
       parts.ntxent = ops.ntXent(this.simclr.forward(img.pooled), this.simclr.forward(img2.pooled), 0.5);
-      // Sentence features at the separators, padded to maxSentences (padding rows are ignored).
-      const S = this.cfg.maxSentences, idx = new Int32Array(B * S), counts = new Int32Array(B);
+      // Sentence features at the separators. The head (its BatchNorm statistics) sees the real
+      // sentences only; its output is then spread to [B, S, E], rows past a caption's count
+      // repeating a real one (localAlign never reads them, so they get no gradient).
+      const S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
+      const real: number[] = [];
       batch.sentences.forEach((pos, b) => {
         counts[b] = Math.max(1, Math.min(S, pos.length));
-        for (let j = 0; j < S; j++) idx[b * S + j] = b * L + (pos.length ? pos[Math.min(j, pos.length - 1)] : 0);
+        first[b] = real.length;
+        for (let j = 0; j < counts[b]; j++) real.push(b * L + (pos.length ? pos[j] : 0));
       });
-      const sent = ops.reshape(this.sentenceHead.forward(ops.gatherRows(txt.hidden, idx)), [B, S, this.cfg.embed]);
+      const spread = Int32Array.from({ length: B * S }, (_, i) => first[Math.floor(i / S)] + Math.min(i % S, counts[Math.floor(i / S)] - 1));
+      const heads = this.sentenceHead.forward(ops.gatherRows(txt.hidden, Int32Array.from(real)));
+      const sent = ops.reshape(ops.gatherRows(heads, spread), [B, S, this.cfg.embed]);
       const [, Np, D] = img.patches.shape;
       const pat = ops.reshape(this.patchHead.forward(ops.reshape(img.patches, [B * Np, D])), [B, Np, this.cfg.embed]);
       parts.local = ops.localAlign(pat, sent, counts, this.localScale);

@@ -1,8 +1,9 @@
-// train.ts: MaMA pre-training and evaluation (MAMA.md §5–6), the work behind `mamakit
-// pretrain`: synthetic data when none is given, the training loop (two views, the loss
-// schedule, AdamW with warm-up and cosine), a progress line, checkpoints (weights, AdamW
-// moments and the loop's position; Ctrl-C saves one), --resume, evaluation and a run folder
-// with config.json, metrics.jsonl, report.md and loss.svg.
+// train.ts: MaMA pre-training (MAMA.md §5), the work behind `mamakit pretrain`: synthetic data
+// when none is given, the training loop (two views, the loss schedule, gradient accumulation,
+// AdamW with warm-up and cosine), a progress line, validation zero-shot points, checkpoints
+// (weights, AdamW moments and the loop's position; Ctrl-C saves one), --resume, and the run
+// folder (config.json, metrics.jsonl, eval.json, report.md, loss.svg, metrics.svg). runEval()
+// is `mamakit eval`: a saved run's checkpoint evaluated again (MAMA.md §6).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backward } from '../autograd/tape.js';
@@ -15,8 +16,10 @@ import * as kernels from '../kernels/index.js';
 import { ParamArena } from '../nn/module.js';
 import { AdamW, warmupCosine } from '../optim/adamw.js';
 import { Tensor } from '../tensor.js';
-import { balancedAccuracy, imageFeatures, linearProbe, macroAuc, zeroShot } from './evaluate.js';
-import { Mama, mamaPresets, type MamaConfig } from './model.js';
+import { loadWeights } from '../nn/weights.js';
+import { evaluate } from './evaluate.js';
+import { Mama, mamaPresets, type MamaConfig, type TextPooling } from './model.js';
+import { readMetrics, writePlots, writeReport } from './runfolder.js';
 
 export interface TrainConfig {
   preset: keyof typeof mamaPresets;
@@ -26,14 +29,27 @@ export interface TrainConfig {
   synthStudies: number;
   tokenizer: string;
   out: string;
+  /** optimizer steps */
   steps: number;
+  /** images per micro-batch (the contrastive negatives) */
   batch: number;
+  /** micro-batches per optimizer step (gradient accumulation) */
+  accum: number;
   lr: number;
+  /** the learning rate the cosine ends at */
+  minLr: number;
   warmup: number;
   lateStep: number;
   weightDecay: number;
   seed: number;
   checkpointEvery: number;
+  /** validation zero-shot density every this many steps (0: never) */
+  evalEvery: number;
+  /** linear-probe SGD steps and peak learning rate (MAMA.md §6: 8000, 5e-4) */
+  probeSteps: number;
+  probeLr: number;
+  /** text pooling of the zero-shot prompts */
+  pooling: TextPooling;
   workers?: number;
 }
 
@@ -41,8 +57,10 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
   const tiny = preset === 'tiny';
   return {
     preset, model: mamaPresets[preset] as MamaConfig, data: 'data/synth', synthStudies: tiny ? 600 : 0, tokenizer: 'assets/tokenizer-tiny.json',
-    out: 'runs/mama-' + preset, steps: tiny ? 600 : 40000, batch: tiny ? 16 : 36, lr: tiny ? 5e-4 : 4e-5, warmup: tiny ? 30 : 1000,
-    lateStep: tiny ? 150 : 8000, weightDecay: 0.05, seed: 0, checkpointEvery: tiny ? 200 : 2000,
+    // base: the paper's 36 per micro-batch and 4 GPUs × accumulation 2 = 288 images per step, here as 8 micro-batches on one device.
+    out: 'runs/mama-' + preset, steps: tiny ? 600 : 40000, batch: tiny ? 16 : 36, accum: tiny ? 1 : 8, lr: tiny ? 5e-4 : 4e-5, minLr: tiny ? 5e-6 : 1e-8, warmup: tiny ? 30 : 4000,
+    lateStep: tiny ? 150 : 8000, weightDecay: tiny ? 0.05 : 0.1, seed: 0, checkpointEvery: tiny ? 200 : 2000, evalEvery: tiny ? 150 : 2000,
+    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean',
   };
 }
 
@@ -68,19 +86,6 @@ function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { step: num
   return { step: state.step ?? 0 };
 }
 
-function svgPlot(series: Array<[string, number[]]>, title: string): string {
-  const W = 640, H = 320, pad = 40;
-  const all = series.flatMap(([, v]) => v).filter(Number.isFinite);
-  const lo = Math.min(...all), hi = Math.max(...all), n = Math.max(...series.map(([, v]) => v.length));
-  const x = (i: number) => pad + ((W - 2 * pad) * i) / Math.max(1, n - 1), y = (v: number) => H - pad - ((H - 2 * pad) * (v - lo)) / (hi - lo || 1);
-  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
-  const lines = series.map(([name, v], k) => `<polyline fill="none" stroke="${colours[k % 4]}" stroke-width="1.5" points="${v.map((p, i) => `${x(i).toFixed(1)},${y(p).toFixed(1)}`).join(' ')}"/><text x="${W - pad - 120}" y="${pad + 14 * k}" fill="${colours[k % 4]}" font-size="12">${name}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="100%" height="100%" fill="white"/><text x="${pad}" y="20" font-size="14">${title}</text>` +
-    `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="black"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="black"/>` +
-    `<text x="4" y="${pad}" font-size="11">${hi.toPrecision(3)}</text><text x="4" y="${H - pad}" font-size="11">${lo.toPrecision(3)}</text>` +
-    `<text x="${W - pad - 40}" y="${H - 10}" font-size="11">step ${n}</text>${lines.join('')}</svg>\n`;
-}
-
 export interface RunResult {
   steps: number;
   metrics: Record<string, number>;
@@ -91,6 +96,7 @@ export interface RunResult {
 /** Trains (or resumes) and evaluates; writes the run folder. */
 export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?: (line: string) => void; evaluate?: boolean } = {}): Promise<RunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l));
+  checkConfig(cfg);
   if (!existsSync(join(cfg.data, 'metadata.csv'))) {
     if (!cfg.synthStudies) throw new Error(`pretrain: ${cfg.data}/metadata.csv not found (give --data, or --synth-studies N to generate)`);
     log(`generating ${cfg.synthStudies} synthetic studies in ${cfg.data} …\n`);
@@ -101,8 +107,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);
   if (tok.vocabSize > cfg.model.text.vocab) throw new Error(`pretrain: the tokenizer has ${tok.vocabSize} tokens, the text encoder ${cfg.model.text.vocab}`);
-  const split = (s: string) => images.filter((i) => i.split === s);
-  const train = split('train');
+  const train = images.filter((i) => i.split === 'train'), val = images.filter((i) => i.split === 'val');
   const model = new Mama(cfg.model, cfg.seed);
   const arena = new ParamArena(model);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
@@ -111,37 +116,50 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) step = loadCheckpoint(ckpt, arena, opt).step;
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (!opts.resume) writeFileSync(metricsPath, '');
+  else if (existsSync(metricsPath)) {
+    // Rows past the checkpoint (written after it, before an interruption) would repeat.
+    const keep = readMetrics(metricsPath).filter((r) => r.step <= step);
+    writeFileSync(metricsPath, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
   const loader = new Loader(train, tok, { size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers });
-  const perEpoch = Math.floor(train.length / cfg.batch);
+  const perEpoch = Math.floor(train.length / cfg.batch); // micro-batches
   if (perEpoch < 1) throw new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}`);
   let stop = false;
   const onSigint = () => {
     stop = true;
   };
   process.once('SIGINT', onSigint);
-  const t0 = performance.now(), start = step;
+  const t0 = performance.now(), start = step, perStep = cfg.batch * cfg.accum;
+  const validate = async () => {
+    if (!val.length) return;
+    const m = await evaluate(model, tok, images, { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, split: 'val', probes: false, tasks: ['density'], pooling: cfg.pooling, workers: cfg.workers });
+    writeFileSync(metricsPath, JSON.stringify({ step, val_zeroshot_density_bacc: m.zeroshot_density_bacc, val_zeroshot_density_auc: m.zeroshot_density_auc }) + '\n', { flag: 'a' });
+  };
   try {
+    let micro = step * cfg.accum, sums: Record<string, number> = {};
     while (step < cfg.steps && !stop) {
-      const epoch = Math.floor(step / perEpoch);
+      const epoch = Math.floor(micro / perEpoch);
       let k = 0;
       for await (const batch of loader.epoch(epoch)) {
         // Resuming mid-epoch: batches before the saved position are drawn (the same ones) and skipped.
-        if (k++ < step - epoch * perEpoch) continue;
+        if (k++ < micro - epoch * perEpoch) continue;
         const late = step >= cfg.lateStep;
-        arena.zeroGrad();
-        const r = model.loss(batch, late);
-        const parts = Object.fromEntries(Object.entries(r.parts).map(([n, v]) => [n, v.value.toArray()[0]]));
-        const loss = r.loss.value.toArray()[0];
-        backward(r.loss);
+        if (micro % cfg.accum === 0) arena.zeroGrad(), (sums = {});
+        // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
+        const r = model.loss(batch, late, micro + 1);
+        for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) sums[n] = (sums[n] ?? 0) + v.value.toArray()[0] / cfg.accum;
+        backward(r.loss, Tensor.full([1], 1 / cfg.accum)); // backward consumes its seed
         r.inputs.forEach((t) => t.dispose());
-        const lr = warmupCosine(step, { lr: cfg.lr, warmup: cfg.warmup, total: cfg.steps, minLr: cfg.lr * 0.01 });
+        if (++micro % cfg.accum) continue;
+        const lr = warmupCosine(step, { lr: cfg.lr, warmup: cfg.warmup, total: cfg.steps, minLr: cfg.minLr });
         const gradNorm = opt.update(lr);
         step++;
-        writeFileSync(metricsPath, JSON.stringify({ step, loss, ...parts, lr, gradNorm, logitScale: model.logitScale.value.toArray()[0] }) + '\n', { flag: 'a' });
-        const secs = (performance.now() - t0) / 1000, rate = ((step - start) * cfg.batch) / secs;
-        const left = ((cfg.steps - step) * cfg.batch) / rate;
+        writeFileSync(metricsPath, JSON.stringify({ step, ...sums, lr, gradNorm, logitScale: model.logitScale.value.toArray()[0] }) + '\n', { flag: 'a' });
+        const secs = (performance.now() - t0) / 1000, rate = ((step - start) * perStep) / secs;
+        const left = ((cfg.steps - step) * perStep) / rate;
         const bar = '█'.repeat(Math.round((20 * step) / cfg.steps)).padEnd(20, '░');
-        log(`\r${bar} ${step}/${cfg.steps} loss ${loss.toFixed(3)} ${late ? '(all terms)' : '(image-text)'} ${rate.toFixed(1)} samples/s, ${Math.ceil(left)} s left   `);
+        log(`\r${bar} ${step}/${cfg.steps} loss ${sums.loss.toFixed(3)} ${late ? '(all terms)' : '(image-text)'} ${rate.toFixed(1)} samples/s, ${formatTime(left)} left   `);
+        if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
         if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step });
         if (step >= cfg.steps || stop) break;
       }
@@ -156,66 +174,78 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     log(`interrupted at step ${step}; checkpoint saved in ${ckpt} (continue with --resume)\n`);
     return { steps: step, metrics: {}, out: cfg.out, interrupted: true };
   }
-  const metrics = opts.evaluate === false ? {} : await evaluateRun(model, tok, images, cfg, log);
-  writeReport(cfg, metricsPath, metrics, skipped, images.length);
+  writePlots(cfg.out, `MaMA ${cfg.preset}`);
+  let metrics: Record<string, number> = {};
+  if (opts.evaluate !== false) {
+    log('evaluating …\n');
+    metrics = await evaluate(model, tok, images, evalOptions(cfg, log));
+    writeFileSync(join(cfg.out, 'eval.json'), JSON.stringify(metrics, null, 1) + '\n');
+  }
+  report(cfg, metrics, skipped, images.length, 'test');
   return { steps: step, metrics, out: cfg.out, interrupted: false };
 }
 
-async function evaluateRun(model: Mama, tok: CaptionTokenizer, images: ReturnType<typeof loadEmbed>['images'], cfg: TrainConfig, log: (l: string) => void) {
-  log('evaluating …\n');
-  const feats = async (subset: typeof images) => {
-    const l = new Loader(subset, tok, { size: cfg.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: cfg.model.maxTokens, workers: cfg.workers });
-    try {
-      return await imageFeatures(model, l);
-    } finally {
-      await l.close();
-    }
-  };
-  const test = images.filter((i) => i.split === 'test'), train = images.filter((i) => i.split === 'train');
-  const ft = await feats(test), fr = await feats(train);
-  const m: Record<string, number> = {};
-  // The comparison row: the same image encoder at its random initialisation, linear probe.
-  const random = new Mama(cfg.model, cfg.seed + 1000);
-  new ParamArena(random);
-  const rl = async (subset: typeof images) => {
-    const l = new Loader(subset, tok, { size: cfg.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: cfg.model.maxTokens, workers: cfg.workers });
-    try {
-      return await imageFeatures(random, l);
-    } finally {
-      await l.close();
-    }
-  };
-  const rt = await rl(test), rr = await rl(train);
-  for (const task of ['density', 'birads'] as const) {
-    const C = task === 'density' ? 4 : 7;
-    const z = zeroShot(model, tok, test, ft, task, cfg.model.maxTokens);
-    m[`zeroshot_${task}_bacc`] = balancedAccuracy(z.labels, z.pred, C);
-    m[`zeroshot_${task}_auc`] = macroAuc(z.labels, z.scores, C);
-    const y = (f: typeof ft, set: typeof images) => f.index.map((i) => (task === 'density' ? set[i].fields.density - 1 : set[i].fields.birads));
-    for (const frac of [0.01, 0.1, 1]) {
-      const p = linearProbe({ x: fr.pooled, y: y(fr, train) }, { x: ft.pooled, y: y(ft, test) }, C, frac, cfg.seed + 1);
-      m[`probe${frac * 100}_${task}_bacc`] = balancedAccuracy(y(ft, test), p.pred, C);
-      m[`probe${frac * 100}_${task}_auc`] = macroAuc(y(ft, test), p.scores, C);
-    }
-    const pr = linearProbe({ x: rr.pooled, y: y(rr, train) }, { x: rt.pooled, y: y(rt, test) }, C, 1, cfg.seed + 1);
-    m[`random_probe100_${task}_bacc`] = balancedAccuracy(y(rt, test), pr.pred, C);
-    m[`random_probe100_${task}_auc`] = macroAuc(y(rt, test), pr.scores, C);
-  }
-  writeFileSync(join(cfg.out, 'eval.json'), JSON.stringify(m, null, 1) + '\n');
-  return m;
+function formatTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m ? `${m} min ${Math.round(s - 60 * m)} s` : `${Math.ceil(s)} s`;
 }
 
-function writeReport(cfg: TrainConfig, metricsPath: string, m: Record<string, number>, skipped: Record<string, number>, n: number) {
-  const rows = readFileSync(metricsPath, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, number>);
-  const smooth = (v: number[]) => v.map((_, i) => v.slice(Math.max(0, i - 19), i + 1).reduce((a, b) => a + b, 0) / Math.min(i + 1, 20));
-  writeFileSync(join(cfg.out, 'loss.svg'), svgPlot([['loss (mean of 20)', smooth(rows.map((r) => r.loss))], ['image-text (mean of 20)', smooth(rows.map((r) => r.clip))]], `MaMA ${cfg.preset}: training loss`));
-  const pct = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFixed(1));
-  let md = `# MaMA pre-training: ${cfg.preset}\n\n${rows.length} steps of ${cfg.batch}, lr ${cfg.lr}, lateStep ${cfg.lateStep}, seed ${cfg.seed}; data ${cfg.data} (${n} images`;
-  md += Object.keys(skipped).length ? `, skipped: ${JSON.stringify(skipped)})` : ')';
-  md += '\n\n![loss](loss.svg)\n\n| test split | density bACC | density AUC | BI-RADS bACC | BI-RADS AUC |\n|---|---|---|---|---|\n';
-  md += `| zero-shot | ${pct(m.zeroshot_density_bacc)} | ${pct(m.zeroshot_density_auc)} | ${pct(m.zeroshot_birads_bacc)} | ${pct(m.zeroshot_birads_auc)} |\n`;
-  for (const f of [1, 10, 100]) md += `| linear probe ${f} % | ${pct(m[`probe${f}_density_bacc`])} | ${pct(m[`probe${f}_density_auc`])} | ${pct(m[`probe${f}_birads_bacc`])} | ${pct(m[`probe${f}_birads_auc`])} |\n`;
-  md += `| random-init encoder, linear probe 100 % | ${pct(m.random_probe100_density_bacc)} | ${pct(m.random_probe100_density_auc)} | ${pct(m.random_probe100_birads_bacc)} | ${pct(m.random_probe100_birads_auc)} |\n`;
-  md += '\nbACC: balanced accuracy (chance 25 % for density, 14.3 % for BI-RADS); AUC: macro one-vs-rest.\n';
-  writeFileSync(join(cfg.out, 'report.md'), md);
+function checkConfig(cfg: TrainConfig): void {
+  for (const k of ['steps', 'batch', 'accum', 'checkpointEvery'] as const)
+    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 1)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 1, got ${cfg[k]}`);
+  for (const k of ['warmup', 'lateStep', 'evalEvery', 'probeSteps', 'seed'] as const)
+    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 0, got ${cfg[k]}`);
+  for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
+  if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
+}
+
+function evalOptions(cfg: TrainConfig, log: (l: string) => void) {
+  return { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, pooling: cfg.pooling, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, log };
+}
+
+/** report.md for a run folder; the CLIP-only run beside it (out + '-clip-only') adds its rows. */
+function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Record<string, number>, n: number, split: string): void {
+  const rows = readMetrics(join(cfg.out, 'metrics.jsonl')).filter((r) => r.loss !== undefined).length;
+  let summary = `${rows} steps of ${cfg.batch}${cfg.accum > 1 ? ` × ${cfg.accum} micro-batches` : ''}, lr ${cfg.lr}, lateStep ${cfg.lateStep}, seed ${cfg.seed}; data ${cfg.data} (${n} images`;
+  summary += Object.keys(skipped).length ? `, skipped: ${JSON.stringify(skipped)})` : ')';
+  summary += `; zero-shot prompts pooled by ${cfg.pooling}; linear probe ${cfg.probeSteps} SGD steps, lr ${cfg.probeLr}.`;
+  const compare: Record<string, Record<string, number>> = {};
+  const other = `${cfg.out.replace(/\/+$/, '')}-clip-only/eval.json`;
+  if (!cfg.out.endsWith('-clip-only') && existsSync(other)) compare['CLIP-only pre-training'] = JSON.parse(readFileSync(other, 'utf8'));
+  writeReport(cfg.out, { title: `MaMA pre-training: ${cfg.preset}${cfg.lateStep >= cfg.steps ? ' (image-text loss only)' : ''}`, summary, metrics, split, compare });
+}
+
+/**
+ * `mamakit eval`: a run folder's checkpoint (or `weights`, a model.safetensors under our names)
+ * evaluated on a split; writes eval.json (eval-<split>.json for val) and report.md.
+ */
+export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; log?: (l: string) => void } = {}) {
+  const log = o.log ?? ((l: string) => process.stderr.write(l));
+  const cfgPath = join(run, 'config.json');
+  if (!existsSync(cfgPath)) throw new Error(`eval: ${cfgPath} not found (give the folder pretrain wrote)`);
+  let cfg: TrainConfig;
+  try {
+    cfg = { ...defaultConfig(), ...(JSON.parse(readFileSync(cfgPath, 'utf8')) as TrainConfig) };
+  } catch (e) {
+    throw new Error(`eval: ${cfgPath} is not valid JSON (${(e as Error).message})`);
+  }
+  cfg.out = run;
+  if (o.data) cfg.data = o.data;
+  if (o.pooling) cfg.pooling = o.pooling;
+  if (o.probeSteps !== undefined) cfg.probeSteps = o.probeSteps;
+  if (o.probeLr !== undefined) cfg.probeLr = o.probeLr;
+  checkConfig(cfg);
+  const weights = o.weights ?? join(run, 'checkpoint', 'model.safetensors');
+  if (!existsSync(weights)) throw new Error(`eval: ${weights} not found`);
+  const model = new Mama(cfg.model, cfg.seed);
+  new ParamArena(model);
+  loadWeights(model, weights);
+  const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
+  const tok = CaptionTokenizer.fromFile(cfg.tokenizer);
+  const split = o.split ?? 'test';
+  const metrics = await evaluate(model, tok, images, { ...evalOptions(cfg, log), split });
+  writeFileSync(join(run, split === 'test' ? 'eval.json' : `eval-${split}.json`), JSON.stringify(metrics, null, 1) + '\n');
+  if (split === 'test') report(cfg, metrics, skipped, images.length, split);
+  return metrics;
 }

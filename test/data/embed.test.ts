@@ -80,7 +80,7 @@ test('missing columns and unreadable files are named', () => {
   assert.throws(() => data.loadEmbed(join(dir, 'nope.csv'), join(dir, 'clin.csv'), dir), /EMBED metadata .*nope.csv: cannot read it as CSV/);
 });
 
-test('captions follow the template; masking hides only the six meta fields; prompts vary the task only', () => {
+test('captions follow the template; masking hides only the six meta fields; prompts are the meta segments and the class text', () => {
   const f: data.StudyFields = { procedure: 'MG Screening Bilateral', reason: 'screening', race: 'White', ethnicity: 'Non-Hispanic', age: '57', imageType: '2D',
     side: 'left', view: 'CC', density: 3, birads: 4, massShape: 'irregular', massDensity: 'high density' };
   const c = data.caption(f);
@@ -95,10 +95,16 @@ test('captions follow the template; masking hides only the six meta fields; prom
   assert.equal(data.maskMeta(f, () => 0.9), f);
   const dens = data.zeroShotPrompts(f, 'density');
   assert.is(dens.length, 4);
-  assert.ok(dens[0].includes('almost entirely fat') && dens[3].includes('extremely dense') && dens.every((p) => p.includes('57 years old')));
+  // MAMA.md §6: the meta segments 1–4 followed by the class's own text, nothing else.
+  const meta = 'Procedure reported: MG Screening Bilateral; Reason for procedure: screening; Patient info: This patient is White, Non-Hispanic, and 57 years old. ' +
+    'Image info: This is a 2D full-field digital mammogram of the left breast with CC view. ';
+  assert.is(dens[0], meta + 'Breast composition: The breast is almost entirely fat.');
+  assert.is(dens[3], meta + 'Breast composition: The breast is extremely dense. This may lower the sensitivity of mammography.');
   const bi = data.zeroShotPrompts(f, 'birads');
   assert.is(bi.length, 7);
-  assert.ok(bi[5].includes('BI-RADS Category 5') && !bi[5].includes('The mass is'));
+  assert.ok(bi.every((p) => p.startsWith(meta) && !p.includes('Breast composition') && !p.includes('The mass is')));
+  assert.is(bi[5].slice(meta.length), 'Findings: The mammogram shows that there is a finding highly suggestive of malignancy. ' +
+    'Impressions: BI-RADS Category 5: highly suggestive of malignancy. Overall Assessment: The overall assessment is highly suggestive of malignancy.');
 });
 
 test('corrupt CSV bytes: a named error or rows skipped, never a crash', () => {

@@ -19,11 +19,35 @@ test('balanced accuracy and macro AUC (with a tie) match scikit-learn', () => {
   assert.ok(Math.abs(mama.macroAuc(y, probs, 4) - 0.7447916666666667) < 1e-12, `${mama.macroAuc(y, probs, 4)}`);
 });
 
-test('a linear probe separates separable classes', () => {
-  const x = Array.from({ length: 60 }, (_, i) => Float32Array.of(i % 3, (i * 7) % 5 === 0 ? 1 : 0, Math.sin(i)));
-  const yy = x.map((v) => v[0]);
-  const r = mama.linearProbe({ x, y: yy }, { x, y: yy }, 3, 1, 1);
-  assert.ok(mama.balancedAccuracy(yy, r.pred, 3) > 0.95);
+// torch 1.13, float64: Linear(3, 3) zero-initialised, SGD(lr 0.1, momentum 0.9, weight_decay 1e-3),
+// CosineAnnealingLR(T_max 50), 50 full-batch steps of mean cross-entropy on these 12 rows, then
+// softmax(lin(T)).
+const PX = [[-1.0, 0.375, -0.375], [-0.625, 0.75, 0.0], [-0.25, -1.0, 0.375], [0.125, -0.625, 0.75], [0.5, -0.25, -1.0], [0.875, 0.125, -0.625],
+  [-0.875, 0.5, -0.25], [-0.5, 0.875, 0.125], [-0.125, -0.875, 0.5], [0.25, -0.5, 0.875], [0.625, -0.125, -0.875], [1.0, 0.25, -0.5]];
+const PT = [[0.5, -0.25, 1.0], [-1.0, 0.75, 0.0]];
+const TORCH_PROBS = [[0.4055751497700833, 0.05697583824133878, 0.5374490119885779], [0.5867199860685429, 0.3879589326741373, 0.025321081257319834]];
+
+test('the linear probe is PyTorch SGD with momentum, weight decay and cosine (full batch)', () => {
+  const x = PX.map((r) => Float32Array.from(r)), y = PX.map((_, i) => i % 3);
+  const r = mama.linearProbe({ x, y }, { x: PT.map((t) => Float32Array.from(t)) }, 3, { steps: 50, lr: 0.1, sampler: 'full' });
+  r.probs.forEach((p, i) => p.forEach((v, c) => assert.ok(Math.abs(v - TORCH_PROBS[i][c]) < 1e-6, `prob[${i}][${c}] ${v} vs ${TORCH_PROBS[i][c]}`)));
+});
+
+test('class-balanced sampling: a rare separable class is still recalled; seeded; fraction keeps every class', () => {
+  let s = 3;
+  const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  // 400 rows of class 0, 8 of class 1; class 1 sits apart along feature 0.
+  const y = Array.from({ length: 408 }, (_, i) => (i < 400 ? 0 : 1));
+  const x = y.map((c) => Float32Array.of(c ? 1.5 + rand() : rand() - 0.5, rand() - 0.5));
+  const o = { steps: 400, lr: 0.05, seed: 7 };
+  const r = mama.linearProbe({ x, y }, { x }, 2, o);
+  assert.ok(mama.balancedAccuracy(y, r.pred, 2) > 0.95, `bACC ${mama.balancedAccuracy(y, r.pred, 2)}`);
+  assert.equal(mama.linearProbe({ x, y }, { x }, 2, o).probs, r.probs, 'same seed, same probe');
+  // 1 % keeps 4 of class 0 and (at least) 1 of class 1: still above chance on this easy split.
+  const few = mama.linearProbe({ x, y }, { x }, 2, { ...o, fraction: 0.01 });
+  assert.ok(mama.balancedAccuracy(y, few.pred, 2) > 0.8);
+  assert.throws(() => mama.linearProbe({ x, y }, { x }, 2, { fraction: 0 }), /fraction must be in \(0, 1\]/);
+  assert.throws(() => mama.linearProbe({ x, y: y.map((v) => v + 1) }, { x }, 2), /label 2 of row 400 is not in \[0, 2\)/);
 });
 
 test.run();

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { autograd, data, mama, nn, optim } from 'mamakit';
+import { autograd, data, mama, nn, optim, Tensor } from 'mamakit';
 
 const test = suite('mama');
 const cfg: mama.MamaConfig = {
@@ -15,7 +15,7 @@ const cfg: mama.MamaConfig = {
   embed: 16, localHidden: 32, simclrOut: 16, maxTokens: 144, maxSentences: 12,
 };
 
-test('a training step through every term; the loss falls on one batch', async () => {
+async function firstBatch(): Promise<data.Batch> {
   const dir = mkdtempSync(join(tmpdir(), 'mamakit-mama-'));
   await data.generateStudies({ out: dir, studies: 3, size: 48, seed: 4 });
   const { images } = data.loadEmbed(join(dir, 'metadata.csv'), join(dir, 'clinical.csv'), dir, 0);
@@ -24,6 +24,11 @@ test('a training step through every term; the loss falls on one batch', async ()
   const it = loader.epoch(0);
   const batch = (await it.next()).value as data.Batch;
   await loader.close();
+  return batch;
+}
+
+test('a training step through every term; the loss falls on one batch', async () => {
+  const batch = await firstBatch();
   const model = new mama.Mama(cfg, 0);
   const arena = new nn.ParamArena(model);
   assert.ok(arena.params.some(([n]) => n === 'image_encoder.encoder.layer.0.attention.attention.query.weight'));
@@ -51,6 +56,72 @@ test('a training step through every term; the loss falls on one batch', async ()
     opt.update();
   }
   assert.ok(losses[11] < losses[0], `loss ${losses[0].toFixed(3)} → ${losses[11].toFixed(3)}`);
+});
+
+test('accumulating two micro-batches with seed ½ gives the mean of their gradients', async () => {
+  const batch = await firstBatch();
+  const S = cfg.vit.imageSize ** 2, L = batch.ids.length / batch.lens.length;
+  const half = (k: number): mama.MamaBatch => ({
+    images: batch.images.slice(k * 4 * S, (k + 1) * 4 * S), views: batch.views!.slice(k * 4 * S, (k + 1) * 4 * S),
+    ids: batch.ids.slice(k * 4 * L, (k + 1) * 4 * L), lens: batch.lens.slice(k * 4, k * 4 + 4), sentences: batch.sentences.slice(k * 4, k * 4 + 4),
+  });
+  const model = new mama.Mama(cfg, 0);
+  const arena = new nn.ParamArena(model);
+  const run = (parts: number[], seed?: number) => {
+    arena.zeroGrad();
+    for (const k of parts) {
+      const r = model.loss(half(k), true, k + 1);
+      autograd.backward(r.loss, seed === undefined ? undefined : Tensor.full([1], seed));
+      r.inputs.forEach((t) => t.dispose());
+    }
+    return new Map(arena.params.filter(([, p]) => p.grad).map(([n, p]) => [n, p.grad!.toArray()]));
+  };
+  const a = run([0]), b = run([1]), acc = run([0, 1], 0.5);
+  let checked = 0;
+  for (const [n, g] of acc) {
+    const ga = a.get(n), gb = b.get(n);
+    g.forEach((v, i) => {
+      const want = 0.5 * ((ga?.[i] ?? 0) + (gb?.[i] ?? 0));
+      assert.ok(Math.abs(v - want) <= 1e-5 * (1 + Math.abs(want)), `${n}[${i}]: ${v} vs ${want}`);
+    });
+    checked += g.length;
+  }
+  assert.ok(checked > 10000, `${checked} gradient values compared`);
+});
+
+test('the sentence head sees real sentences only: more padding rows change nothing', async () => {
+  const batch = await firstBatch();
+  // Captions with different sentence counts (3..10 of their separators).
+  const b2 = { ...batch, sentences: batch.sentences.map((p, i) => p.slice(0, 3 + i)) };
+  const local = (maxSentences: number) => {
+    const model = new mama.Mama({ ...cfg, maxSentences }, 0);
+    new nn.ParamArena(model);
+    const r = model.loss(b2, true);
+    const v = r.parts.local.value.toArray()[0];
+    r.inputs.forEach((t) => t.dispose());
+    return v;
+  };
+  const a = local(12), b = local(24);
+  assert.ok(Number.isFinite(a));
+  assert.is(a, b, `local loss ${a} with 12 sentence rows, ${b} with 24`);
+});
+
+test("first-pad pooling takes the hidden state at each prompt's first padding position", () => {
+  const model = new mama.Mama(cfg, 0);
+  new nn.ParamArena(model);
+  const L = 144, lens = Int32Array.of(5, 144, 40), ids = Int32Array.from({ length: 3 * L }, (_, i) => (i * 7) % 700);
+  const t = autograd.noGrad(() => model.encodeText(ids, lens, 'first-pad').t).value.toArray();
+  const h = autograd.noGrad(() => model.text.forward(ids, 3, L, lens)).value.toArray();
+  const W = model.textProj.weight.value.toArray(), bias = model.textProj.bias!.value.toArray(), D = cfg.text.width, E = cfg.embed;
+  [5, 143, 40].forEach((pos, b) => {
+    const row = Array.from({ length: E }, (_, e) => {
+      let s = bias[e];
+      for (let d = 0; d < D; d++) s += h[(b * L + pos) * D + d] * W[e * D + d];
+      return s;
+    });
+    const norm = Math.hypot(...row);
+    row.forEach((v, e) => assert.ok(Math.abs(v / norm - t[b * E + e]) < 1e-5, `prompt ${b} feature ${e}: ${t[b * E + e]} vs ${v / norm}`));
+  });
 });
 
 test.run();

@@ -1,6 +1,7 @@
 // pretrain.test.ts: the pre-training loop end to end on a few synthetic studies: the run folder
-// (checkpoint, config, metrics, report, plot), evaluation figures in range, and --resume from a
-// mid-run checkpoint ending bit-identical to an uninterrupted run with the same seed.
+// (checkpoint, config, metrics with validation points, report, plots), evaluation figures in
+// range, `mamakit eval` on the saved checkpoint reproducing them exactly, gradient accumulation,
+// and --resume from a mid-run checkpoint ending bit-identical to an uninterrupted run.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -18,30 +19,56 @@ function config(out: string, steps: number): mama.TrainConfig {
     text: { vocab: 788, positions: 144, width: 32, depth: 1, heads: 2, eps: 1e-5, scaleByLayer: true },
     embed: 16, localHidden: 32, simclrOut: 16, maxTokens: 144, maxSentences: 12,
   };
-  Object.assign(c, { data: join(dir, 'data'), synthStudies: 16, out, steps, batch: 8, warmup: 2, lateStep: 2, checkpointEvery: 2, workers: 1 });
+  Object.assign(c, { data: join(dir, 'data'), synthStudies: 16, out, steps, batch: 8, warmup: 2, lateStep: 2, checkpointEvery: 2, evalEvery: 2, probeSteps: 40, workers: 1 });
   return c;
 }
 
-test('a short run writes the run folder and evaluates', async () => {
+test('a short run writes the run folder and evaluates; eval on its checkpoint gives the same figures', async () => {
   const out = join(dir, 'a');
   const r = await mama.pretrain(config(out, 4), { log: () => {} });
   assert.is(r.steps, 4);
-  for (const f of ['config.json', 'metrics.jsonl', 'report.md', 'loss.svg', 'eval.json', 'checkpoint/model.safetensors', 'checkpoint/state.safetensors'])
+  for (const f of ['config.json', 'metrics.jsonl', 'report.md', 'loss.svg', 'metrics.svg', 'eval.json', 'checkpoint/model.safetensors', 'checkpoint/state.safetensors'])
     assert.ok(existsSync(join(out, f)), `missing ${f}`);
-  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.is(lines.length, 4);
-  assert.ok(lines[3].local !== undefined && lines[0].local === undefined, 'all terms from lateStep on');
+  const rows = mama.readMetrics(join(out, 'metrics.jsonl')), steps = rows.filter((l) => l.loss !== undefined);
+  assert.equal(steps.map((l) => l.step), [1, 2, 3, 4]);
+  assert.ok(steps[3].local !== undefined && steps[0].local === undefined, 'all terms from lateStep on');
+  assert.equal(rows.filter((l) => l.val_zeroshot_density_bacc !== undefined).map((l) => l.step), [2, 4], 'a validation point every evalEvery steps');
+  const keys = ['zeroshot', 'probe1', 'probe10', 'probe100', 'random_probe100'].flatMap((k) => ['density', 'birads'].flatMap((t) => [`${k}_${t}_bacc`, `${k}_${t}_auc`]));
+  assert.equal(Object.keys(r.metrics).sort(), keys.sort());
   for (const [k, v] of Object.entries(r.metrics)) assert.ok(v >= 0 && v <= 1, `${k} = ${v}`);
+  assert.ok(readFileSync(join(out, 'report.md'), 'utf8').includes('| random-init encoder, linear probe 100 % |'));
   assert.ok(io.readSafetensors(join(out, 'checkpoint/model.safetensors')).tensors.has('image_encoder.embeddings.cls_token'));
+  const again = await mama.runEval(out, { log: () => {} });
+  assert.equal(again, r.metrics, 'the checkpoint evaluated again');
+  const firstPad = await mama.runEval(out, { log: () => {}, pooling: 'first-pad', split: 'val' });
+  assert.ok(existsSync(join(out, 'eval-val.json')) && firstPad.zeroshot_density_bacc >= 0);
 });
 
-test('--resume from a checkpoint ends where an uninterrupted run does', async () => {
+test('--resume from a checkpoint ends where an uninterrupted run does (with gradient accumulation)', async () => {
   const whole = join(dir, 'whole'), parts = join(dir, 'parts');
-  await mama.pretrain(config(whole, 5), { log: () => {}, evaluate: false });
-  await mama.pretrain(config(parts, 2), { log: () => {}, evaluate: false });
-  await mama.pretrain(config(parts, 5), { log: () => {}, evaluate: false, resume: true });
+  const acc = (c: mama.TrainConfig) => Object.assign(c, { batch: 4, accum: 2 });
+  await mama.pretrain(acc(config(whole, 5)), { log: () => {}, evaluate: false });
+  await mama.pretrain(acc(config(parts, 2)), { log: () => {}, evaluate: false });
+  await mama.pretrain(acc(config(parts, 5)), { log: () => {}, evaluate: false, resume: true });
   const w = io.readSafetensors(join(whole, 'checkpoint/state.safetensors')).tensors, p = io.readSafetensors(join(parts, 'checkpoint/state.safetensors')).tensors;
   for (const k of ['values', 'adam_m', 'adam_v']) assert.equal(Array.from(p.get(k)!.data), Array.from(w.get(k)!.data), k);
+  const steps = (d: string) => mama.readMetrics(join(d, 'metrics.jsonl')).filter((l) => l.loss !== undefined).map((l) => l.step);
+  assert.equal(steps(parts), [1, 2, 3, 4, 5]);
+  assert.equal(steps(whole), [1, 2, 3, 4, 5]);
+});
+
+test('gradient accumulation: one row per optimizer step, the micro-batch mean; a bad accum is named', async () => {
+  const out = join(dir, 'acc');
+  await mama.pretrain(Object.assign(config(out, 2), { batch: 4, accum: 2, lateStep: 0, evalEvery: 0 }), { log: () => {}, evaluate: false });
+  const rows = mama.readMetrics(join(out, 'metrics.jsonl'));
+  assert.equal(rows.map((r) => r.step), [1, 2]);
+  for (const r of rows) assert.ok(Math.abs(r.loss - (r.clip + r.clip2 + r.ntxent + r.local)) < 1e-4 * r.loss, JSON.stringify(r));
+  try {
+    await mama.pretrain(Object.assign(config(out, 1), { accum: 0 }), { log: () => {} });
+    assert.unreachable('accum 0 accepted');
+  } catch (e) {
+    assert.match((e as Error).message, /accum must be an integer ≥ 1, got 0/);
+  }
 });
 
 test.run();

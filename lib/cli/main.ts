@@ -8,7 +8,7 @@ import { runEval, defaultConfig, pretrain } from '../mama/train.js';
 const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--accum N] [--lr X] [--late-step N]
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
-                        [--ablation clip-only]
+                        [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
@@ -16,6 +16,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             evaluate, and write a run folder (checkpoint/, config.json, metrics.jsonl, eval.json,
             report.md, loss.svg, metrics.svg); Ctrl-C saves a checkpoint, --resume continues it;
             --batch is the micro-batch (the contrastive negatives), --accum micro-batches per step;
+            --image-weights / --text-weights start from pre-trained encoders (safetensors with Hugging
+            Face names: DINOv2 with registers, GPT-2; LoRA applies only to a loaded language model);
             --set overrides any field of the config (e.g. --set model.vit.depth=6)
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
@@ -47,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
         preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
-        ablation: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' },
+        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -67,6 +69,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values.data) cfg.data = values.data;
     if (values.out) cfg.out = values.out;
+    if (values['image-weights']) cfg.imageWeights = values['image-weights'];
+    if (values['text-weights']) cfg.textWeights = values['text-weights'];
+    if (values.tokenizer) cfg.tokenizer = values.tokenizer;
     for (const kv of values.set ?? []) {
       const eq = kv.indexOf('=');
       if (eq < 0) throw new RangeError(`mamakit pretrain: --set takes key=value, got ${kv}`);

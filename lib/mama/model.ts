@@ -106,6 +106,8 @@ export class Mama extends Module {
     super();
     const rng = new InitRng(seed + 1);
     this.image = this.child('image_encoder', new VisionTransformer(cfg.vit, seed));
+    // MAMA.md §2: the image encoder's final LayerNorm (before the patch tokens) is frozen.
+    this.image.norm.weight.requiresGrad = this.image.norm.bias.requiresGrad = false;
     this.text = this.child('text_encoder', new Gpt2(cfg.text, { seed: seed + 2, lora: cfg.lora }));
     this.imageProj = this.child('image_projection', new Linear(cfg.vit.width, cfg.embed, rng));
     this.textProj = this.child('text_projection', new Linear(cfg.text.width, cfg.embed, rng));

@@ -28,6 +28,13 @@ export interface TrainConfig {
   /** synthetic studies to generate when `data` has none */
   synthStudies: number;
   tokenizer: string;
+  /** pre-trained image encoder weights (safetensors, Hugging Face DINOv2-with-registers names) */
+  imageWeights?: string;
+  /**
+   * pre-trained language model weights (safetensors, Hugging Face GPT-2 names; the tokenizer's
+   * added tokens get new rows). Without them a LoRA config is dropped and the text encoder trains fully.
+   */
+  textWeights?: string;
   out: string;
   /** optimizer steps */
   steps: number;
@@ -102,6 +109,10 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     log(`generating ${cfg.synthStudies} synthetic studies in ${cfg.data} …\n`);
     await generateStudies({ out: cfg.data, studies: cfg.synthStudies, size: Math.max(cfg.model.vit.imageSize, 64), seed: cfg.seed });
   }
+  if (cfg.model.lora && !cfg.textWeights) {
+    log('no textWeights: the text encoder trains fully (LoRA adapts a pre-trained language model)\n');
+    cfg = { ...cfg, model: { ...cfg.model, lora: undefined } };
+  }
   mkdirSync(cfg.out, { recursive: true });
   writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 1) + '\n');
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
@@ -110,6 +121,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const train = images.filter((i) => i.split === 'train'), val = images.filter((i) => i.split === 'val');
   const model = new Mama(cfg.model, cfg.seed);
   const arena = new ParamArena(model);
+  loadPretrained(model, cfg, log);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
   let step = 0;
   const ckpt = join(cfg.out, 'checkpoint');
@@ -183,6 +195,21 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   }
   report(cfg, metrics, skipped, images.length, 'test');
   return { steps: step, metrics, out: cfg.out, interrupted: false };
+}
+
+/** The pre-trained encoders named in the config, loaded before training starts. */
+function loadPretrained(model: Mama, cfg: TrainConfig, log: (l: string) => void): void {
+  if (cfg.imageWeights) {
+    const n = loadWeights(model.image, cfg.imageWeights).length;
+    log(`image encoder: ${n} tensors from ${cfg.imageWeights}\n`);
+  }
+  if (cfg.textWeights) {
+    // LoRA's own matrices are new; every base tensor must be in the file.
+    const got = new Set(loadWeights(model.text, cfg.textWeights, { strict: false, extraRows: ['wte.weight'] }));
+    const missing = model.text.namedParameters().map(([n]) => n).filter((n) => !got.has(n) && !/lora_[AB]/.test(n));
+    if (missing.length) throw new RangeError(`${cfg.textWeights}: ${missing.length} text encoder tensor(s) not in the file: ${missing.slice(0, 5).join(', ')}`);
+    log(`text encoder: ${got.size} tensors from ${cfg.textWeights}${cfg.model.lora ? ' (frozen; LoRA trains)' : ''}\n`);
+  }
 }
 
 function formatTime(s: number): string {

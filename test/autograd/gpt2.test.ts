@@ -146,4 +146,27 @@ test('a hand-made file with Hugging Face GPT-2 names loads, and a saved model re
   assert.throws(() => nn.loadWeights(new nn.Gpt2({ ...tiny, width: 8 }), path), /h\.0\.ln_1\.weight has shape \[16\], the model needs \[8\]|wte\.weight has shape/);
 });
 
+test('a language model checkpoint (transformer. prefix, fewer vocabulary rows) loads under added tokens', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mamakit-gpt2-'));
+  const a = new nn.Gpt2(tiny, { seed: 1 }), b = new nn.Gpt2(tiny, { seed: 2 });
+  new nn.ParamArena(a), new nn.ParamArena(b);
+  // As GPT2LMHeadModel saves it: "transformer." before every name, the vocabulary without the 2 added tokens, an LM head.
+  const V = tiny.vocab - 2, D = tiny.width;
+  const entries: Array<[string, io.StoredTensor]> = a.namedParameters().map(([n, p]) => {
+    const data = p.value.toArray();
+    return ['transformer.' + n, n === 'wte.weight' ? { shape: [V, D], data: data.slice(0, V * D) } : { shape: p.hfShape, data }];
+  });
+  entries.push(['lm_head.weight', { shape: [V, D], data: new Float32Array(V * D) }]);
+  const path = join(dir, 'lm.safetensors');
+  io.writeSafetensors(path, entries);
+  assert.throws(() => nn.loadWeights(b, path), /transformer\.wte\.weight has shape \[\d+,16\], the model needs \[\d+,16\]/);
+  const before = b.wte.value.toArray();
+  nn.loadWeights(b, path, { extraRows: ['wte.weight'] });
+  const wa = a.wte.value.toArray(), wb = b.wte.value.toArray();
+  assert.equal(Array.from(wb.subarray(0, V * D)), Array.from(wa.subarray(0, V * D)), 'pre-trained rows copied');
+  assert.equal(Array.from(wb.subarray(V * D)), Array.from(before.subarray(V * D)), 'added rows keep their initialisation');
+  assert.equal(Array.from(b.wpe.value.toArray()), Array.from(a.wpe.value.toArray()));
+  assert.throws(() => nn.loadWeights(b, path, { prefix: '' }), /parameter\(s\) not in the file: wte\.weight/);
+});
+
 test.run();

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, mama } from 'mamakit';
+import { io, mama, nn } from 'mamakit';
 
 const test = suite('pretrain');
 const dir = mkdtempSync(join(tmpdir(), 'mamakit-pretrain-'));
@@ -55,6 +55,38 @@ test('--resume from a checkpoint ends where an uninterrupted run does (with grad
   const steps = (d: string) => mama.readMetrics(join(d, 'metrics.jsonl')).filter((l) => l.loss !== undefined).map((l) => l.step);
   assert.equal(steps(parts), [1, 2, 3, 4, 5]);
   assert.equal(steps(whole), [1, 2, 3, 4, 5]);
+});
+
+test('pre-trained encoders load; with a language model LoRA trains and the base stays; without one LoRA is dropped', async () => {
+  const c = config(join(dir, 'lora'), 2);
+  c.model = { ...c.model, lora: { rank: 2, alpha: 8, dropout: 0.1 } };
+  // Encoders as transformers saves them: a bare DINOv2 (no prefix), GPT2LMHeadModel ("transformer.", the vocabulary without MaMA's 6 tokens).
+  const vit = new nn.VisionTransformer(c.model.vit, 7), lm = new nn.Gpt2(c.model.text, { seed: 8 });
+  new nn.ParamArena(vit), new nn.ParamArena(lm);
+  const imageWeights = join(dir, 'dinov2.safetensors'), textWeights = join(dir, 'lm.safetensors');
+  nn.saveWeights(vit, imageWeights);
+  const V = c.model.text.vocab - 6, D = c.model.text.width;
+  io.writeSafetensors(textWeights, lm.namedParameters().map(([n, p]) => {
+    const data = p.value.toArray();
+    return ['transformer.' + n, n === 'wte.weight' ? { shape: [V, D], data: data.slice(0, V * D) } : { shape: p.hfShape, data }];
+  }));
+  const lines: string[] = [];
+  await mama.pretrain({ ...c, imageWeights, textWeights }, { log: (l) => lines.push(l), evaluate: false });
+  assert.ok(lines.some((l) => l.includes('(frozen; LoRA trains)')), lines.join(''));
+  const saved = io.readSafetensors(join(c.out, 'checkpoint/model.safetensors')).tensors;
+  const get = (n: string) => Array.from(saved.get(n)!.data);
+  assert.equal(get('text_encoder.h.0.mlp.c_fc.weight'), Array.from(lm.namedParameters().find(([n]) => n === 'h.0.mlp.c_fc.weight')![1].value.toArray()), 'frozen base unchanged');
+  assert.equal(get('text_encoder.wte.weight').slice(0, V * D), Array.from(lm.wte.value.toArray().subarray(0, V * D)), 'pre-trained vocabulary rows');
+  assert.ok(get('text_encoder.h.0.attn.c_attn.lora_B.weight').some((v) => v !== 0), 'LoRA B left zero: it did not train');
+  assert.not.equal(get('image_encoder.encoder.layer.0.mlp.fc1.weight'), Array.from(vit.namedParameters().find(([n]) => n === 'encoder.layer.0.mlp.fc1.weight')![1].value.toArray()), 'the image encoder trains');
+  assert.equal(get('image_encoder.layernorm.weight'), Array.from(vit.norm.weight.value.toArray()), 'the final LayerNorm is frozen');
+  // No language model: LoRA is dropped from the run's config and the text encoder trains fully.
+  lines.length = 0;
+  const out = join(dir, 'nolm');
+  await mama.pretrain({ ...c, out }, { log: (l) => lines.push(l), evaluate: false });
+  assert.ok(lines.some((l) => l.startsWith('no textWeights')));
+  assert.is(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).model.lora, undefined);
+  assert.not.ok(io.readSafetensors(join(out, 'checkpoint/model.safetensors')).tensors.has('text_encoder.h.0.attn.c_attn.lora_A.weight'));
 });
 
 test('gradient accumulation: one row per optimizer step, the micro-batch mean; a bad accum is named', async () => {

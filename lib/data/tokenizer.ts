@@ -24,10 +24,15 @@ export class CaptionTokenizer {
   readonly vocabSize: number;
 
   constructor(json: { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number; content: string }> }) {
+    // MaMA's tokens a language model's file lacks are added after its vocabulary (MAMA.md §2).
+    const present = new Map((json.added_tokens ?? []).map((t) => [t.content, t.id]));
+    let next = Math.max(-1, ...Object.values(json.model.vocab), ...present.values()) + 1;
+    const extra = SPECIAL_TOKENS.filter((t) => !present.has(t) && json.model.vocab[t] === undefined)
+      .map((content) => ({ id: next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+    for (const t of SPECIAL_TOKENS) if (!present.has(t) && json.model.vocab[t] !== undefined) extra.push({ id: json.model.vocab[t], content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    if (extra.length) json = { ...json, added_tokens: [...(json.added_tokens ?? []), ...extra] };
     this.hf = new HfTokenizer(json, {});
     const added = new Map((json.added_tokens ?? []).map((t) => [t.content, t.id]));
-    const missing = SPECIAL_TOKENS.filter((t) => !added.has(t));
-    if (missing.length) throw new Error(`tokenizer: the special tokens ${missing.join(', ')} are not in added_tokens`);
     this.special = Object.fromEntries(SPECIAL_TOKENS.map((t) => [t, added.get(t)!])) as CaptionTokenizer['special'];
     this.vocabSize = Math.max(...Object.values(json.model.vocab), ...added.values()) + 1;
   }

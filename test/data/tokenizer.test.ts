@@ -49,7 +49,21 @@ test('bad tokenizer files are named', () => {
   const noSpecial = data.trainBpe([data.caption(f)], 10) as { added_tokens: unknown[] };
   noSpecial.added_tokens = [];
   writeFileSync(join(dir, 'ns.json'), JSON.stringify(noSpecial));
-  assert.throws(() => data.CaptionTokenizer.fromFile(join(dir, 'ns.json')), /special tokens <\|start\|>, .* are not in added_tokens/);
+});
+
+test("a language model's tokenizer.json without MaMA's tokens gets them after its vocabulary", () => {
+  const plain = data.trainBpe([data.caption(f)], 10) as { added_tokens: unknown[]; model: { vocab: Record<string, number> } };
+  plain.added_tokens = [];
+  for (const t of data.SPECIAL_TOKENS) delete plain.model.vocab[t];
+  const V = Math.max(...Object.values(plain.model.vocab)) + 1;
+  writeFileSync(join(dir, 'ns.json'), JSON.stringify(plain));
+  const tok = data.CaptionTokenizer.fromFile(join(dir, 'ns.json'));
+  assert.equal(data.SPECIAL_TOKENS.map((t) => tok.special[t]), [V, V + 1, V + 2, V + 3, V + 4, V + 5]);
+  assert.is(tok.vocabSize, V + 6);
+  const e = tok.encode('Reason: screening. Done;', 32);
+  assert.is(e.ids[0], V);
+  assert.equal(Array.from(e.sentences).map((p) => e.ids[p]), [V + 3, V + 3]);
+  assert.ok(tok.encodeText('<|mask|> x').includes(V + 2), 'an added token is matched whole');
 });
 
 test('vocab.json + merges.txt load to the same tokenizer as its tokenizer.json', () => {

@@ -15,7 +15,8 @@ export function svgPlot(series: Series[], title: string, xLabel = 'step'): strin
   const sx = (v: number) => pad + ((W - 2 * pad) * (v - x0)) / (x1 - x0 || 1);
   const sy = (v: number) => H - pad - ((H - 2 * pad) * (v - lo)) / (hi - lo || 1);
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
-  const lines = series.map(([name, p], k) => {
+  const lines = series.map(([name, all], k) => {
+    const p = all.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     const c = colours[k % colours.length], path = p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     const dots = p.length < 40 ? p.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${c}"/>`).join('') : '';
     return `<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${path}"/>${dots}<text x="${W - pad - 200}" y="${pad + 14 * k}" fill="${c}" font-size="12">${name}</text>`;
@@ -45,7 +46,8 @@ export function writePlots(out: string, title: string): void {
         return [steps[i].step, w.reduce((a, b) => a + b, 0) / (w.length || NaN)];
       });
     };
-    writeFileSync(join(out, 'loss.svg'), svgPlot([['loss (mean of 20)', smooth('loss')], ['image-text (mean of 20)', smooth('clip')]], `${title}: training loss`));
+    const terms: Series[] = [['image-text', smooth('clip')], ['second view image-text', smooth('clip2')], ['NT-Xent', smooth('ntxent')], ['local alignment', smooth('local')]];
+    writeFileSync(join(out, 'loss.svg'), svgPlot(terms.filter(([, p]) => p.some(([, y]) => Number.isFinite(y))), `${title}: loss terms (mean of 20 steps)`));
   }
   const val = rows.filter((r) => r.val_zeroshot_density_bacc !== undefined);
   if (val.length) {

@@ -74,7 +74,8 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
 function saveCheckpoint(dir: string, arena: ParamArena, opt: AdamW, state: object): void {
   mkdirSync(dir, { recursive: true });
   const t = (name: string, x: Tensor): [string, { shape: number[]; data: Float32Array }] => [name, { shape: [x.size], data: x.toArray() }];
-  writeSafetensors(join(dir, 'state.safetensors'), [t('values', arena.values), t('adam_m', opt.m), t('adam_v', opt.v)], { state: JSON.stringify(state) });
+  const idle = Object.fromEntries(arena.params.filter(([, p]) => opt.idleSteps(p)).map(([n, p]) => [n, opt.idleSteps(p)]));
+  writeSafetensors(join(dir, 'state.safetensors'), [t('values', arena.values), t('adam_m', opt.m), t('adam_v', opt.v)], { state: JSON.stringify({ ...state, idle }) });
   const weights: Array<[string, { shape: number[]; data: Float32Array }]> = arena.params.map(([n, p]) => [n, { shape: p.hfShape, data: p.value.toArray() }]);
   writeSafetensors(join(dir, 'model.safetensors'), weights, { format: 'pt' });
 }
@@ -88,8 +89,14 @@ function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { step: num
     kernels.copy(src, dst);
     src.dispose();
   }
-  const state = JSON.parse(metadata.state ?? '{}') as { step?: number };
+  const state = JSON.parse(metadata.state ?? '{}') as { step?: number; idle?: Record<string, number> };
   opt.step = state.step ?? 0;
+  const byName = new Map(arena.params);
+  for (const [n, k] of Object.entries(state.idle ?? {})) {
+    const p = byName.get(n);
+    if (!p) throw new Error(`${dir}: checkpoint names a parameter this model lacks (${n})`);
+    opt.setIdleSteps(p, k);
+  }
   return { step: state.step ?? 0 };
 }
 
@@ -123,6 +130,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const arena = new ParamArena(model);
   loadPretrained(model, cfg, log);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
+  const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
   let step = 0;
   const ckpt = join(cfg.out, 'checkpoint');
   if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) step = loadCheckpoint(ckpt, arena, opt).step;
@@ -164,7 +172,8 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         r.inputs.forEach((t) => t.dispose());
         if (++micro % cfg.accum) continue;
         const lr = warmupCosine(step, { lr: cfg.lr, warmup: cfg.warmup, total: cfg.steps, minLr: cfg.minLr });
-        const gradNorm = opt.update(lr);
+        // Before lateStep the heads outside the image-text loss stay exactly as they are (no decay either).
+        const gradNorm = opt.update(lr, late ? [] : early);
         step++;
         writeFileSync(metricsPath, JSON.stringify({ step, ...sums, lr, gradNorm, logitScale: model.logitScale.value.toArray()[0] }) + '\n', { flag: 'a' });
         const secs = (performance.now() - t0) / 1000, rate = ((step - start) * perStep) / secs;

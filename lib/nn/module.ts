@@ -111,6 +111,7 @@ export class ParamArena {
   readonly noDecay: Range;
   readonly trainable: Range;
   readonly params: Array<[string, Param]>;
+  private readonly offsets: Map<Param, number>;
 
   constructor(module: Module) {
     this.params = module.namedParameters();
@@ -137,11 +138,17 @@ export class ParamArena {
     this.decay = { offset: 0, length: sizes[0] };
     this.noDecay = { offset: sizes[0], length: sizes[1] };
     this.trainable = { offset: 0, length: sizes[0] + sizes[1] };
+    this.offsets = offsets;
     for (const [, p] of this.params) {
       const o = offsets.get(p)!;
       p.value = this.values.view(o, p.shape);
       if (p.requiresGrad) p.grad = this.grads.view(o, p.shape);
     }
+  }
+
+  /** Every parameter with its place in the arena, in arena order. */
+  layout(): Array<{ name: string; param: Param; offset: number; length: number }> {
+    return this.params.map(([name, param]) => ({ name, param, offset: this.offsets.get(param)!, length: param.init.length })).sort((a, b) => a.offset - b.offset);
   }
 
   /** Gradients to zero (one copy over the whole gradient arena). */

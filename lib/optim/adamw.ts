@@ -2,7 +2,7 @@
 // matrices, none on norms, biases, tokens and scales), with the learning-rate schedule
 // (linear warm-up, then cosine) and clipping by the global gradient norm.
 import * as kernels from '../kernels/index.js';
-import type { ParamArena } from '../nn/module.js';
+import type { Param, ParamArena } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 
 export interface AdamWConfig {
@@ -42,14 +42,57 @@ export class AdamW {
     return n;
   }
 
-  /** One update with learning rate lr (default cfg.lr); returns the gradient norm before clipping. */
-  update(lr = this.cfg.lr): number {
+  // Steps each parameter sat out (update's skip): its own step count, for the bias correction,
+  // is the optimizer's less these, as torch.optim.AdamW keeps a step per parameter.
+  private readonly idle = new Map<Param, number>();
+
+  /** Steps a parameter was skipped (checkpoints save these with the moments). */
+  idleSteps(p: Param): number {
+    return this.idle.get(p) ?? 0;
+  }
+  setIdleSteps(p: Param, n: number): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.step)) throw new RangeError(`AdamW: idle steps must be an integer in [0, ${this.step}], got ${n}`);
+    if (n) this.idle.set(p, n);
+    else this.idle.delete(p);
+  }
+
+  /**
+   * One update with learning rate lr (default cfg.lr); returns the gradient norm before clipping.
+   * `skip`: parameters left exactly as they are this step — no decay, no moment update — as
+   * torch.optim.AdamW leaves a parameter whose grad is None (a head not yet in the loss).
+   */
+  update(lr = this.cfg.lr, skip: Param[] = []): number {
     this.step++;
+    for (const p of skip) this.idle.set(p, this.idleSteps(p) + 1);
     const norm = this.gradNorm();
     const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
-    const common = { lr, step: this.step, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps, gradScale: scale };
-    for (const [range, wd] of [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const)
-      if (range.length) kernels.adamwStep(this.arena.values, this.arena.grads, this.m, this.v, { ...common, weightDecay: wd, offset: range.offset, length: range.length });
+    const common = { lr, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps, gradScale: scale };
+    const groups = [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const;
+    if (!this.idle.size) {
+      for (const [range, wd] of groups) if (range.length) kernels.adamwStep(this.arena.values, this.arena.grads, this.m, this.v, { ...common, step: this.step, weightDecay: wd, offset: range.offset, length: range.length });
+      return norm;
+    }
+    // Runs of adjacent parameters with the same own step, skipped ones left out.
+    const skipped = new Set(skip), layout = this.arena.layout();
+    for (const [range, wd] of groups) {
+      let run: { offset: number; length: number; step: number } | null = null;
+      const flush = () => {
+        if (run?.length) kernels.adamwStep(this.arena.values, this.arena.grads, this.m, this.v, { ...common, step: run.step, weightDecay: wd, offset: run.offset, length: run.length });
+        run = null;
+      };
+      for (const e of layout) {
+        if (e.offset < range.offset || e.offset >= range.offset + range.length) continue;
+        if (skipped.has(e.param)) {
+          flush();
+          continue;
+        }
+        const step = this.step - this.idleSteps(e.param);
+        const r = run as { offset: number; length: number; step: number } | null;
+        if (r && r.step === step && r.offset + r.length === e.offset) r.length += e.length;
+        else flush(), (run = { offset: e.offset, length: e.length, step });
+      }
+      flush();
+    }
     return norm;
   }
 }

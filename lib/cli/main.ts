@@ -9,6 +9,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
+                        [--workers N]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
@@ -16,6 +17,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             evaluate, and write a run folder (checkpoint/, config.json, metrics.jsonl, eval.json,
             report.md, loss.svg, metrics.svg); Ctrl-C saves a checkpoint, --resume continues it;
             --batch is the micro-batch (the contrastive negatives), --accum micro-batches per step;
+            --workers sets the data loader's threads (default: the CPUs less one);
             --image-weights / --text-weights start from pre-trained encoders (safetensors with Hugging
             Face names: DINOv2 with registers, GPT-2; LoRA applies only to a loaded language model);
             --set overrides any field of the config (e.g. --set model.vit.depth=6)
@@ -49,13 +51,13 @@ async function main(argv: string[]): Promise<number> {
         preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
-        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' },
+        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
     const cfg = defaultConfig(values.preset as keyof typeof mamaPresets) as unknown as Record<string, unknown>;
     const flags = [['steps', 'steps'], ['batch', 'batch'], ['accum', 'accum'], ['lr', 'lr'], ['late-step', 'lateStep'], ['seed', 'seed'],
-      ['synth-studies', 'synthStudies'], ['eval-every', 'evalEvery'], ['probe-steps', 'probeSteps'], ['probe-lr', 'probeLr']] as const;
+      ['synth-studies', 'synthStudies'], ['eval-every', 'evalEvery'], ['probe-steps', 'probeSteps'], ['probe-lr', 'probeLr'], ['workers', 'workers']] as const;
     for (const [flag, key] of flags) {
       const v = values[flag];
       if (v !== undefined) cfg[key] = num('pretrain', flag, v);

@@ -233,6 +233,7 @@ function checkConfig(cfg: TrainConfig): void {
   for (const k of ['warmup', 'lateStep', 'evalEvery', 'probeSteps', 'seed'] as const)
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 0, got ${cfg[k]}`);
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
+  if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
 }
 

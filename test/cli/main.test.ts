@@ -1,0 +1,71 @@
+// main.test.ts: the `mamakit` command as a user runs it: pretrain on a small config interrupted
+// by Ctrl-C (SIGINT) saves a checkpoint and exits cleanly, --resume finishes the run, eval
+// reads the run folder back, and bad arguments are named with exit status 2.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const test = suite('cli');
+const dir = mkdtempSync(join(tmpdir(), 'mamakit-cli-'));
+const main = join('dist', 'lib', 'cli', 'main.js');
+const small = [
+  'model.vit.imageSize=32', 'model.vit.patch=8', 'model.vit.width=32', 'model.vit.depth=1', 'model.vit.heads=2', 'model.vit.registers=2',
+  'model.text.width=32', 'model.text.depth=1', 'model.text.heads=2', 'model.embed=16', 'model.localHidden=32', 'model.simclrOut=16',
+].flatMap((kv) => ['--set', kv]).concat('--workers', '1');
+const args = (out: string, steps: number) => ['pretrain', '--data', join(dir, 'data'), '--synth-studies', '16', '--out', out, '--steps', String(steps),
+  '--batch', '8', '--late-step', '3', '--eval-every', '0', '--probe-steps', '20', '--set', 'warmup=2', '--set', 'checkpointEvery=1000', ...small];
+
+test('Ctrl-C saves a checkpoint and exits 0; --resume finishes; eval reads the folder back', async () => {
+  const out = join(dir, 'run');
+  const child = spawn(process.execPath, [main, ...args(out, 400), '--no-eval'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const code = await new Promise<number | null>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      // Interrupt once a few steps have run.
+      if (/ 5\/400 /.test(err) && !child.killed) child.kill('SIGINT');
+    });
+    child.on('exit', (c) => resolve(c));
+  });
+  assert.is(code, 0, err.slice(-500));
+  const m = err.match(/interrupted at step (\d+); checkpoint saved/);
+  assert.ok(m, err.slice(-500));
+  assert.ok(Number(m![1]) >= 5 && Number(m![1]) < 400);
+  assert.ok(existsSync(join(out, 'checkpoint', 'state.safetensors')));
+  const resumed = spawnSync(process.execPath, [main, ...args(out, 8), '--resume'], { encoding: 'utf8' });
+  // --steps 8: the resumed run trains up to step 8 (nothing when the interruption came later) and evaluates.
+  assert.is(resumed.status, 0, resumed.stderr.slice(-500));
+  assert.match(resumed.stdout, /^done: \d+ steps; zero-shot density bACC \d\.\d{3}; report in /m);
+  assert.ok(existsSync(join(out, 'eval.json')) && existsSync(join(out, 'report.md')));
+  const ev = spawnSync(process.execPath, [main, 'eval', '--run', out, '--split', 'val', '--probe-steps', '10'], { encoding: 'utf8' });
+  assert.is(ev.status, 0, ev.stderr.slice(-500));
+  assert.match(ev.stdout, /^val: zero-shot density bACC \d\.\d{3}/);
+  assert.ok(JSON.parse(readFileSync(join(out, 'eval-val.json'), 'utf8')).zeroshot_density_bacc >= 0);
+});
+
+test('bad arguments are named, with exit status 2', () => {
+  const run = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8' });
+  for (const [a, msg] of [
+    [['pretrain', '--steps', 'ten'], /--steps must be a number, got ten/],
+    [['pretrain', '--preset', 'huge'], /--preset must be one of tiny, base, got huge/],
+    [['pretrain', '--set', 'model.vit.nope=1'], /--set model\.vit\.nope=1: no field nope/],
+    [['pretrain', '--accum', '0', '--data', join(dir, 'none'), '--synth-studies', '0'], /accum must be an integer ≥ 1, got 0/],
+    [['pretrain', '--workers', '0', '--data', join(dir, 'none'), '--synth-studies', '0'], /workers must be an integer ≥ 1, got 0/],
+    [['eval'], /--run DIR is required/],
+    [['eval', '--run', join(dir, 'nothing')], /config\.json not found/],
+    [['eval', '--run', join(dir, 'run'), '--split', 'train'], /--split must be test or val, got train/],
+    [['synth'], /--out DIR is required/],
+  ] as const) {
+    const r = run(...a);
+    assert.is(r.status, 2, `${a.join(' ')}: status ${r.status}`);
+    assert.match(r.stderr, msg);
+  }
+  const h = run('--help');
+  assert.is(h.status, 0);
+  assert.match(h.stdout + h.stderr, /usage: mamakit pretrain/);
+});
+
+test.run();

@@ -1,4 +1,5 @@
-// rand.ts: mulberry32, the small seeded generator of the data pipeline (loader, its workers).
+// rand.ts: mulberry32, the small seeded generator of the data pipeline (loader, its workers, the
+// synthetic study generator).
 export function mulberry(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { mulberry } from './rand.js';
 
 export interface SynthOptions {
   out: string;
@@ -29,15 +30,9 @@ const ETHNIC = ['Non-Hispanic or Latino', 'Hispanic or Latino', 'Unknown'];
 
 /** mulberry32: a fast, reproducible 32-bit generator, one per study. */
 class Rand {
-  private a: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.a = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.a = (this.a + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    this.next = mulberry(seed);
   }
   pick<T>(table: Array<[T, number]>): T {
     let u = this.next();

@@ -124,4 +124,33 @@ test("first-pad pooling takes the hidden state at each prompt's first padding po
   });
 });
 
+test("zero-shot: softmax over each image's own prompts of exp(logit_scale)·⟨v, t⟩, however prompts are batched", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mamakit-zs-'));
+  await data.generateStudies({ out: dir, studies: 2, size: 48, seed: 9 });
+  const { images } = data.loadEmbed(join(dir, 'metadata.csv'), join(dir, 'clinical.csv'), dir, 0);
+  const tok = data.CaptionTokenizer.fromFile('assets/tokenizer-tiny.json');
+  const model = new mama.Mama(cfg, 0);
+  new nn.ParamArena(model);
+  const loader = new data.Loader(images, tok, { size: 32, batch: 3, seed: 0, train: false, workers: 1 });
+  const f = await mama.imageFeatures(model, loader);
+  await loader.close();
+  assert.equal([...f.index].sort(), images.map((_, i) => i), 'every image once');
+  const scale = Math.exp(model.logitScale.value.toArray()[0]);
+  for (const task of ['density', 'birads'] as const) {
+    const z = mama.zeroShot(model, tok, images, f, task, { maxTokens: 144, batch: 9 }); // groups of 2 or 1 images
+    f.index.forEach((im, i) => {
+      const prompts = data.zeroShotPrompts(images[im].fields, task);
+      const logits = prompts.map((p) => {
+        const e = tok.encode(p, 144);
+        const t = autograd.noGrad(() => model.encodeText(e.ids, Int32Array.of(e.length)).t).value.toArray();
+        return scale * t.reduce((s, v, k) => s + v * f.image[i][k], 0);
+      });
+      const m = Math.max(...logits), ex = logits.map((l) => Math.exp(l - m)), sum = ex.reduce((a, b) => a + b, 0);
+      ex.forEach((v, c) => assert.ok(Math.abs(z.probs[i][c] - v / sum) < 1e-5, `${task} image ${im} class ${c}: ${z.probs[i][c]} vs ${v / sum}`));
+      assert.is(z.labels[i], task === 'density' ? images[im].fields.density - 1 : images[im].fields.birads);
+      assert.is(z.pred[i], z.probs[i].indexOf(Math.max(...z.probs[i])));
+    });
+  }
+});
+
 test.run();

@@ -24,13 +24,7 @@ export class CaptionTokenizer {
   readonly vocabSize: number;
 
   constructor(json: { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number; content: string }> }) {
-    // MaMA's tokens a language model's file lacks are added after its vocabulary (MAMA.md §2).
-    const present = new Map((json.added_tokens ?? []).map((t) => [t.content, t.id]));
-    let next = Math.max(-1, ...Object.values(json.model.vocab), ...present.values()) + 1;
-    const extra = SPECIAL_TOKENS.filter((t) => !present.has(t) && json.model.vocab[t] === undefined)
-      .map((content) => ({ id: next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
-    for (const t of SPECIAL_TOKENS) if (!present.has(t) && json.model.vocab[t] !== undefined) extra.push({ id: json.model.vocab[t], content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-    if (extra.length) json = { ...json, added_tokens: [...(json.added_tokens ?? []), ...extra] };
+    json = withSpecialTokens(json);
     this.hf = new HfTokenizer(json, {});
     const added = new Map((json.added_tokens ?? []).map((t) => [t.content, t.id]));
     this.special = Object.fromEntries(SPECIAL_TOKENS.map((t) => [t, added.get(t)!])) as CaptionTokenizer['special'];
@@ -167,16 +161,25 @@ export function trainBpe(corpus: string[], merges: number): object {
 }
 
 /** A byte-level BPE tokenizer.json with MaMA's special tokens after the vocabulary (or in it). */
+type TokenizerJson = { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number; content: string }> };
+
+/** MaMA's six tokens (MAMA.md §2) that a tokenizer.json lacks, added after its vocabulary. */
+function withSpecialTokens<T extends TokenizerJson>(json: T): T {
+  const present = new Map((json.added_tokens ?? []).map((t) => [t.content, t.id]));
+  let next = Math.max(-1, ...Object.values(json.model.vocab), ...present.values()) + 1;
+  const extra = SPECIAL_TOKENS.filter((t) => !present.has(t))
+    .map((content) => ({ id: json.model.vocab[content] ?? next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  return extra.length ? { ...json, added_tokens: [...(json.added_tokens ?? []), ...extra] } : json;
+}
+
 function tokenizerJson(vocab: Record<string, number>, merges: string[]) {
-  let n = Math.max(-1, ...Object.values(vocab)) + 1;
-  const added = SPECIAL_TOKENS.map((content) => ({ id: vocab[content] ?? n++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
-  return {
+  return withSpecialTokens({
     version: '1.0', truncation: null, padding: null,
-    added_tokens: added,
+    added_tokens: [],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
-  };
+  });
 }

@@ -50,22 +50,29 @@ export interface Features {
 
 /** Image features of every image the loader yields (evaluation mode). */
 export async function imageFeatures(model: Mama, loader: Loader): Promise<Features> {
-  model.training = false;
-  const out: Features = { image: [], pooled: [], index: [] };
+  return (await featuresOfModels([model], loader))[0];
+}
+
+/** The same, for several models in one pass over the loader (each image decoded once). */
+async function featuresOfModels(models: Mama[], loader: Loader): Promise<Features[]> {
+  for (const m of models) m.training = false;
+  const outs: Features[] = models.map(() => ({ image: [], pooled: [], index: [] }));
   for await (const b of loader.epoch(0)) {
-    const x = model.imageTensor(b.images);
-    const r = noGrad(() => {
-      const f = model.encodeImage(x);
-      return { v: f.v, pooled: f.pooled };
+    models.forEach((model, k) => {
+      const x = model.imageTensor(b.images);
+      const r = noGrad(() => {
+        const f = model.encodeImage(x);
+        return { v: f.v, pooled: f.pooled };
+      });
+      const E = r.v.shape[1], D = r.pooled.shape[1], v = r.v.value.toArray(), p = r.pooled.value.toArray(), out = outs[k];
+      for (let i = 0; i < b.lens.length; i++) {
+        out.image.push(v.slice(i * E, (i + 1) * E)), out.pooled.push(p.slice(i * D, (i + 1) * D)), out.index.push(b.index[i]);
+      }
+      r.v.dispose(), r.pooled.dispose(), x.dispose();
     });
-    const E = r.v.shape[1], D = r.pooled.shape[1], v = r.v.value.toArray(), p = r.pooled.value.toArray();
-    for (let i = 0; i < b.lens.length; i++) {
-      out.image.push(v.slice(i * E, (i + 1) * E)), out.pooled.push(p.slice(i * D, (i + 1) * D)), out.index.push(b.index[i]);
-    }
-    r.v.dispose(), r.pooled.dispose(), x.dispose();
   }
-  model.training = true;
-  return out;
+  for (const m of models) m.training = true;
+  return outs;
 }
 
 export type Task = 'density' | 'birads';
@@ -223,11 +230,11 @@ export interface EvalOptions {
   log?: (line: string) => void;
 }
 
-/** Features of a set of images through a model (test transform, no augmentation). */
-async function featuresOf(model: Mama, tok: CaptionTokenizer, set: EmbedImage[], o: EvalOptions): Promise<Features> {
+/** Features of a set of images through each model (test transform, no augmentation). */
+async function featuresOf(models: Mama[], tok: CaptionTokenizer, set: EmbedImage[], o: EvalOptions): Promise<Features[]> {
   const l = new Loader(set, tok, { size: o.imageSize, batch: 32, seed: 0, train: false, maxTokens: o.maxTokens, workers: o.workers });
   try {
-    return await imageFeatures(model, l);
+    return await featuresOfModels(models, l);
   } finally {
     await l.close();
   }
@@ -244,18 +251,27 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   const test = images.filter((i) => i.split === split), train = images.filter((i) => i.split === 'train');
   if (!test.length) throw new RangeError(`evaluate: the ${split} split has no images`);
   const m: Record<string, number> = {};
+  // The comparison row: the same image encoder at a random initialisation. Its features come
+  // from the same passes over the images as the model's.
+  const probes = o.probes !== false, withRandom = probes && (o.randomRow ?? true);
+  const models = [model];
+  if (withRandom) {
+    const random = new Mama(model.cfg, seed + 1000);
+    new ParamArena(random);
+    models.push(random);
+  }
   log(`features of ${test.length} ${split} images …\n`);
-  const ft = await featuresOf(model, tok, test, o);
+  const [ft, rt] = await featuresOf(models, tok, test, o);
   const tasks = o.tasks ?? (['density', 'birads'] as const);
   for (const task of tasks) {
     const z = zeroShot(model, tok, test, ft, task, { maxTokens: o.maxTokens, pooling: o.pooling });
     m[`zeroshot_${task}_bacc`] = balancedAccuracy(z.labels, z.pred, TASK_CLASSES[task]);
     m[`zeroshot_${task}_auc`] = macroAuc(z.labels, z.probs, TASK_CLASSES[task]);
   }
-  if (o.probes === false) return m;
+  if (!probes) return m;
   if (!train.length) throw new RangeError('evaluate: the train split has no images for the linear probe');
   log(`features of ${train.length} training images; linear probes …\n`);
-  const fr = await featuresOf(model, tok, train, o);
+  const [fr, rr] = await featuresOf(models, tok, train, o);
   const probeRows = (f: { tr: Features; te: Features }, fractions: number[], prefix: string) => {
     for (const task of tasks) {
       const C = TASK_CLASSES[task], y = f.te.index.map((i) => taskLabel(test[i], task));
@@ -268,12 +284,6 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
     }
   };
   probeRows({ tr: fr, te: ft }, [0.01, 0.1, 1], '');
-  if (o.randomRow ?? true) {
-    // The comparison row: the same image encoder at a random initialisation.
-    const random = new Mama(model.cfg, seed + 1000);
-    new ParamArena(random);
-    log('random-init encoder: features and linear probe …\n');
-    probeRows({ tr: await featuresOf(random, tok, train, o), te: await featuresOf(random, tok, test, o) }, [1], 'random_');
-  }
+  if (withRandom) probeRows({ tr: rr, te: rt }, [1], 'random_');
   return m;
 }

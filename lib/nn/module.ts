@@ -111,7 +111,8 @@ export class ParamArena {
   readonly noDecay: Range;
   readonly trainable: Range;
   readonly params: Array<[string, Param]>;
-  private readonly offsets: Map<Param, number>;
+  /** Every parameter with its place in the arena, in arena order. */
+  readonly layout: ReadonlyArray<{ name: string; param: Param; offset: number; length: number }>;
 
   constructor(module: Module) {
     this.params = module.namedParameters();
@@ -138,7 +139,7 @@ export class ParamArena {
     this.decay = { offset: 0, length: sizes[0] };
     this.noDecay = { offset: sizes[0], length: sizes[1] };
     this.trainable = { offset: 0, length: sizes[0] + sizes[1] };
-    this.offsets = offsets;
+    this.layout = this.params.map(([name, param]) => ({ name, param, offset: offsets.get(param)!, length: param.init.length })).sort((a, b) => a.offset - b.offset);
     for (const [, p] of this.params) {
       const o = offsets.get(p)!;
       p.value = this.values.view(o, p.shape);
@@ -146,10 +147,6 @@ export class ParamArena {
     }
   }
 
-  /** Every parameter with its place in the arena, in arena order. */
-  layout(): Array<{ name: string; param: Param; offset: number; length: number }> {
-    return this.params.map(([name, param]) => ({ name, param, offset: this.offsets.get(param)!, length: param.init.length })).sort((a, b) => a.offset - b.offset);
-  }
 
   /** Gradients to zero (one copy over the whole gradient arena). */
   zeroGrad(): void {

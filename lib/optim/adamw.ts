@@ -73,7 +73,7 @@ export class AdamW {
       return norm;
     }
     // Runs of adjacent parameters with the same own step, skipped ones left out.
-    const skipped = new Set(skip), layout = this.arena.layout();
+    const skipped = new Set(skip), layout = this.arena.layout;
     for (const [range, wd] of groups) {
       let run: { offset: number; length: number; step: number } | null = null;
       const flush = () => {

@@ -55,24 +55,28 @@ export async function imageFeatures(model: Mama, loader: Loader): Promise<Featur
 
 /** The same, for several models in one pass over the loader (each image decoded once). */
 async function featuresOfModels(models: Mama[], loader: Loader): Promise<Features[]> {
+  const was = models.map((m) => m.training);
   for (const m of models) m.training = false;
-  const outs: Features[] = models.map(() => ({ image: [], pooled: [], index: [] }));
-  for await (const b of loader.epoch(0)) {
-    models.forEach((model, k) => {
-      const x = model.imageTensor(b.images);
-      const r = noGrad(() => {
-        const f = model.encodeImage(x);
-        return { v: f.v, pooled: f.pooled };
+  try {
+    const outs: Features[] = models.map(() => ({ image: [], pooled: [], index: [] }));
+    for await (const b of loader.epoch(0)) {
+      models.forEach((model, k) => {
+        const x = model.imageTensor(b.images);
+        const r = noGrad(() => {
+          const f = model.encodeImage(x);
+          return { v: f.v, pooled: f.pooled };
+        });
+        const E = r.v.shape[1], D = r.pooled.shape[1], v = r.v.value.toArray(), p = r.pooled.value.toArray(), out = outs[k];
+        for (let i = 0; i < b.lens.length; i++) {
+          out.image.push(v.slice(i * E, (i + 1) * E)), out.pooled.push(p.slice(i * D, (i + 1) * D)), out.index.push(b.index[i]);
+        }
+        r.v.dispose(), r.pooled.dispose(), x.dispose();
       });
-      const E = r.v.shape[1], D = r.pooled.shape[1], v = r.v.value.toArray(), p = r.pooled.value.toArray(), out = outs[k];
-      for (let i = 0; i < b.lens.length; i++) {
-        out.image.push(v.slice(i * E, (i + 1) * E)), out.pooled.push(p.slice(i * D, (i + 1) * D)), out.index.push(b.index[i]);
-      }
-      r.v.dispose(), r.pooled.dispose(), x.dispose();
-    });
+    }
+    return outs;
+  } finally {
+    models.forEach((m, k) => (m.training = was[k]));
   }
-  for (const m of models) m.training = true;
-  return outs;
 }
 
 export type Task = 'density' | 'birads';

@@ -187,7 +187,13 @@ export class Mama extends Module {
     return { loss, parts, inputs };
   }
 
+  private isTraining = true;
+  /** BatchNorm mode of the heads (batch statistics while training, running ones otherwise) */
+  get training(): boolean {
+    return this.isTraining;
+  }
   set training(t: boolean) {
+    this.isTraining = t;
     this.patchHead.training = this.sentenceHead.training = this.simclr.training = t;
   }
 }

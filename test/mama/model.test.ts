@@ -132,9 +132,11 @@ test("zero-shot: softmax over each image's own prompts of exp(logit_scale)·⟨v
   const model = new mama.Mama(cfg, 0);
   new nn.ParamArena(model);
   const loader = new data.Loader(images, tok, { size: 32, batch: 3, seed: 0, train: false, workers: 1 });
+  model.training = false;
   const f = await mama.imageFeatures(model, loader);
   await loader.close();
   assert.equal([...f.index].sort(), images.map((_, i) => i), 'every image once');
+  assert.is(model.training, false, 'the mode the model was in is kept');
   const scale = Math.exp(model.logitScale.value.toArray()[0]);
   for (const task of ['density', 'birads'] as const) {
     const z = mama.zeroShot(model, tok, images, f, task, { maxTokens: 144, batch: 9 }); // groups of 2 or 1 images

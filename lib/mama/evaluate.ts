@@ -231,6 +231,8 @@ export interface EvalOptions {
   randomRow?: boolean;
   seed?: number;
   workers?: number;
+  /** a loader over the scored split's images in their order (test transform), kept open by the caller across calls */
+  loader?: Loader;
   log?: (line: string) => void;
 }
 
@@ -265,7 +267,9 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
     models.push(random);
   }
   log(`features of ${test.length} ${split} images …\n`);
-  const [ft, rt] = await featuresOf(models, tok, test, o);
+  if (o.loader && (o.loader.images.length !== test.length || o.loader.images.some((im, i) => im !== test[i])))
+    throw new RangeError(`evaluate: the loader given holds ${o.loader.images.length} images, not the ${test.length} of the ${split} split`);
+  const [ft, rt] = o.loader ? await featuresOfModels(models, o.loader) : await featuresOf(models, tok, test, o);
   const tasks = o.tasks ?? (['density', 'birads'] as const);
   for (const task of tasks) {
     const z = zeroShot(model, tok, test, ft, task, { maxTokens: o.maxTokens, pooling: o.pooling });

@@ -150,9 +150,11 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   };
   process.once('SIGINT', onSigint);
   const t0 = performance.now(), start = step, perStep = cfg.batch * cfg.accum;
+  // One loader for every validation point: its worker decodes the val images once.
+  const valLoader = cfg.evalEvery && val.length ? new Loader(val, tok, { size: cfg.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: cfg.model.maxTokens, workers: cfg.workers }) : null;
   const validate = async () => {
-    if (!val.length) return;
-    const m = await evaluate(model, tok, images, { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, split: 'val', probes: false, tasks: ['density'], pooling: cfg.pooling, workers: cfg.workers });
+    if (!valLoader) return;
+    const m = await evaluate(model, tok, images, { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, split: 'val', probes: false, tasks: ['density'], pooling: cfg.pooling, loader: valLoader });
     writeFileSync(metricsPath, JSON.stringify({ step, val_zeroshot_density_bacc: m.zeroshot_density_bacc, val_zeroshot_density_auc: m.zeroshot_density_auc }) + '\n', { flag: 'a' });
   };
   try {
@@ -188,6 +190,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   } finally {
     process.removeListener('SIGINT', onSigint);
     await loader.close();
+    await valLoader?.close();
   }
   log('\n');
   if (stop) {

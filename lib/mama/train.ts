@@ -110,6 +110,8 @@ export interface RunResult {
 /** Trains (or resumes) and evaluates; writes the run folder. */
 export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?: (line: string) => void; evaluate?: boolean } = {}): Promise<RunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l));
+  // Without a terminal (a log file, CI) the bar becomes a line every 10 s, not a redraw per step.
+  const redraw = opts.log !== undefined || process.stderr.isTTY === true;
   checkConfig(cfg);
   if (!existsSync(join(cfg.data, 'metadata.csv'))) {
     if (!cfg.synthStudies) throw new Error(`pretrain: ${cfg.data}/metadata.csv not found (give --data, or --synth-studies N to generate)`);
@@ -150,6 +152,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   };
   process.once('SIGINT', onSigint);
   const t0 = performance.now(), start = step, perStep = cfg.batch * cfg.accum;
+  let lastLine = 0;
   // One loader for every validation point: its worker decodes the val images once.
   const valLoader = cfg.evalEvery && val.length ? new Loader(val, tok, { size: cfg.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: cfg.model.maxTokens, workers: cfg.workers }) : null;
   const validate = async () => {
@@ -181,7 +184,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         const secs = (performance.now() - t0) / 1000, rate = ((step - start) * perStep) / secs;
         const left = ((cfg.steps - step) * perStep) / rate;
         const bar = '█'.repeat(Math.round((20 * step) / cfg.steps)).padEnd(20, '░');
-        log(`\r${bar} ${step}/${cfg.steps} loss ${sums.loss.toFixed(3)} ${late ? '(all terms)' : '(image-text)'} ${rate.toFixed(1)} samples/s, ${formatTime(left)} left   `);
+        const line = `${bar} ${step}/${cfg.steps} loss ${sums.loss.toFixed(3)} ${late ? '(all terms)' : '(image-text)'} ${rate.toFixed(1)} samples/s, ${formatTime(left)} left`;
+        if (redraw) log(`\r${line}   `);
+        else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
         if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step });
         if (step >= cfg.steps || stop) break;
@@ -192,7 +197,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     await loader.close();
     await valLoader?.close();
   }
-  log('\n');
+  if (redraw) log('\n');
   if (stop) {
     saveCheckpoint(ckpt, arena, opt, { step });
     log(`interrupted at step ${step}; checkpoint saved in ${ckpt} (continue with --resume)\n`);

@@ -129,7 +129,6 @@ function resampleWeights(start: number, len: number, n: number) {
     const lo = Math.min(start + len - taps, Math.max(start, Math.floor(centre - support)));
     let sum = 0;
     for (let t = 0; t < taps; t++) sum += w[o * taps + t] = Math.max(0, 1 - Math.abs(lo + t + 0.5 - centre) / support);
-    if (sum === 0) (w[o * taps] = 1), (sum = 1); // cannot happen for len ≥ 1; kept for safety
     for (let t = 0; t < taps; t++) w[o * taps + t] /= sum;
     first[o] = lo;
   }

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EmbedImage } from './embed.js';
 import { caption, maskMeta } from './report.js';
-import { mulberry } from './rand.js';
+import { mulberry, shuffle } from './rand.js';
 import type { CaptionTokenizer } from './tokenizer.js';
 
 export interface LoaderOptions {
@@ -105,10 +105,7 @@ export class Loader {
   async *epoch(epoch: number): AsyncGenerator<Batch> {
     const rand = mulberry(this.o.seed * 7919 + epoch);
     const order = this.images.map((_, i) => i);
-    if (this.o.train) for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    if (this.o.train) shuffle(order, rand);
     const B = this.o.batch, n = this.o.train ? Math.floor(order.length / B) : Math.ceil(order.length / B);
     let ahead = n > 0 ? this.make(order.slice(0, B), rand) : null;
     for (let k = 0; k < n; k++) {

@@ -23,7 +23,7 @@ export class CaptionTokenizer {
   readonly special: Record<(typeof SPECIAL_TOKENS)[number], number>;
   readonly vocabSize: number;
 
-  constructor(json: { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number; content: string }> }) {
+  constructor(json: TokenizerJson) {
     json = withSpecialTokens(json);
     this.hf = new HfTokenizer(json, {});
     const added = new Map((json.added_tokens ?? []).map((t) => [t.content, t.id]));
@@ -160,7 +160,6 @@ export function trainBpe(corpus: string[], merges: number): object {
   return tokenizerJson(vocab, mergeList);
 }
 
-/** A byte-level BPE tokenizer.json with MaMA's special tokens after the vocabulary (or in it). */
 type TokenizerJson = { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number; content: string }> };
 
 /** MaMA's six tokens (MAMA.md §2) that a tokenizer.json lacks, added after its vocabulary. */
@@ -172,6 +171,7 @@ function withSpecialTokens<T extends TokenizerJson>(json: T): T {
   return extra.length ? { ...json, added_tokens: [...(json.added_tokens ?? []), ...extra] } : json;
 }
 
+/** A byte-level BPE tokenizer.json with MaMA's special tokens after the vocabulary (or in it). */
 function tokenizerJson(vocab: Record<string, number>, merges: string[]) {
   return withSpecialTokens({
     version: '1.0', truncation: null, padding: null,

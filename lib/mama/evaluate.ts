@@ -6,7 +6,7 @@ import type { EmbedImage } from '../data/embed.js';
 import { Loader } from '../data/loader.js';
 import { zeroShotPrompts } from '../data/report.js';
 import type { CaptionTokenizer } from '../data/tokenizer.js';
-import { mulberry } from '../data/rand.js';
+import { mulberry, shuffle } from '../data/rand.js';
 import { ParamArena } from '../nn/module.js';
 import { Mama, type TextPooling } from './model.js';
 
@@ -173,14 +173,7 @@ export function linearProbe(train: { x: Float32Array[]; y: number[] }, test: { x
     byClass[y].push(i);
   });
   // The subset: the same share of every class, shuffled with the seed.
-  const pools = byClass.filter((l) => l.length).map((l) => {
-    const a = l.slice();
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [a[i], a[j]] = [a[j], a[i]];
-    }
-    return a.slice(0, Math.max(1, Math.round(a.length * fraction)));
-  });
+  const pools = byClass.filter((l) => l.length).map((l) => shuffle(l.slice(), rand).slice(0, Math.max(1, Math.round(l.length * fraction))));
   const D = train.x[0].length, W = new Float64Array(classes * (D + 1)), G = new Float64Array(W.length), M = new Float64Array(W.length);
   const logits = (x: Float32Array, z: Float64Array) => {
     for (let c = 0; c < classes; c++) {
@@ -236,9 +229,14 @@ export interface EvalOptions {
   log?: (line: string) => void;
 }
 
+/** A loader over `set` in order with the test transform (no augmentation), as evaluate reads images. */
+export function evalLoader(set: EmbedImage[], tok: CaptionTokenizer, o: Pick<EvalOptions, 'imageSize' | 'maxTokens' | 'workers'>): Loader {
+  return new Loader(set, tok, { size: o.imageSize, batch: 32, seed: 0, train: false, maxTokens: o.maxTokens, workers: o.workers });
+}
+
 /** Features of a set of images through each model (test transform, no augmentation). */
 async function featuresOf(models: Mama[], tok: CaptionTokenizer, set: EmbedImage[], o: EvalOptions): Promise<Features[]> {
-  const l = new Loader(set, tok, { size: o.imageSize, batch: 32, seed: 0, train: false, maxTokens: o.maxTokens, workers: o.workers });
+  const l = evalLoader(set, tok, o);
   try {
     return await featuresOfModels(models, l);
   } finally {

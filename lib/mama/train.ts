@@ -17,7 +17,7 @@ import { ParamArena } from '../nn/module.js';
 import { AdamW, warmupCosine } from '../optim/adamw.js';
 import { Tensor } from '../tensor.js';
 import { loadWeights } from '../nn/weights.js';
-import { evaluate } from './evaluate.js';
+import { evalLoader, evaluate } from './evaluate.js';
 import { Mama, mamaPresets, type MamaConfig, type TextPooling } from './model.js';
 import { readMetrics, writePlots, writeReport } from './runfolder.js';
 
@@ -154,10 +154,11 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const t0 = performance.now(), start = step, perStep = cfg.batch * cfg.accum;
   let lastLine = 0;
   // One loader for every validation point: its worker decodes the val images once.
-  const valLoader = cfg.evalEvery && val.length ? new Loader(val, tok, { size: cfg.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: cfg.model.maxTokens, workers: cfg.workers }) : null;
+  const valOpts = { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, workers: cfg.workers };
+  const valLoader = cfg.evalEvery && val.length ? evalLoader(val, tok, valOpts) : null;
   const validate = async () => {
     if (!valLoader) return;
-    const m = await evaluate(model, tok, images, { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, split: 'val', probes: false, tasks: ['density'], pooling: cfg.pooling, loader: valLoader });
+    const m = await evaluate(model, tok, images, { ...valOpts, split: 'val', probes: false, tasks: ['density'], pooling: cfg.pooling, loader: valLoader });
     writeFileSync(metricsPath, JSON.stringify({ step, val_zeroshot_density_bacc: m.zeroshot_density_bacc, val_zeroshot_density_auc: m.zeroshot_density_auc }) + '\n', { flag: 'a' });
   };
   try {

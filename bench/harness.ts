@@ -24,8 +24,11 @@ export interface Row {
   /** ours / peer throughput, on our row */
   ratio?: number;
   peer?: string;
-  /** memory-bound kernels: the fraction of the copy bandwidth measured in the same run */
+  /** memory-bound kernels: the fraction of the copy bandwidth (64 MiB, beyond the caches)
+   *  measured in the same run */
   ofCopy?: number;
+  /** the same against a copy of the kernel's own bytes (in cache for small cases) */
+  ofCopySameSize?: number;
   /** compute-bound kernels: the fraction of our GEMM rate measured in the same run */
   ofGemm?: number;
 }
@@ -92,6 +95,12 @@ export function compareRounds<C>(r: Round<C>): Array<{ ours: { seconds: number; 
   return best;
 }
 
+/** "81 % of copy (23 % of same-size copy)"; one figure when the two copies are the same. */
+export function copyCell(memory: number, sameSize?: number): string {
+  const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+  return sameSize == null || Math.abs(sameSize - memory) < 0.05 * memory ? `${pct(memory)} of copy` : `${pct(memory)} of copy (${pct(sameSize)} of same-size copy)`;
+}
+
 /** Collects rows, prints a table as it goes, and writes bench/out/<bench>.json at the end. */
 export class Recorder {
   readonly rows: Row[] = [];
@@ -101,10 +110,10 @@ export class Recorder {
   }
 
   /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
-  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: number, ofGemm?: number): void {
+  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: { memory: number; sameSize: number }, ofGemm?: number): void {
     // GFLOP/s and GB/s count work per second; Mcalls/s, steps/s, images/s … count calls.
     const tput = (s: number) => (unit === 'GFLOP/s' || unit === 'GB/s' ? work / s / 1e9 : unit === 'Mcalls/s' ? 1e-6 / s : 1 / s);
-    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy, ofGemm };
+    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy: ofCopy?.memory, ofCopySameSize: ofCopy?.sameSize, ofGemm };
     if (peer) {
       row.peer = peer.name;
       row.ratio = tput(ours.seconds) / tput(peer.seconds);
@@ -114,7 +123,7 @@ export class Recorder {
     }
     const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
     const peerText = peer ? `  ${peer.name} ${fmt(tput(peer.seconds))} ${unit}  ratio ${row.ratio!.toFixed(2)}×` : '';
-    const copyText = ofCopy != null ? `  (${(100 * ofCopy).toFixed(0)} % of copy)` : ofGemm != null ? `  (${(100 * ofGemm).toFixed(0)} % of GEMM)` : '';
+    const copyText = ofCopy != null ? `  (${copyCell(ofCopy.memory, ofCopy.sameSize)})` : ofGemm != null ? `  (${(100 * ofGemm).toFixed(0)} % of GEMM)` : '';
     console.log(`  ${caseName.padEnd(44)} ${fmt(row.value).padStart(8)} ${unit} ±${ours.rme.toFixed(1)}%${peerText}${copyText}`);
   }
 

@@ -263,26 +263,23 @@ inline V vexp(V x) {
   const V y = V::fma(p, r * r, r + V::set1(1.f));
   return y * V::pow2(n);
 }
-// erf(x), Abramowitz & Stegun 7.1.26: |error| ≤ 1.5e-7. Also returns e^{−x²}, which the
-// formula computes anyway (GELU's backward needs it).
-inline V verf(V x, V* exp_neg_x2 = nullptr) {
-  const V a = V::abs(x);
-  const V t = V::rcp(V::fma(V::set1(0.3275911f), a, V::set1(1.f)));
-  V p = V::set1(1.061405429f);
-  p = V::fma(p, t, V::set1(-1.453152027f));
-  p = V::fma(p, t, V::set1(1.421413741f));
-  p = V::fma(p, t, V::set1(-0.284496736f));
-  p = V::fma(p, t, V::set1(0.254829592f));
-  const V e = vexp(V::set1(0.f) - a * a);
-  if (exp_neg_x2) *exp_neg_x2 = e;
-  return V::copysign(V::set1(1.f) - p * t * e, x);
+// 2^v, for callers that fold log2(e) into constants they multiply by anyway (saves the
+// multiply and the two-step ln 2 reduction of vexp): v = n + f, |f| ≤ ½, 2^f by a degree-5
+// minimax polynomial (2.3e-7 relative in f32, as vexp). v is clamped to [−126, 127].
+inline V vexp2(V v) {
+  v = V::min(V::max(v, V::set1(-126.f)), V::set1(127.f));
+  const V n = V::round(v), f = v - n;
+  V p = V::set1(1.3276471561391996e-3f);
+  p = V::fma(p, f, V::set1(9.675541373459828e-3f));
+  p = V::fma(p, f, V::set1(5.550713275199056e-2f));
+  p = V::fma(p, f, V::set1(2.4022119723145446e-1f));
+  p = V::fma(p, f, V::set1(6.931469670634901e-1f));
+  p = V::fma(p, f, V::set1(1.000000071654815f));
+  return p * V::pow2(n);
 }
 #else
 inline V vexp(V x) { return {std::exp(x.v)}; }
-inline V verf(V x, V* exp_neg_x2 = nullptr) {
-  if (exp_neg_x2) *exp_neg_x2 = {std::exp(-x.v * x.v)};
-  return {std::erf(x.v)};
-}
+inline V vexp2(V v) { return {std::exp2(v.v)}; }
 #endif
 
 }  // namespace

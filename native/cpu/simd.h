@@ -265,9 +265,10 @@ inline V vexp(V x) {
 }
 // 2^v, for callers that fold log2(e) into constants they multiply by anyway (saves the
 // multiply and the two-step ln 2 reduction of vexp): v = n + f, |f| ≤ ½, 2^f by a degree-5
-// minimax polynomial (2.3e-7 relative in f32, as vexp). v is clamped to [−126, 127].
+// minimax polynomial (2.3e-7 relative in f32, as vexp). v is clamped to [−126, 127] (NaN stays
+// NaN: min/max return their second operand when one is NaN).
 inline V vexp2(V v) {
-  v = V::min(V::max(v, V::set1(-126.f)), V::set1(127.f));
+  v = V::min(V::set1(127.f), V::max(V::set1(-126.f), v));
   const V n = V::round(v), f = v - n;
   V p = V::set1(1.3276471561391996e-3f);
   p = V::fma(p, f, V::set1(9.675541373459828e-3f));
@@ -279,7 +280,7 @@ inline V vexp2(V v) {
 }
 #else
 inline V vexp(V x) { return {std::exp(x.v)}; }
-inline V vexp2(V v) { return {std::exp2(v.v)}; }
+inline V vexp2(V v) { return {std::exp2(V::min(V::set1(127.f), V::max(V::set1(-126.f), v)).v)}; }  // clamped as above
 #endif
 
 }  // namespace

@@ -1,6 +1,7 @@
 // gelu.test.ts: gelu (erf and tanh forms) against float64 references and their backward
 // against central differences, on every ISA, with lengths that leave vector tails.
 import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, dot64, erf64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 
@@ -10,7 +11,26 @@ const rng = new Rng(12);
 const geluRef = (x: number, tanh: boolean) =>
   tanh ? 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))) : 0.5 * x * (1 + erf64(x / Math.SQRT2));
 
+// dGELU/dx in float64
+const geluGradRef = (x: number, tanh: boolean) => {
+  if (!tanh) return 0.5 * (1 + erf64(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+  const c = Math.sqrt(2 / Math.PI), t = Math.tanh(c * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+};
+
 for (const approximate of ['none', 'tanh'] as const) {
+  forEachIsa(test, `${approximate}: forward and derivative on a grid over [−40, 40] match float64; NaN stays NaN`, () => {
+    const n = 80_002;
+    const x = Float32Array.from({ length: n }, (_, i) => -40 + i * 0.001);
+    x[n - 1] = NaN;
+    const ones = Tensor.fromArray(new Float32Array(n).fill(1), [n]), tx = Tensor.fromArray(x, [n]);
+    const y = kernels.gelu(tx, { approximate }).toArray(), d = kernels.geluBackward(ones, tx, { approximate }).toArray();
+    assert.ok(Number.isNaN(y[n - 1]) && Number.isNaN(d[n - 1]), `gelu ${approximate}: NaN in, NaN out (got ${y[n - 1]}, ${d[n - 1]})`);
+    const xs = Array.from(x.subarray(0, n - 1));
+    assertClose(y.subarray(0, n - 1), xs.map((v) => geluRef(v, approximate === 'tanh')), { atol: 2e-6, rtol: 2e-6, what: `gelu ${approximate} grid` });
+    assertClose(d.subarray(0, n - 1), xs.map((v) => geluGradRef(v, approximate === 'tanh')), { atol: 1e-6, rtol: 1e-5, what: `gelu' ${approximate} grid` });
+  });
+
   forEachIsa(test, `${approximate}: forward matches float64, tails and large |x| included`, () => {
     for (const n of [1, 7, 8, 9, 31, 1000, 40_001]) {
       const x = rng.randn(n, 3);

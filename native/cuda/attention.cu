@@ -1,8 +1,9 @@
 // attention.cu: flash attention forward and backward for f32, bf16 and f16 with f32 math
 // (contract in mamakit.h; same masks and lse as native/cpu/attention.cpp). Tiled with an
-// online softmax; the Lq×Lk matrix is never stored. This is the correct-first version: one
-// thread per query row (forward) or key row (backward), K/V or Q/dO tiles in shared memory,
-// no tensor cores yet. dQ is accumulated with atomics in an f32 workspace.
+// online softmax; the Lq×Lk matrix is never stored. bf16/f16 forwards with a head dim of 32, 64,
+// 80 or 128 run on tensor cores (forward_tc_kernel, sm_80+). The rest is the correct-first
+// version: one thread per query row (forward) or key row (backward), K/V or Q/dO tiles in
+// shared memory; dQ is accumulated with atomics in an f32 workspace.
 #include "common.cuh"
 
 namespace mk_cuda {
@@ -17,6 +18,8 @@ struct Geo {
   float scale;
   bool causal;
 };
+
+unsigned blocks(int64_t n, int t) { return unsigned((n + t - 1) / t); }
 
 // Keys j < limit(i) are visible to query i.
 __device__ __forceinline__ int64_t key_limit(const Geo& g, const int* kv_lens, int64_t b, int64_t i) {
@@ -65,6 +68,214 @@ __global__ void forward_kernel(T* __restrict__ out, float* __restrict__ lse, con
   const float inv = l > 0.f ? 1.f / l : 0.f;
   for (int d = 0; d < g.Dh; ++d) out[(b * g.Lq + i) * ld + h * g.Dh + d] = from_f32<T>(o[d] * inv);
   lse[bh * g.Lq + i] = l > 0.f ? m + logf(l) : -INFINITY;
+}
+
+// ---- Tensor-core forward (bf16/f16 storage, sm_80+): FlashAttention-2's forward with
+// mma.sync.m16n8k16 (f32 accumulators). A block of 4 warps owns 64 query rows, 16 per warp; K
+// and V tiles of 64 keys are staged in shared memory (V transposed, so that the B operand of
+// P·V is two adjacent keys of one column). S = Q·Kᵀ stays in registers, and its accumulator
+// fragments are re-packed as the A operand of P·V without touching shared memory. Row
+// statistics live in the log2 domain (scale·log2 e folded into the scores) as exp2f is one
+// instruction. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k16" (g = lane / 4,
+// t = lane % 4): A regs a0..a3 hold (row g, cols 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..);
+// B regs b0, b1 hold (rows 2t..2t+1, col g), (rows 2t+8.., col g); C holds (g, 2t..2t+1) and
+// (g+8, 2t..2t+1).
+
+constexpr int kTcRows = 64, kTcKeys = 64, kTcWarps = 4;
+
+template <class T> struct MmaType;
+template <> struct MmaType<__nv_bfloat16> {
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    __trap();
+#endif
+  }
+};
+template <> struct MmaType<__half> {
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    __trap();
+#endif
+  }
+};
+
+// Two adjacent elements (an even column of a row whose length is even: 4-byte aligned).
+template <class T>
+__device__ __forceinline__ uint32_t ld2(const T* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+template <class T, int DH>
+__global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict__ out, float* __restrict__ lse,
+                                                                   const T* __restrict__ q, const T* __restrict__ k,
+                                                                   const T* __restrict__ v, const int* __restrict__ kv_lens,
+                                                                   Geo g) {
+  static_assert(DH % 16 == 0 && DH <= kMaxDh, "head dim: a multiple of 16 up to 128");
+  constexpr int KS = DH + 8, VS = kTcKeys + 8;  // padded rows: the fragment reads hit 32 distinct banks
+  __shared__ __align__(16) T ks[kTcKeys * KS];
+  __shared__ __align__(16) T vt[DH * VS];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, tq = lane % 4;
+  const int64_t bh = blockIdx.y, b = bh / g.H, h = bh % g.H, ld = g.H * g.Dh;
+  const int64_t row0 = int64_t(blockIdx.x) * kTcRows + warp * 16;
+  const int64_t rows[2] = {row0 + gr, row0 + gr + 8};
+  const float sl2 = g.scale * 1.4426950408889634f;  // scores in log2 units
+
+  // Q as A fragments, [DH/16][4]; rows past Lq are zero.
+  uint32_t qa[DH / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < DH / 16; ++kk)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int64_t i = rows[r & 1];
+      const int col = kk * 16 + (r >> 1) * 8 + 2 * tq;
+      qa[kk][r] = i < g.Lq ? ld2(q + (b * g.Lq + i) * ld + h * g.Dh + col) : 0u;
+    }
+  int64_t lim[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) lim[r] = rows[r] < g.Lq ? key_limit(g, kv_lens, b, rows[r]) : 0;
+  const int64_t last_row = min(g.Lq - 1, int64_t(blockIdx.x) * kTcRows + kTcRows - 1);
+  const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
+
+  float o[DH / 8][4];
+#pragma unroll
+  for (int n = 0; n < DH / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+  for (int64_t j0 = 0; j0 < block_lim; j0 += kTcKeys) {
+    __syncthreads();  // the previous tile is no longer read
+    for (int x = threadIdx.x; x < kTcKeys * DH / 2; x += blockDim.x) {
+      const int jj = x / (DH / 2), d = 2 * (x % (DH / 2));
+      const int64_t j = j0 + jj;
+      uint32_t kw = 0u, vw = 0u;
+      if (j < g.Lk) {
+        kw = ld2(k + (b * g.Lk + j) * ld + h * g.Dh + d);
+        vw = ld2(v + (b * g.Lk + j) * ld + h * g.Dh + d);
+      }
+      *reinterpret_cast<uint32_t*>(&ks[jj * KS + d]) = kw;
+      const T* v2 = reinterpret_cast<const T*>(&vw);
+      vt[d * VS + jj] = v2[0];
+      vt[(d + 1) * VS + jj] = v2[1];
+    }
+    __syncthreads();
+
+    // S = Q·Kᵀ for this warp's 16 rows × 64 keys: [8 key tiles][4]
+    float s[kTcKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kTcKeys / 8; ++n) {
+      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < DH / 16; ++kk) {
+        const T* kr = &ks[(n * 8 + gr) * KS + kk * 16 + 2 * tq];
+        MmaType<T>::mma(s[n], qa[kk], ld2(kr), ld2(kr + 8));
+      }
+    }
+    // Scale, mask, and the online softmax of rows g and g+8 (each spread over the 4 lanes of a quad).
+    float tmax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kTcKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int64_t j = j0 + n * 8 + 2 * tq + (e & 1);
+        s[n][e] = j < lim[r] ? s[n][e] * sl2 : -INFINITY;
+        tmax[r] = fmaxf(tmax[r], s[n][e]);
+      }
+    float alpha[2], base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
+      tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
+      const float mnew = fmaxf(m[r], tmax[r]);
+      base[r] = mnew == -INFINITY ? 0.f : mnew;  // a row with nothing visible yet: all p = 0
+      alpha[r] = exp2f(m[r] - base[r]);
+      m[r] = mnew;
+      l[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int n = 0; n < kTcKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[n][e] = exp2f(s[n][e] - base[e >> 1]);
+        l[e >> 1] += s[n][e];
+      }
+#pragma unroll
+    for (int n = 0; n < DH / 8; ++n) o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+    // O += P·V: P's accumulator fragments of key tiles 2c and 2c+1 are the A fragment of keys 16c..16c+15.
+#pragma unroll
+    for (int c = 0; c < kTcKeys / 16; ++c) {
+      const uint32_t pa[4] = {MmaType<T>::pack(s[2 * c][0], s[2 * c][1]), MmaType<T>::pack(s[2 * c][2], s[2 * c][3]),
+                              MmaType<T>::pack(s[2 * c + 1][0], s[2 * c + 1][1]),
+                              MmaType<T>::pack(s[2 * c + 1][2], s[2 * c + 1][3])};
+#pragma unroll
+      for (int n = 0; n < DH / 8; ++n) {
+        const T* vr = &vt[(n * 8 + gr) * VS + c * 16 + 2 * tq];
+        MmaType<T>::mma(o[n], pa, ld2(vr), ld2(vr + 8));
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    if (rows[r] >= g.Lq) continue;
+    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    T* orow = out + (b * g.Lq + rows[r]) * ld + h * g.Dh;
+#pragma unroll
+    for (int n = 0; n < DH / 8; ++n)
+      *reinterpret_cast<uint32_t*>(orow + n * 8 + 2 * tq) = MmaType<T>::pack(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    if (tq == 0) lse[bh * g.Lq + rows[r]] = l[r] > 0.f ? (m[r] + log2f(l[r])) * 0.6931471805599453f : -INFINITY;
+  }
+}
+
+// The tensor-core forward where it applies: 16-bit storage, a head dim it is instantiated for,
+// and a device of compute capability 8.0 or more (mma.sync with bf16).
+bool tensor_cores() {
+  static const bool ok = [] {
+    int dev = 0, major = 0;
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 8;
+  }();
+  return ok;
+}
+
+template <class T, int DH>
+void launch_forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
+  const dim3 grid(blocks(g.Lq, kTcRows), unsigned(g.B * g.H));
+  forward_tc_kernel<T, DH><<<grid, kTcWarps * 32, 0, s>>>(out, lse, q, k, v, lens, g);
+}
+
+template <class T>
+bool forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
+  // Pairs of elements are moved as one 32-bit word: a view at an odd element offset takes the
+  // plain kernel.
+  const auto odd = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 != 0; };
+  if (!tensor_cores() || odd(out) || odd(q) || odd(k) || odd(v)) return false;
+  switch (g.Dh) {
+    case 32: launch_forward_tc<T, 32>(s, out, lse, q, k, v, lens, g); return true;
+    case 64: launch_forward_tc<T, 64>(s, out, lse, q, k, v, lens, g); return true;
+    case 80: launch_forward_tc<T, 80>(s, out, lse, q, k, v, lens, g); return true;
+    case 128: launch_forward_tc<T, 128>(s, out, lse, q, k, v, lens, g); return true;
+    default: return false;
+  }
+}
+template <>
+bool forward_tc<float>(cudaStream_t, float*, float*, const float*, const float*, const float*, const int*, const Geo&) {
+  return false;
 }
 
 // dd [B,H,Lq] = Σ_d dO·O
@@ -136,8 +347,6 @@ __global__ void convert_kernel(T* __restrict__ dst, const float* __restrict__ sr
   if (i < n) dst[i] = from_f32<T>(src[i]);
 }
 
-unsigned blocks(int64_t n, int t) { return unsigned((n + t - 1) / t); }
-
 // kv_lens live on the host; the kernels read a device copy.
 cudaError_t stage(cudaStream_t s, const int32_t* host, int64_t B, int** dev) {
   *dev = nullptr;
@@ -153,9 +362,12 @@ cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const 
   int* lens = nullptr;
   cudaError_t e = stage(s, kv_lens, g.B, &lens);
   if (e == cudaSuccess) {
-    const dim3 grid(blocks(g.Lq, kRows), unsigned(g.B * g.H));
-    forward_kernel<T><<<grid, kRows, 0, s>>>(static_cast<T*>(out), lse, static_cast<const T*>(q),
-                                             static_cast<const T*>(k), static_cast<const T*>(v), lens, g);
+    T* o = static_cast<T*>(out);
+    const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
+    if (!forward_tc<T>(s, o, lse, qt, kt, vt, lens, g)) {
+      const dim3 grid(blocks(g.Lq, kRows), unsigned(g.B * g.H));
+      forward_kernel<T><<<grid, kRows, 0, s>>>(o, lse, qt, kt, vt, lens, g);
+    }
     e = cudaGetLastError();
   }
   if (lens) cudaFreeAsync(lens, s);

@@ -1,8 +1,8 @@
 // attention.cu: flash attention forward and backward for f32, bf16 and f16 with f32 math
 // (contract in mamakit.h; same masks and lse as native/cpu/attention.cpp). Tiled with an
-// online softmax; the Lq×Lk matrix is never stored. bf16/f16 forwards with a head dim of 32, 64,
-// 80 or 128 run on tensor cores (forward_tc_kernel, sm_80+). The rest is the correct-first
-// version: one thread per query row (forward) or key row (backward), K/V or Q/dO tiles in
+// online softmax; the Lq×Lk matrix is never stored. bf16/f16 with a head dim of 32, 64, 80 or
+// 128 run on tensor cores (forward_tc_kernel, backward_tc_kernel; sm_80+). The rest is the
+// correct-first version: one thread per query row (forward) or key row (backward), K/V or Q/dO tiles in
 // shared memory; dQ is accumulated with atomics in an f32 workspace.
 #include "common.cuh"
 
@@ -341,6 +341,221 @@ __global__ void backward_kernel(T* __restrict__ dk, T* __restrict__ dv, float* _
   }
 }
 
+// ---- Tensor-core backward (bf16/f16, sm_80+): FlashAttention-2's backward. A block of 4
+// warps owns 64 keys (16 per warp: their K and V rows are the warp's A fragments) and walks
+// the query tiles of 32 that can see them. Per tile, in registers: Sᵀ = K·Qᵀ, Pᵀ = exp(Sᵀ − lse),
+// dV += Pᵀ·dO, dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D)·scale, dK += dSᵀ·Q. dS goes through shared memory
+// once, for dQ += dS·K (each warp a quarter of the tile's dQ), added into the f32 workspace with
+// atomics. Q and dO are staged both row-major (B operand over d) and transposed (B operand over
+// queries); so is K (transposed, for dQ). Same fragment layouts as forward_tc_kernel.
+constexpr int kTcBwdKeys = 64, kTcBwdQueries = 32;
+
+template <int DH>
+struct BwdSmem {
+  static constexpr int RS = DH + 8, TS = kTcBwdQueries + 8, KTS = kTcBwdKeys + 8;
+  static constexpr int q = 0, qt = q + kTcBwdQueries * RS, dout = qt + DH * TS, doutt = dout + kTcBwdQueries * RS;
+  static constexpr int kt = doutt + DH * TS, ds = kt + DH * KTS, elems = ds + kTcBwdQueries * KTS;  // 16-bit elements
+  static constexpr size_t bytes = size_t(elems) * 2 + 2 * kTcBwdQueries * sizeof(float);  // + lse2, D
+};
+
+template <class T, int DH>
+__global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restrict__ dk, T* __restrict__ dv,
+                                                                    float* __restrict__ dq_ws, const T* __restrict__ q,
+                                                                    const T* __restrict__ k, const T* __restrict__ v,
+                                                                    const float* __restrict__ lse, const float* __restrict__ dd,
+                                                                    const T* __restrict__ dout, const int* __restrict__ kv_lens,
+                                                                    Geo g) {
+  using L = BwdSmem<DH>;
+  constexpr int QT = kTcBwdQueries;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* sm = reinterpret_cast<T*>(smem_raw);
+  T *qs = sm + L::q, *qts = sm + L::qt, *gs = sm + L::dout, *gts = sm + L::doutt, *kts = sm + L::kt, *dss = sm + L::ds;
+  float* lse2s = reinterpret_cast<float*>(sm + L::elems);
+  float* dds = lse2s + QT;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, tq = lane % 4;
+  const int64_t bh = blockIdx.y, b = bh / g.H, h = bh % g.H, ld = g.H * g.Dh;
+  const int64_t kb = int64_t(blockIdx.x) * kTcBwdKeys, key0 = kb + warp * 16;
+  const int64_t keys[2] = {key0 + gr, key0 + gr + 8};
+  const float sl2 = g.scale * 1.4426950408889634f;
+
+  // This warp's K and V rows as A fragments [DH/16][4]; keys past Lk are zero.
+  uint32_t ka[DH / 16][4], va[DH / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < DH / 16; ++kk)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int64_t j = keys[r & 1];
+      const int col = kk * 16 + (r >> 1) * 8 + 2 * tq;
+      ka[kk][r] = j < g.Lk ? ld2(k + (b * g.Lk + j) * ld + h * g.Dh + col) : 0u;
+      va[kk][r] = j < g.Lk ? ld2(v + (b * g.Lk + j) * ld + h * g.Dh + col) : 0u;
+    }
+  // The block's 64 keys transposed, [DH][64], for dQ.
+  for (int x = threadIdx.x; x < kTcBwdKeys * DH / 2; x += blockDim.x) {
+    const int jj = x / (DH / 2), d = 2 * (x % (DH / 2));
+    const int64_t j = kb + jj;
+    uint32_t w = j < g.Lk ? ld2(k + (b * g.Lk + j) * ld + h * g.Dh + d) : 0u;
+    const T* w2 = reinterpret_cast<const T*>(&w);
+    kts[d * L::KTS + jj] = w2[0];
+    kts[(d + 1) * L::KTS + jj] = w2[1];
+  }
+
+  float gk[DH / 8][4], gv[DH / 8][4];
+#pragma unroll
+  for (int n = 0; n < DH / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) gk[n][e] = gv[n][e] = 0.f;
+
+  // Queries that can see a key of this block: all, or from the block's first key on (causal);
+  // none when every key of the block lies past kvLens[b].
+  const int64_t kv_len = kv_lens ? kv_lens[b] : g.Lk;
+  const int64_t i_first = g.causal ? kb / QT * QT : 0;
+  const int64_t i_end = kb < kv_len ? g.Lq : 0;
+  for (int64_t i0 = i_first; i0 < i_end; i0 += QT) {
+    __syncthreads();  // the previous tile (and dS) are no longer read
+    for (int x = threadIdx.x; x < QT * DH / 2; x += blockDim.x) {
+      const int ii = x / (DH / 2), d = 2 * (x % (DH / 2));
+      const int64_t i = i0 + ii;
+      uint32_t qw = 0u, gw = 0u;
+      if (i < g.Lq) {
+        qw = ld2(q + (b * g.Lq + i) * ld + h * g.Dh + d);
+        gw = ld2(dout + (b * g.Lq + i) * ld + h * g.Dh + d);
+      }
+      *reinterpret_cast<uint32_t*>(&qs[ii * L::RS + d]) = qw;
+      *reinterpret_cast<uint32_t*>(&gs[ii * L::RS + d]) = gw;
+      const T *q2 = reinterpret_cast<const T*>(&qw), *g2 = reinterpret_cast<const T*>(&gw);
+      qts[d * L::TS + ii] = q2[0], qts[(d + 1) * L::TS + ii] = q2[1];
+      gts[d * L::TS + ii] = g2[0], gts[(d + 1) * L::TS + ii] = g2[1];
+    }
+    for (int ii = threadIdx.x; ii < QT; ii += blockDim.x) {
+      const int64_t i = i0 + ii;
+      lse2s[ii] = i < g.Lq ? lse[bh * g.Lq + i] * 1.4426950408889634f : 0.f;
+      dds[ii] = i < g.Lq ? dd[bh * g.Lq + i] : 0.f;
+    }
+    __syncthreads();
+
+    // Sᵀ and dPᵀ: 16 keys × 32 queries, [4 query tiles][4].
+    float p[QT / 8][4], dp[QT / 8][4];
+#pragma unroll
+    for (int n = 0; n < QT / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) p[n][e] = dp[n][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < DH / 16; ++kk) {
+        const T* qr = &qs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
+        MmaType<T>::mma(p[n], ka[kk], ld2(qr), ld2(qr + 8));
+        const T* gr_ = &gs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
+        MmaType<T>::mma(dp[n], va[kk], ld2(gr_), ld2(gr_ + 8));
+      }
+    }
+    // Pᵀ = exp(Sᵀ·scale − lse) where the key is visible to the query, else 0; dSᵀ = Pᵀ(dPᵀ − D)·scale.
+#pragma unroll
+    for (int n = 0; n < QT / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int iq = n * 8 + 2 * tq + (e & 1);
+        const int64_t i = i0 + iq, j = keys[e >> 1];
+        const bool vis = i < g.Lq && j < key_limit(g, kv_lens, b, i);
+        p[n][e] = vis ? exp2f(p[n][e] * sl2 - lse2s[iq]) : 0.f;
+        dp[n][e] = p[n][e] * (dp[n][e] - dds[iq]) * g.scale;
+      }
+    // dV += Pᵀ·dO and dK += dSᵀ·Q: Pᵀ and dSᵀ fragments of query tiles 2c, 2c+1 are A fragments.
+#pragma unroll
+    for (int c = 0; c < QT / 16; ++c) {
+      const uint32_t pa[4] = {MmaType<T>::pack(p[2 * c][0], p[2 * c][1]), MmaType<T>::pack(p[2 * c][2], p[2 * c][3]),
+                              MmaType<T>::pack(p[2 * c + 1][0], p[2 * c + 1][1]),
+                              MmaType<T>::pack(p[2 * c + 1][2], p[2 * c + 1][3])};
+      const uint32_t sa[4] = {MmaType<T>::pack(dp[2 * c][0], dp[2 * c][1]), MmaType<T>::pack(dp[2 * c][2], dp[2 * c][3]),
+                              MmaType<T>::pack(dp[2 * c + 1][0], dp[2 * c + 1][1]),
+                              MmaType<T>::pack(dp[2 * c + 1][2], dp[2 * c + 1][3])};
+#pragma unroll
+      for (int n = 0; n < DH / 8; ++n) {
+        const T* gt = &gts[(n * 8 + gr) * L::TS + c * 16 + 2 * tq];
+        MmaType<T>::mma(gv[n], pa, ld2(gt), ld2(gt + 8));
+        const T* qt = &qts[(n * 8 + gr) * L::TS + c * 16 + 2 * tq];
+        MmaType<T>::mma(gk[n], sa, ld2(qt), ld2(qt + 8));
+      }
+    }
+    // dS [32 queries][64 keys] for dQ.
+#pragma unroll
+    for (int n = 0; n < QT / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dss[(n * 8 + 2 * tq + (e & 1)) * L::KTS + warp * 16 + gr + 8 * (e >> 1)] = from_f32<T>(dp[n][e]);
+    __syncthreads();
+    // dQ [32][DH] += dS·K: warp w takes query rows 16·(w % 2) .. +16 and half of the columns.
+    {
+      const int rt = warp % 2, half = warp / 2;
+      const int64_t i_lo = i0 + rt * 16 + gr, i_hi = i_lo + 8;
+      uint32_t da[kTcBwdKeys / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kTcBwdKeys / 16; ++kk)
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          da[kk][r] = ld2(&dss[(rt * 16 + gr + 8 * (r & 1)) * L::KTS + kk * 16 + (r >> 1) * 8 + 2 * tq]);
+#pragma unroll
+      for (int n = 0; n < DH / 16; ++n) {
+        const int d0 = half * (DH / 2) + n * 8;
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int kk = 0; kk < kTcBwdKeys / 16; ++kk) {
+          const T* kt = &kts[(d0 + gr) * L::KTS + kk * 16 + 2 * tq];
+          MmaType<T>::mma(acc, da[kk], ld2(kt), ld2(kt + 8));
+        }
+        const int d = d0 + 2 * tq;
+        if (i_lo < g.Lq) {
+          float* w = dq_ws + (b * g.Lq + i_lo) * ld + h * g.Dh + d;
+          atomicAdd(w, acc[0]), atomicAdd(w + 1, acc[1]);
+        }
+        if (i_hi < g.Lq) {
+          float* w = dq_ws + (b * g.Lq + i_hi) * ld + h * g.Dh + d;
+          atomicAdd(w, acc[2]), atomicAdd(w + 1, acc[3]);
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (keys[r] >= g.Lk) continue;
+    T *krow = dk + (b * g.Lk + keys[r]) * ld + h * g.Dh, *vrow = dv + (b * g.Lk + keys[r]) * ld + h * g.Dh;
+#pragma unroll
+    for (int n = 0; n < DH / 8; ++n) {
+      *reinterpret_cast<uint32_t*>(krow + n * 8 + 2 * tq) = MmaType<T>::pack(gk[n][2 * r], gk[n][2 * r + 1]);
+      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = MmaType<T>::pack(gv[n][2 * r], gv[n][2 * r + 1]);
+    }
+  }
+}
+
+template <class T, int DH>
+cudaError_t launch_backward_tc(cudaStream_t s, T* dk, T* dv, float* ws, const T* q, const T* k, const T* v,
+                               const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
+  const size_t bytes = BwdSmem<DH>::bytes;
+  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  if (e != cudaSuccess) return e;
+  const dim3 grid(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H));
+  backward_tc_kernel<T, DH><<<grid, kTcWarps * 32, bytes, s>>>(dk, dv, ws, q, k, v, lse, dd, dout, lens, g);
+  return cudaGetLastError();
+}
+
+// Launches the tensor-core backward where it applies (as forward_tc); false: use the plain one.
+template <class T>
+bool backward_tc(cudaStream_t s, cudaError_t* err, T* dk, T* dv, float* ws, const T* q, const T* k, const T* v,
+                 const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
+  const auto odd = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 != 0; };
+  if (!tensor_cores() || odd(dk) || odd(dv) || odd(q) || odd(k) || odd(v) || odd(dout)) return false;
+  switch (g.Dh) {
+    case 32: *err = launch_backward_tc<T, 32>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
+    case 64: *err = launch_backward_tc<T, 64>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
+    case 80: *err = launch_backward_tc<T, 80>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
+    case 128: *err = launch_backward_tc<T, 128>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
+    default: return false;
+  }
+}
+template <>
+bool backward_tc<float>(cudaStream_t, cudaError_t*, float*, float*, float*, const float*, const float*, const float*,
+                        const float*, const float*, const float*, const int*, const Geo&) {
+  return false;
+}
+
 template <class T>
 __global__ void convert_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -386,12 +601,18 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
   if (e == cudaSuccess) {
     float* dd = ws + nq;
     rowdot_kernel<T><<<blocks(rows, 256), 256, 0, s>>>(dd, static_cast<const T*>(dout), static_cast<const T*>(out), g);
-    const dim3 grid(blocks(g.Lk, kRows), unsigned(g.B * g.H));
-    backward_kernel<T><<<grid, kRows, 0, s>>>(static_cast<T*>(dk), static_cast<T*>(dv), ws, static_cast<const T*>(q),
-                                              static_cast<const T*>(k), static_cast<const T*>(v), lse, dd,
-                                              static_cast<const T*>(dout), lens, g);
-    convert_kernel<T><<<blocks(nq, 256), 256, 0, s>>>(static_cast<T*>(dq), ws, nq);
-    e = cudaGetLastError();
+    T *dkt = static_cast<T*>(dk), *dvt = static_cast<T*>(dv);
+    const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
+    const T* gt = static_cast<const T*>(dout);
+    if (!backward_tc<T>(s, &e, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g)) {
+      const dim3 grid(blocks(g.Lk, kRows), unsigned(g.B * g.H));
+      backward_kernel<T><<<grid, kRows, 0, s>>>(dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
+      e = cudaGetLastError();
+    }
+    if (e == cudaSuccess) {
+      convert_kernel<T><<<blocks(nq, 256), 256, 0, s>>>(static_cast<T*>(dq), ws, nq);
+      e = cudaGetLastError();
+    }
   }
   if (ws) cudaFreeAsync(ws, s);
   if (lens) cudaFreeAsync(lens, s);

@@ -139,8 +139,9 @@ void gelu_grad_range(float* dx, const float* dy, const float* x, int64_t i, int6
     (V::load(dy + i, h) * gelu_grad(V::load(x + i, h), tanh_form)).store(dx + i, h);
     i += h;
   }
+  // No software prefetch here, unlike the forward: for two input streams it cost 15 % at 64 MiB
+  // (one prefetch per vector) and gained nothing in cache; the hardware streamers keep up.
   for (; i + 4 * V::W <= i1; i += 4 * V::W) {
-    if ((i & 255) == 0) prefetch_span(x + i + 1024, 256), prefetch_span(dy + i + 1024, 256);
     const V a = gelu_grad(V::load(x + i), tanh_form), b = gelu_grad(V::load(x + i + V::W), tanh_form);
     const V c = gelu_grad(V::load(x + i + 2 * V::W), tanh_form), d = gelu_grad(V::load(x + i + 3 * V::W), tanh_form);
     store_out(V::load(dy + i) * a, dx + i, streaming);

@@ -3,7 +3,6 @@
 //   y = (x − mean)·rstd·w + b
 //   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),  g = dy·w,  x̂ = (x − mean)·rstd
 //   dw += Σ_rows dy·x̂,  db += Σ_rows dy
-#include <algorithm>
 
 #include "ops.h"
 #include "simd.h"
@@ -62,7 +61,6 @@ void layernorm_rows(float* y, float* mean, float* rstd, const float* x, const fl
     float* yr = y + r * D;
     // Statistics for rows r and r + 1 together, on even offsets within the chunk.
     if ((r - r0) % 2 == 0) {
-      if (r + 2 < r1) prefetch_span(xr + 2 * D, r + 3 < r1 ? 2 * D : D);
       if (r + 1 < r1) {
         row_stats2(xr, xr + D, D, eps, mean + r, rstd + r);
       } else {
@@ -111,10 +109,6 @@ void layernorm_grad_rows(float* dx, float* pdw, float* pdb, const float* dy, con
   const int64_t Dv = D - D % V::W;
   for (int64_t r = r0; r < r1;) {
     const int n = r + 1 < r1 ? 2 : 1;
-    if (r + n < r1) {
-      prefetch_span(x + (r + n) * D, D * std::min<int64_t>(2, r1 - r - n));
-      prefetch_span(dy + (r + n) * D, D * std::min<int64_t>(2, r1 - r - n));
-    }
     const float *xa = x + r * D, *ga = dy + r * D, *xb = xa + (n - 1) * D, *gb = ga + (n - 1) * D;
     const V mua = V::set1(mean[r]), rsa = V::set1(rstd[r]);
     const V mub = V::set1(mean[r + n - 1]), rsb = V::set1(rstd[r + n - 1]);

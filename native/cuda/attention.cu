@@ -4,6 +4,9 @@
 // 128 run on tensor cores (forward_tc_kernel, backward_tc_kernel; sm_80+). The rest is the
 // correct-first version: one thread per query row (forward) or key row (backward), K/V or Q/dO tiles in
 // shared memory; dQ is accumulated with atomics in an f32 workspace.
+#include <initializer_list>
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace mk_cuda {
@@ -83,37 +86,42 @@ __global__ void forward_kernel(T* __restrict__ out, float* __restrict__ lse, con
 
 constexpr int kTcRows = 64, kTcKeys = 64, kTcWarps = 4;
 
-template <class T> struct MmaType;
-template <> struct MmaType<__nv_bfloat16> {
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+// Two floats as a pair of 16-bit values (lo in the low half: the lower column of a fragment).
+template <class T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __half>) {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  } else {
     const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<const uint32_t*>(&v);
   }
-  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+}
+
+// c += a·b for one m16n8k16 tile with f32 accumulators.
+template <class T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if constexpr (std::is_same_v<T, __half>)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #else
-    __trap();
+  __trap();
 #endif
-  }
-};
-template <> struct MmaType<__half> {
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-  }
-  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-    __trap();
-#endif
-  }
-};
+}
+
+// The accumulators of two adjacent n-tiles (columns 0..7 and 8..15) as the A fragment of a
+// 16-wide k step: their layouts line up, so no data moves between lanes.
+template <class T>
+__device__ __forceinline__ void a_frag(uint32_t (&a)[4], const float (&lo)[4], const float (&hi)[4]) {
+  a[0] = pack2<T>(lo[0], lo[1]), a[1] = pack2<T>(lo[2], lo[3]);
+  a[2] = pack2<T>(hi[0], hi[1]), a[3] = pack2<T>(hi[2], hi[3]);
+}
 
 // Two adjacent elements (an even column of a row whose length is even: 4-byte aligned).
 template <class T>
@@ -180,7 +188,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
 #pragma unroll
       for (int kk = 0; kk < DH / 16; ++kk) {
         const T* kr = &ks[(n * 8 + gr) * KS + kk * 16 + 2 * tq];
-        MmaType<T>::mma(s[n], qa[kk], ld2(kr), ld2(kr + 8));
+        mma16816<T>(s[n], qa[kk], ld2(kr), ld2(kr + 8));
       }
     }
     // Scale, mask, and the online softmax of rows g and g+8 (each spread over the 4 lanes of a quad).
@@ -217,13 +225,12 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
     // O += P·V: P's accumulator fragments of key tiles 2c and 2c+1 are the A fragment of keys 16c..16c+15.
 #pragma unroll
     for (int c = 0; c < kTcKeys / 16; ++c) {
-      const uint32_t pa[4] = {MmaType<T>::pack(s[2 * c][0], s[2 * c][1]), MmaType<T>::pack(s[2 * c][2], s[2 * c][3]),
-                              MmaType<T>::pack(s[2 * c + 1][0], s[2 * c + 1][1]),
-                              MmaType<T>::pack(s[2 * c + 1][2], s[2 * c + 1][3])};
+      uint32_t pa[4];
+      a_frag<T>(pa, s[2 * c], s[2 * c + 1]);
 #pragma unroll
       for (int n = 0; n < DH / 8; ++n) {
         const T* vr = &vt[(n * 8 + gr) * VS + c * 16 + 2 * tq];
-        MmaType<T>::mma(o[n], pa, ld2(vr), ld2(vr + 8));
+        mma16816<T>(o[n], pa, ld2(vr), ld2(vr + 8));
       }
     }
   }
@@ -237,13 +244,14 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
     T* orow = out + (b * g.Lq + rows[r]) * ld + h * g.Dh;
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n)
-      *reinterpret_cast<uint32_t*>(orow + n * 8 + 2 * tq) = MmaType<T>::pack(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(orow + n * 8 + 2 * tq) = pack2<T>(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
     if (tq == 0) lse[bh * g.Lq + rows[r]] = l[r] > 0.f ? (m[r] + log2f(l[r])) * 0.6931471805599453f : -INFINITY;
   }
 }
 
-// The tensor-core forward where it applies: 16-bit storage, a head dim it is instantiated for,
-// and a device of compute capability 8.0 or more (mma.sync with bf16).
+// The tensor-core kernels apply to 16-bit storage, head dims 32/64/80/128, operands at even
+// element offsets (pairs move as one 32-bit word; a view may start anywhere) and devices of
+// compute capability 8.0 or more (mma.sync with bf16).
 bool tensor_cores() {
   static const bool ok = [] {
     int dev = 0, major = 0;
@@ -253,29 +261,29 @@ bool tensor_cores() {
   return ok;
 }
 
+// Calls f(std::integral_constant<int, Dh>) when the tensor-core kernels apply; false otherwise.
+template <class T, class F>
+bool with_tensor_cores(const Geo& g, std::initializer_list<const void*> operands, F&& f) {
+  if constexpr (std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (!tensor_cores()) return false;
+    for (const void* p : operands)
+      if (reinterpret_cast<uintptr_t>(p) % 4 != 0) return false;
+    switch (g.Dh) {
+      case 32: f(std::integral_constant<int, 32>{}); return true;
+      case 64: f(std::integral_constant<int, 64>{}); return true;
+      case 80: f(std::integral_constant<int, 80>{}); return true;
+      case 128: f(std::integral_constant<int, 128>{}); return true;
+      default: return false;
+    }
+  }
+}
+
 template <class T, int DH>
 void launch_forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
   const dim3 grid(blocks(g.Lq, kTcRows), unsigned(g.B * g.H));
   forward_tc_kernel<T, DH><<<grid, kTcWarps * 32, 0, s>>>(out, lse, q, k, v, lens, g);
-}
-
-template <class T>
-bool forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
-  // Pairs of elements are moved as one 32-bit word: a view at an odd element offset takes the
-  // plain kernel.
-  const auto odd = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 != 0; };
-  if (!tensor_cores() || odd(out) || odd(q) || odd(k) || odd(v)) return false;
-  switch (g.Dh) {
-    case 32: launch_forward_tc<T, 32>(s, out, lse, q, k, v, lens, g); return true;
-    case 64: launch_forward_tc<T, 64>(s, out, lse, q, k, v, lens, g); return true;
-    case 80: launch_forward_tc<T, 80>(s, out, lse, q, k, v, lens, g); return true;
-    case 128: launch_forward_tc<T, 128>(s, out, lse, q, k, v, lens, g); return true;
-    default: return false;
-  }
-}
-template <>
-bool forward_tc<float>(cudaStream_t, float*, float*, const float*, const float*, const float*, const int*, const Geo&) {
-  return false;
 }
 
 // dd [B,H,Lq] = Σ_d dO·O
@@ -442,9 +450,9 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
 #pragma unroll
       for (int kk = 0; kk < DH / 16; ++kk) {
         const T* qr = &qs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
-        MmaType<T>::mma(p[n], ka[kk], ld2(qr), ld2(qr + 8));
+        mma16816<T>(p[n], ka[kk], ld2(qr), ld2(qr + 8));
         const T* gr_ = &gs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
-        MmaType<T>::mma(dp[n], va[kk], ld2(gr_), ld2(gr_ + 8));
+        mma16816<T>(dp[n], va[kk], ld2(gr_), ld2(gr_ + 8));
       }
     }
     // Pᵀ = exp(Sᵀ·scale − lse) where the key is visible to the query, else 0; dSᵀ = Pᵀ(dPᵀ − D)·scale.
@@ -461,18 +469,15 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
     // dV += Pᵀ·dO and dK += dSᵀ·Q: Pᵀ and dSᵀ fragments of query tiles 2c, 2c+1 are A fragments.
 #pragma unroll
     for (int c = 0; c < QT / 16; ++c) {
-      const uint32_t pa[4] = {MmaType<T>::pack(p[2 * c][0], p[2 * c][1]), MmaType<T>::pack(p[2 * c][2], p[2 * c][3]),
-                              MmaType<T>::pack(p[2 * c + 1][0], p[2 * c + 1][1]),
-                              MmaType<T>::pack(p[2 * c + 1][2], p[2 * c + 1][3])};
-      const uint32_t sa[4] = {MmaType<T>::pack(dp[2 * c][0], dp[2 * c][1]), MmaType<T>::pack(dp[2 * c][2], dp[2 * c][3]),
-                              MmaType<T>::pack(dp[2 * c + 1][0], dp[2 * c + 1][1]),
-                              MmaType<T>::pack(dp[2 * c + 1][2], dp[2 * c + 1][3])};
+      uint32_t pa[4], sa[4];
+      a_frag<T>(pa, p[2 * c], p[2 * c + 1]);
+      a_frag<T>(sa, dp[2 * c], dp[2 * c + 1]);
 #pragma unroll
       for (int n = 0; n < DH / 8; ++n) {
         const T* gt = &gts[(n * 8 + gr) * L::TS + c * 16 + 2 * tq];
-        MmaType<T>::mma(gv[n], pa, ld2(gt), ld2(gt + 8));
+        mma16816<T>(gv[n], pa, ld2(gt), ld2(gt + 8));
         const T* qt = &qts[(n * 8 + gr) * L::TS + c * 16 + 2 * tq];
-        MmaType<T>::mma(gk[n], sa, ld2(qt), ld2(qt + 8));
+        mma16816<T>(gk[n], sa, ld2(qt), ld2(qt + 8));
       }
     }
     // dS [32 queries][64 keys] for dQ.
@@ -498,7 +503,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
 #pragma unroll
         for (int kk = 0; kk < kTcBwdKeys / 16; ++kk) {
           const T* kt = &kts[(d0 + gr) * L::KTS + kk * 16 + 2 * tq];
-          MmaType<T>::mma(acc, da[kk], ld2(kt), ld2(kt + 8));
+          mma16816<T>(acc, da[kk], ld2(kt), ld2(kt + 8));
         }
         const int d = d0 + 2 * tq;
         if (i_lo < g.Lq) {
@@ -519,8 +524,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
     T *krow = dk + (b * g.Lk + keys[r]) * ld + h * g.Dh, *vrow = dv + (b * g.Lk + keys[r]) * ld + h * g.Dh;
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n) {
-      *reinterpret_cast<uint32_t*>(krow + n * 8 + 2 * tq) = MmaType<T>::pack(gk[n][2 * r], gk[n][2 * r + 1]);
-      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = MmaType<T>::pack(gv[n][2 * r], gv[n][2 * r + 1]);
+      *reinterpret_cast<uint32_t*>(krow + n * 8 + 2 * tq) = pack2<T>(gk[n][2 * r], gk[n][2 * r + 1]);
+      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = pack2<T>(gv[n][2 * r], gv[n][2 * r + 1]);
     }
   }
 }
@@ -534,26 +539,6 @@ cudaError_t launch_backward_tc(cudaStream_t s, T* dk, T* dv, float* ws, const T*
   const dim3 grid(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H));
   backward_tc_kernel<T, DH><<<grid, kTcWarps * 32, bytes, s>>>(dk, dv, ws, q, k, v, lse, dd, dout, lens, g);
   return cudaGetLastError();
-}
-
-// Launches the tensor-core backward where it applies (as forward_tc); false: use the plain one.
-template <class T>
-bool backward_tc(cudaStream_t s, cudaError_t* err, T* dk, T* dv, float* ws, const T* q, const T* k, const T* v,
-                 const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
-  const auto odd = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 4 != 0; };
-  if (!tensor_cores() || odd(dk) || odd(dv) || odd(q) || odd(k) || odd(v) || odd(dout)) return false;
-  switch (g.Dh) {
-    case 32: *err = launch_backward_tc<T, 32>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
-    case 64: *err = launch_backward_tc<T, 64>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
-    case 80: *err = launch_backward_tc<T, 80>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
-    case 128: *err = launch_backward_tc<T, 128>(s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g); return true;
-    default: return false;
-  }
-}
-template <>
-bool backward_tc<float>(cudaStream_t, cudaError_t*, float*, float*, float*, const float*, const float*, const float*,
-                        const float*, const float*, const float*, const int*, const Geo&) {
-  return false;
 }
 
 template <class T>
@@ -579,7 +564,10 @@ cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const 
   if (e == cudaSuccess) {
     T* o = static_cast<T*>(out);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
-    if (!forward_tc<T>(s, o, lse, qt, kt, vt, lens, g)) {
+    const bool tc = with_tensor_cores<T>(g, {o, qt, kt, vt}, [&](auto dh) {
+      launch_forward_tc<T, decltype(dh)::value>(s, o, lse, qt, kt, vt, lens, g);
+    });
+    if (!tc) {
       const dim3 grid(blocks(g.Lq, kRows), unsigned(g.B * g.H));
       forward_kernel<T><<<grid, kRows, 0, s>>>(o, lse, qt, kt, vt, lens, g);
     }
@@ -604,7 +592,10 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
     T *dkt = static_cast<T*>(dk), *dvt = static_cast<T*>(dv);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     const T* gt = static_cast<const T*>(dout);
-    if (!backward_tc<T>(s, &e, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g)) {
+    const bool tc = with_tensor_cores<T>(g, {dkt, dvt, qt, kt, vt, gt}, [&](auto dh) {
+      e = launch_backward_tc<T, decltype(dh)::value>(s, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
+    });
+    if (!tc) {
       const dim3 grid(blocks(g.Lk, kRows), unsigned(g.B * g.H));
       backward_kernel<T><<<grid, kRows, 0, s>>>(dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
       e = cudaGetLastError();

@@ -95,6 +95,14 @@ export function compareRounds<C>(r: Round<C>): Array<{ ours: { seconds: number; 
   return best;
 }
 
+/** A memory-bound kernel's GB/s as fractions of copy bandwidths (bench/membound.ts). */
+export interface CopyFractions {
+  /** over the memory copy's (64 MiB, beyond the caches) */
+  memory: number;
+  /** over a copy of the kernel's own number of bytes */
+  sameSize: number;
+}
+
 /** "81 % of copy (23 % of same-size copy)"; one figure when the two copies are the same. */
 export function copyCell(memory: number, sameSize?: number): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
@@ -110,7 +118,7 @@ export class Recorder {
   }
 
   /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
-  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: { memory: number; sameSize: number }, ofGemm?: number): void {
+  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: CopyFractions, ofGemm?: number): void {
     // GFLOP/s and GB/s count work per second; Mcalls/s, steps/s, images/s … count calls.
     const tput = (s: number) => (unit === 'GFLOP/s' || unit === 'GB/s' ? work / s / 1e9 : unit === 'Mcalls/s' ? 1e-6 / s : 1 / s);
     const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy: ofCopy?.memory, ofCopySameSize: ofCopy?.sameSize, ofGemm };

@@ -9,7 +9,7 @@
 // Each side keeps its best (shortest) time over the run, as the peer comparisons do: the best
 // ratio of paired runs would pick the round where the copy happened to be slow.
 import { kernels, Tensor } from 'mamakit';
-import { measure } from './harness.js';
+import { measure, type CopyFractions } from './harness.js';
 
 const copies = new Map<number, { src: Tensor; dst: Tensor }>();
 const MEMORY_BYTES = 2 * 64 * 2 ** 20;
@@ -24,13 +24,6 @@ export function copySeconds(bytes: number): number {
   }
   const { src, dst } = c;
   return measure('copy', () => kernels.copy(src, dst), { maxTime: 0.5 }).seconds;
-}
-
-export interface CopyFractions {
-  /** kernel GB/s over the memory copy's (64 MiB, beyond the caches) */
-  memory: number;
-  /** kernel GB/s over a copy of the kernel's own number of bytes */
-  sameSize: number;
 }
 
 /** The kernel's bandwidth as a fraction of the copy bandwidth, best time of each side. */

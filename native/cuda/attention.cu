@@ -127,6 +127,20 @@ __device__ __forceinline__ void a_frag(uint32_t (&a)[4], const float (&lo)[4], c
 template <class T>
 __device__ __forceinline__ uint32_t ld2(const T* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
+// The A fragments [DH/16][4] of rows {rows[0], rows[1]} (this lane's g and g + 8) of one head
+// of one batch entry, x0 = &x[b, 0, h, 0] of x [B, L, H, Dh] (row stride ld); rows ≥ L are zero.
+template <class T, int DH>
+__device__ __forceinline__ void load_a(uint32_t (&a)[DH / 16][4], const T* x0, int64_t L, const int64_t (&rows)[2],
+                                       int64_t ld, int tq) {
+#pragma unroll
+  for (int kk = 0; kk < DH / 16; ++kk)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int64_t i = rows[r & 1];
+      a[kk][r] = i < L ? ld2(x0 + i * ld + kk * 16 + (r >> 1) * 8 + 2 * tq) : 0u;
+    }
+}
+
 template <class T, int DH>
 __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict__ out, float* __restrict__ lse,
                                                                    const T* __restrict__ q, const T* __restrict__ k,
@@ -142,16 +156,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
   const int64_t rows[2] = {row0 + gr, row0 + gr + 8};
   const float sl2 = g.scale * 1.4426950408889634f;  // scores in log2 units
 
-  // Q as A fragments, [DH/16][4]; rows past Lq are zero.
   uint32_t qa[DH / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < DH / 16; ++kk)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int64_t i = rows[r & 1];
-      const int col = kk * 16 + (r >> 1) * 8 + 2 * tq;
-      qa[kk][r] = i < g.Lq ? ld2(q + (b * g.Lq + i) * ld + h * g.Dh + col) : 0u;
-    }
+  load_a<T, DH>(qa, q + b * g.Lq * ld + h * g.Dh, g.Lq, rows, ld, tq);
   int64_t lim[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) lim[r] = rows[r] < g.Lq ? key_limit(g, kv_lens, b, rows[r]) : 0;
@@ -386,17 +392,10 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   const int64_t keys[2] = {key0 + gr, key0 + gr + 8};
   const float sl2 = g.scale * 1.4426950408889634f;
 
-  // This warp's K and V rows as A fragments [DH/16][4]; keys past Lk are zero.
+  // This warp's K and V rows as A fragments.
   uint32_t ka[DH / 16][4], va[DH / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < DH / 16; ++kk)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int64_t j = keys[r & 1];
-      const int col = kk * 16 + (r >> 1) * 8 + 2 * tq;
-      ka[kk][r] = j < g.Lk ? ld2(k + (b * g.Lk + j) * ld + h * g.Dh + col) : 0u;
-      va[kk][r] = j < g.Lk ? ld2(v + (b * g.Lk + j) * ld + h * g.Dh + col) : 0u;
-    }
+  load_a<T, DH>(ka, k + b * g.Lk * ld + h * g.Dh, g.Lk, keys, ld, tq);
+  load_a<T, DH>(va, v + b * g.Lk * ld + h * g.Dh, g.Lk, keys, ld, tq);
   // The block's 64 keys transposed, [DH][64], for dQ.
   for (int x = threadIdx.x; x < kTcBwdKeys * DH / 2; x += blockDim.x) {
     const int jj = x / (DH / 2), d = 2 * (x % (DH / 2));

@@ -54,6 +54,33 @@ forEachIsa(test, 'backward matches finite differences; dWeight and dBias accumul
   }
 });
 
+forEachIsa(test, 'a tensor past 4 MiB (rows one at a time) matches float64, and its first rows match the same rows computed alone (in pairs) bit for bit', () => {
+  const R = 2051, D = 600, small = 1000;
+  const x = rng.randn(R * D, 2).map((v) => v + 1), g = rng.randn(R * D), w = rng.randn(D), b = rng.randn(D);
+  const tw = Tensor.fromArray(w, [D]), tb = Tensor.fromArray(b, [D]);
+  const big = kernels.layerNorm(Tensor.fromArray(x, [R, D]), tw, tb);
+  const e = ref(x, w, b, R, D, 1e-5);
+  assertClose(big.y.toArray(), e.y, { atol: 1e-5, rtol: 1e-5, what: 'y (large)' });
+  assertClose(big.rstd.toArray(), e.rstd, { atol: 1e-5, rtol: 1e-5, what: 'rstd (large)' });
+  const dw = Tensor.zeros([D]), db = Tensor.zeros([D]);
+  const dx = kernels.layerNormBackward(Tensor.fromArray(g, [R, D]), Tensor.fromArray(x, [R, D]), big.mean, big.rstd, tw, { dWeight: dw, dBias: db }).toArray();
+  // float64: db = Σ_rows dy, dw = Σ_rows dy·x̂
+  const edw = new Float64Array(D), edb = new Float64Array(D);
+  for (let r = 0; r < R; r++)
+    for (let d = 0; d < D; d++) {
+      edb[d] += g[r * D + d];
+      edw[d] += g[r * D + d] * (x[r * D + d] - e.mean[r]) * e.rstd[r];
+    }
+  assertClose(dw.toArray(), edw, { atol: 1e-3, rtol: 1e-4, what: 'dWeight (large)' });
+  assertClose(db.toArray(), edb, { atol: 1e-3, rtol: 1e-4, what: 'dBias (large)' });
+  const part = (a: Float32Array) => a.subarray(0, small * D);
+  const alone = kernels.layerNorm(Tensor.fromArray(part(x), [small, D]), tw, tb);
+  assert.equal(Array.from(alone.y.toArray()), Array.from(part(big.y.toArray())), 'y rows: paired and single agree bit for bit');
+  assert.equal(Array.from(alone.rstd.toArray()), Array.from(big.rstd.toArray().subarray(0, small)), 'rstd rows');
+  const dxAlone = kernels.layerNormBackward(Tensor.fromArray(part(g), [small, D]), Tensor.fromArray(part(x), [small, D]), alone.mean, alone.rstd, tw).toArray();
+  assert.equal(Array.from(dxAlone), Array.from(dx.subarray(0, small * D)), 'dx rows: paired and single agree bit for bit');
+});
+
 test('no affine: backward needs no weight and returns dx', () => {
   const R = 3, D = 7;
   const x = Float64Array.from(rng.randn(R * D)), g = rng.randn(R * D);

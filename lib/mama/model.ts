@@ -187,13 +187,12 @@ export class Mama extends Module {
     return { loss, parts, inputs };
   }
 
-  private isTraining = true;
-  /** BatchNorm mode of the heads (batch statistics while training, running ones otherwise) */
+  /** BatchNorm mode of the heads (batch statistics while training, running ones otherwise); the
+   *  setter puts all three heads in it, so the first one's BatchNorm tells. */
   get training(): boolean {
-    return this.isTraining;
+    return this.patchHead.bn1.training;
   }
   set training(t: boolean) {
-    this.isTraining = t;
     this.patchHead.training = this.sentenceHead.training = this.simclr.training = t;
   }
 }

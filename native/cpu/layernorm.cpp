@@ -3,7 +3,6 @@
 //   y = (x − mean)·rstd·w + b
 //   dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),  g = dy·w,  x̂ = (x − mean)·rstd
 //   dw += Σ_rows dy·x̂,  db += Σ_rows dy
-
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -107,9 +106,10 @@ void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const
 }
 
 namespace {
-// Rows [r0, r1) of the backward; dw/db partials into pdw/pdb [D]. Rows go in pairs whose
-// reduction chains interleave (a row of 192 is too short to hide the add latency); each row's
-// sums, and the order in which rows add into pdw/pdb, are as row by row (bit-identical).
+// Rows [r0, r1) of the backward; dw/db partials into pdw/pdb [D]. When `paired` (paired_rows),
+// rows go in pairs whose reduction chains interleave (a row of 192 is too short to hide the add
+// latency); each row's sums, and the order in which rows add into pdw/pdb, are as row by row
+// (bit-identical).
 void layernorm_grad_rows(float* dx, float* pdw, float* pdb, const float* dy, const float* x, const float* mean,
                          const float* rstd, const float* w, int64_t r0, int64_t r1, int64_t D, bool streaming,
                          bool paired) {

@@ -172,8 +172,9 @@ inline void stream_fence() {
 #endif
 }
 
-// Asks for [p, p + n) ahead of use. The hardware streamers stop at 4 KiB page boundaries,
-// so a kernel that walks one page-sized row at a time stalls at the start of every row.
+// Asks for [p, p + n) ahead of use. Measure before using it: GELU's forward gains 5–8 % at
+// 64 MiB from a span 4 KiB ahead, but with two or more input streams (GELU's backward,
+// layerNorm) one prefetch per vector cost 5–17 % and the hardware streamers kept up alone.
 inline void prefetch_span(const float* p, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
 }

@@ -81,6 +81,13 @@ static int64_t uniform_step(const int64_t* rows, int64_t ld, int64_t i0, int64_t
   return step;
 }
 
+// One step of the blocked product: columns jc .. jc+nc of C, K block pc .. pc+kc, rows ic .. ic+mb.
+struct GemmStep {
+  int64_t jc, nc, pc, kc, ic, mb;
+  bool packs_b;     // first step of its (jc, pc): B's panel is packed for it
+  float *ap, *bp;   // its packed panels
+};
+
 void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int64_t M, int64_t N, int64_t K,
               const GemmBSum& bsum) {
   const GemmKernel g = isa() == Isa::avx512 ? gemm_kernel_avx512()
@@ -91,121 +98,150 @@ void gemm_f32(const GemmOut& C, const GemmOperand& A, const GemmOperand& B, int6
   // K is cut into equal blocks of at most g.kc (rounded up to 8): 1608 = 6 × 268, not
   // 5 × 320 + 8, whose last sliver of work would pay a whole pass of packing and C traffic.
   const int64_t KC = std::min<int64_t>(K, cdiv(cdiv(K, cdiv(K, g.kc)), 8) * 8);
-  const int64_t MB = 16 * MC;  // rows of A packed per pass
+  const int64_t MB = 16 * MC;  // rows of A packed per step
   const int nthreads = threads();
   const bool serial = double(M) * double(N) * double(K) < 48.0 * 48.0 * 48.0;
 
+  // Steps run in order (jc, then pc, then ic). Each parallel phase computes one step while
+  // it packs the next into the other half of double-buffered panels, so the packing of one
+  // step fills the time that threads would otherwise wait at the end of the previous one.
+  const int64_t njc = cdiv(N, NC), npc = cdiv(K, KC), nic = cdiv(M, MB), nsteps = njc * npc * nic;
   const int64_t nc_max = std::min<int64_t>(N, NC), kc_max = std::min<int64_t>(K, KC);
   const int64_t mb_max = std::min<int64_t>(M, MB);
-  float* bpack = t_bpack.get(size_t(cdiv(nc_max, NR) * NR * kc_max));
-  float* apack = t_apack.get(size_t(cdiv(mb_max, MR) * MR * kc_max));
+  const size_t bsize = size_t(cdiv(nc_max, NR) * NR * kc_max), asize = size_t(cdiv(mb_max, MR) * MR * kc_max);
+  float* bpack = t_bpack.get(npc * njc > 1 ? 2 * bsize : bsize);
+  float* apack = t_apack.get(nsteps > 1 ? 2 * asize : asize);
+  auto step_at = [&](int64_t i) {
+    const int64_t ii = i % nic, pi = (i / nic) % npc, ji = i / (nic * npc);
+    GemmStep st;
+    st.jc = ji * NC, st.nc = std::min(NC, N - st.jc);
+    st.pc = pi * KC, st.kc = std::min(KC, K - st.pc);
+    st.ic = ii * MB, st.mb = std::min(MB, M - st.ic);
+    st.packs_b = ii == 0;
+    st.ap = apack + (i % 2) * asize;
+    st.bp = bpack + ((ji * npc + pi) % 2) * bsize;
+    return st;
+  };
 
-  auto run = [&](int64_t n, auto&& f) {
-    if (serial) {
-      for (int64_t i = 0; i < n; ++i) f(i, 0);
+  // Packing tasks of a step: B's panel first (when the step packs it), then A's.
+  //   bpack [nsl][kc][NR]: sliver s holds columns jc + s·NR .. +NR, zero-padded. Groups of 8
+  // rows of B are copied to every sliver in turn, so reads walk along B's rows instead of
+  // jumping a page per element (that was TLB-bound: 1 GB/s). Groups are aligned to absolute
+  // multiples of their size, the sum's granule when B is also summed.
+  //   apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded. When op(A)'s
+  // rows are adjacent in memory (a transposed A), tasks split k, each packing whole runs of
+  // mb floats; else they split the slivers, each reading whole rows of A.
+  const int64_t gsz = bsum.sum ? std::max<int64_t>(1, bsum.granule) : 8;
+  const bool a_by_k = !A.rows && A.rs == 1;
+  struct PackPlan { int64_t g_lo, kgroups, btasks, aunits, atasks; };
+  auto pack_plan = [&](const GemmStep& st) {
+    PackPlan pp;
+    pp.g_lo = st.pc / gsz;
+    pp.kgroups = (st.pc + st.kc - 1) / gsz - pp.g_lo + 1;
+    pp.btasks = st.packs_b ? std::min<int64_t>(pp.kgroups, 4 * nthreads) : 0;
+    pp.aunits = a_by_k ? cdiv(st.kc, 8) : cdiv(st.mb, MR);
+    pp.atasks = std::min<int64_t>(pp.aunits, 4 * nthreads);
+    return pp;
+  };
+  auto pack_task = [&](const GemmStep& st, const PackPlan& pp, int64_t t) {
+    if (t < pp.btasks) {
+      const int64_t nsl = cdiv(st.nc, NR);
+      for (int64_t kg = t * pp.kgroups / pp.btasks; kg < (t + 1) * pp.kgroups / pp.btasks; ++kg) {
+        const int64_t k0 = std::max<int64_t>(st.pc, (pp.g_lo + kg) * gsz) - st.pc;
+        const int64_t k1 = std::min<int64_t>(st.pc + st.kc, (pp.g_lo + kg + 1) * gsz) - st.pc;
+        for (int64_t s = 0; s < nsl; ++s) {
+          const int64_t j0 = st.jc + s * NR;
+          g.pack_b(st.bp + s * st.kc * NR, B, j0, std::min<int64_t>(NR, N - j0), st.pc, k0, k1, bsum);
+        }
+      }
+      return;
+    }
+    t -= pp.btasks;
+    const int64_t u0 = t * pp.aunits / pp.atasks, u1 = (t + 1) * pp.aunits / pp.atasks;
+    if (u1 <= u0) return;
+    if (a_by_k) {
+      g.pack_a(st.ap, A, st.ic, st.mb, st.pc, st.kc, u0 * 8, std::min<int64_t>(st.kc, u1 * 8));
     } else {
-      parallel_for(n, f);
+      const int64_t i0 = st.ic + u0 * MR;
+      g.pack_a(st.ap + u0 * st.kc * MR, A, i0, std::min<int64_t>((u1 - u0) * MR, st.ic + st.mb - i0), st.pc, st.kc, 0,
+               st.kc);
     }
   };
 
-  for (int64_t jc = 0; jc < N; jc += NC) {
-    const int64_t nc = std::min(NC, N - jc);
-    const int64_t nsl = cdiv(nc, NR);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
-      const bool first = pc == 0;
-      const int load_c = (!first || C.accumulate) ? 1 : 0;
-      const float* add_here = first ? C.add : nullptr;
-
-      // bpack [nsl][kc][NR]: sliver s holds columns jc + s·NR .. +NR, zero-padded. Groups of
-      // 8 rows of B are copied to every sliver in turn, so reads walk along B's rows instead
-      // of jumping a page per element (that was TLB-bound: 1 GB/s). Groups are aligned to
-      // absolute multiples of their size, the sum's granule when B is also summed.
-      const int64_t gsz = bsum.sum ? std::max<int64_t>(1, bsum.granule) : 8;
-      const int64_t g_lo = pc / gsz, kgroups = (pc + kc - 1) / gsz - g_lo + 1;
-      const int64_t btasks = std::min<int64_t>(kgroups, 4 * nthreads);
-      auto pack_b_task = [&](int64_t t) {
-        for (int64_t kg = t * kgroups / btasks; kg < (t + 1) * kgroups / btasks; ++kg) {
-          const int64_t k0 = std::max<int64_t>(pc, (g_lo + kg) * gsz) - pc;
-          const int64_t k1 = std::min<int64_t>(pc + kc, (g_lo + kg + 1) * gsz) - pc;
-          for (int64_t s = 0; s < nsl; ++s) {
-            const int64_t j0 = jc + s * NR;
-            g.pack_b(bpack + s * kc * NR, B, j0, std::min<int64_t>(NR, N - j0), pc, k0, k1, bsum);
+  // Compute tasks of a step: row blocks of MC (each an L2-sized A block) × one column stripe
+  // per thread, so that the count is a multiple of the thread count whatever the rows: 7
+  // blocks of 240 rows on 2 threads had left one thread idle for a seventh of the time
+  // (1608-row ViT GEMMs). Against equal row blocks only (10 × 210 rows on 2048³): +5–14 % in
+  // interleaved A/B runs, with KC 512. When all rows fit one block (M ≤ MC), split the
+  // columns only: each task then reuses every B sliver it loads across all rows (the dW
+  // GEMMs of a small ViT).
+  struct ComputePlan { int64_t ni, nj, nsl; };
+  auto compute_plan = [&](const GemmStep& st) {
+    ComputePlan cp;
+    cp.nsl = cdiv(st.nc, NR);
+    cp.ni = cdiv(st.mb, MC);
+    cp.nj = 1;
+    if (!serial && st.mb > MC) cp.nj = std::min<int64_t>(nthreads, cp.nsl);
+    while (!serial && cp.ni * cp.nj < 4 * nthreads && cp.nj < cp.nsl) ++cp.nj;
+    return cp;
+  };
+  auto compute_task = [&](const GemmStep& st, const ComputePlan& cp, int64_t t) {
+    const bool first = st.pc == 0;
+    const int load_c = (!first || C.accumulate) ? 1 : 0;
+    const float* add_here = first ? C.add : nullptr;
+    const int64_t bi = t % cp.ni, bj = t / cp.ni;
+    const int64_t s_lo = bj * cp.nsl / cp.nj, s_hi = (bj + 1) * cp.nsl / cp.nj;
+    const int64_t r_lo = bi * MC, r_hi = std::min(st.mb, r_lo + MC);
+    const int64_t jc = st.jc, ic = st.ic, kc = st.kc;
+    alignas(64) float tmp[32 * 64];
+    for (int64_t s = s_lo; s < s_hi; ++s) {
+      const int64_t j0 = s * NR;  // within this jc block
+      const int64_t w = std::min<int64_t>(NR, st.nc - j0);
+      const float* bs = st.bp + s * kc * NR;
+      for (int64_t r0 = r_lo; r0 < r_hi; r0 += MR) {
+        const int64_t i0 = ic + r0, h = std::min<int64_t>(MR, st.mb - r0);
+        const float* as = st.ap + (r0 / MR) * kc * MR;
+        if (h == MR && w == NR) {
+          const int64_t ldc = uniform_step(C.rows, C.ld, i0, h);
+          const int64_t ldadd = add_here ? uniform_step(C.add_rows, C.add_ld, i0, h) : 0;
+          if (ldc >= 0 && ldadd >= 0) {
+            float* c = C.p + (C.rows ? C.rows[i0] : i0 * C.ld) + jc + j0;
+            const float* ad = add_here ? add_here + (C.add_rows ? C.add_rows[i0] : i0 * C.add_ld) + jc + j0 : nullptr;
+            g.ukernel(kc, as, bs, c, ldc, load_c, ad, ldadd);
+            continue;
           }
         }
-      };
-      // When all rows fit one pass (M ≤ MB, the usual case), A and B are packed in the same
-      // parallel phase: one barrier fewer per K block.
-      const bool one_pass = M <= MB;
-      if (!one_pass) run(btasks, [&](int64_t t, int) { pack_b_task(t); });
-      for (int64_t ic = 0; ic < M; ic += MB) {
-        const int64_t mb = std::min(MB, M - ic);
-        const int64_t msl = cdiv(mb, MR);
-        // apack [msl][kc][MR]: sliver s holds rows ic + s·MR .. +MR, zero-padded.
-        const int64_t atasks = std::min<int64_t>(msl, 4 * nthreads);
-        auto pack_a_task = [&](int64_t t) {
-          const int64_t s0 = t * msl / atasks, s1 = (t + 1) * msl / atasks;
-          if (s1 <= s0) return;
-          const int64_t i0 = ic + s0 * MR;
-          g.pack_a(apack + s0 * kc * MR, A, i0, std::min<int64_t>((s1 - s0) * MR, ic + mb - i0), pc, kc);
-        };
-        if (one_pass) {
-          run(btasks + atasks, [&](int64_t t, int) { t < btasks ? pack_b_task(t) : pack_a_task(t - btasks); });
-        } else {
-          run(atasks, [&](int64_t t, int) { pack_a_task(t); });
-        }
-        // Tasks: row blocks of MC (each an L2-sized A block) × one column stripe per thread,
-        // so that the count is a multiple of the thread count whatever the rows: 7 blocks of
-        // 240 rows on 2 threads had left one thread idle for a seventh of the time (1608-row
-        // ViT GEMMs). Against equal row blocks only (10 × 210 rows on 2048³): +5–14 % in
-        // interleaved A/B runs, with KC 512.
-        // When all rows fit one block (M ≤ MC), split the columns only: each task then reuses
-        // every B sliver it loads across all rows (the dW GEMMs of a small ViT).
-        const int64_t ni = cdiv(mb, MC), mct = MC;
-        int64_t nj = 1;
-        if (!serial && mb > MC) nj = std::min<int64_t>(nthreads, nsl);
-        while (!serial && ni * nj < 4 * nthreads && nj < nsl) ++nj;
-        run(ni * nj, [&](int64_t t, int) {
-          const int64_t bi = t % ni, bj = t / ni;
-          const int64_t s_lo = bj * nsl / nj, s_hi = (bj + 1) * nsl / nj;
-          const int64_t r_lo = bi * mct, r_hi = std::min(mb, r_lo + mct);
-          alignas(64) float tmp[32 * 64];
-          for (int64_t s = s_lo; s < s_hi; ++s) {
-            const int64_t j0 = s * NR;  // within this jc block
-            const int64_t w = std::min<int64_t>(NR, nc - j0);
-            const float* bs = bpack + s * kc * NR;
-            for (int64_t r0 = r_lo; r0 < r_hi; r0 += MR) {
-              const int64_t i0 = ic + r0, h = std::min<int64_t>(MR, mb - r0);
-              const float* as = apack + (r0 / MR) * kc * MR;
-              if (h == MR && w == NR) {
-                const int64_t ldc = uniform_step(C.rows, C.ld, i0, h);
-                const int64_t ldadd = add_here ? uniform_step(C.add_rows, C.add_ld, i0, h) : 0;
-                if (ldc >= 0 && ldadd >= 0) {
-                  float* c = C.p + (C.rows ? C.rows[i0] : i0 * C.ld) + jc + j0;
-                  const float* ad =
-                      add_here ? add_here + (C.add_rows ? C.add_rows[i0] : i0 * C.add_ld) + jc + j0 : nullptr;
-                  g.ukernel(kc, as, bs, c, ldc, load_c, ad, ldadd);
-                  continue;
-                }
-              }
-              // A ragged tile, or rows that are not evenly spaced (a tile that straddles two
-              // images of a patch embedding): compute into tmp, then place row by row.
-              g.ukernel(kc, as, bs, tmp, NR, 0, nullptr, 0);
-              for (int64_t r = 0; r < h; ++r) {
-                const int64_t i = i0 + r;
-                float* c = C.p + (C.rows ? C.rows[i] : i * C.ld) + jc + j0;
-                const float* ad = add_here ? add_here + (C.add_rows ? C.add_rows[i] : i * C.add_ld) + jc + j0 : nullptr;
-                for (int64_t j = 0; j < w; ++j) {
-                  float v = tmp[r * NR + j];
-                  if (ad) v += ad[j];
-                  if (load_c) v += c[j];
-                  c[j] = v;
-                }
-              }
-            }
+        // A ragged tile, or rows that are not evenly spaced (a tile that straddles two
+        // images of a patch embedding): compute into tmp, then place row by row.
+        g.ukernel(kc, as, bs, tmp, NR, 0, nullptr, 0);
+        for (int64_t r = 0; r < h; ++r) {
+          const int64_t i = i0 + r;
+          float* c = C.p + (C.rows ? C.rows[i] : i * C.ld) + jc + j0;
+          const float* ad = add_here ? add_here + (C.add_rows ? C.add_rows[i] : i * C.add_ld) + jc + j0 : nullptr;
+          for (int64_t j = 0; j < w; ++j) {
+            float v = tmp[r * NR + j];
+            if (ad) v += ad[j];
+            if (load_c) v += c[j];
+            c[j] = v;
           }
-        });
+        }
       }
+    }
+  };
+
+  // Phase p computes step p-1 (its tasks first: they are the larger) and packs step p.
+  for (int64_t p = 0; p <= nsteps; ++p) {
+    GemmStep cs{}, ps{};
+    ComputePlan cp{0, 0, 0};
+    PackPlan pp{0, 0, 0, 0, 0};
+    int64_t ncomp = 0, npack = 0;
+    if (p > 0) cs = step_at(p - 1), cp = compute_plan(cs), ncomp = cp.ni * cp.nj;
+    if (p < nsteps) ps = step_at(p), pp = pack_plan(ps), npack = pp.btasks + pp.atasks;
+    auto task = [&](int64_t t, int) { t < ncomp ? compute_task(cs, cp, t) : pack_task(ps, pp, t - ncomp); };
+    if (serial) {
+      for (int64_t t = 0; t < ncomp + npack; ++t) task(t, 0);
+    } else {
+      parallel_for(ncomp + npack, task);
     }
   }
 }

@@ -54,9 +54,10 @@ using GemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* 
                              int load_c, const float* add, int64_t ldadd);
 
 // Packing into the kernel's layout (matmul_pack.h), instantiated per ISA with its MR/NR.
-// Slivers dst + t·kc·MR, each [kc][MR], from rows i0 .. i0+h of op(A) (h ≥ 1, any number of
-// slivers), columns pc .. pc+kc; the last sliver zero-padded to MR rows.
-using GemmPackA = void (*)(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc);
+// Rows k0 .. k1 of slivers dst + t·kc·MR, each [kc][MR], from rows i0 .. i0+h of op(A) (h ≥ 1,
+// any number of slivers), columns pc+k0 .. pc+k1; the last sliver zero-padded to MR rows.
+using GemmPackA = void (*)(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc,
+                           int64_t k0, int64_t k1);
 // Rows k0 .. k1 of one B sliver dst [kc][NR]: columns j0 .. j0+w of op(B), rows pc+k0 .. pc+k1;
 // adds them into sum when it is set.
 using GemmPackB = void (*)(float* dst, const GemmOperand& B, int64_t j0, int64_t w, int64_t pc, int64_t k0,

@@ -8,28 +8,34 @@
 inline int64_t op_row(const GemmOperand& X, int64_t i) { return X.rows ? X.rows[i] : i * X.rs; }
 inline int64_t op_col(const GemmOperand& X, int64_t k) { return X.cols ? X.cols[k] : k * X.cs; }
 
-// Rows i0 .. i0+h of op(A) (h may span several slivers), columns pc .. pc+kc, into slivers
-// dst + t·kc·MR, each [kc][MR], the last zero-padded to MR rows.
+// Rows i0 .. i0+h of op(A) (h may span several slivers), columns pc+k0 .. pc+k1, into rows
+// k0 .. k1 of slivers dst + t·kc·MR, each [kc][MR], the last zero-padded to MR rows.
 template <int MR>
-void pack_a(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc) {
+void pack_a(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc, int64_t k0, int64_t k1) {
   const int64_t nsl = (h + MR - 1) / MR;
   if (!A.rows && A.rs == 1) {
-    // Rows adjacent in memory (a transposed A, or dTokensᵀ): walk k outermost and copy the
-    // whole run of h floats of each k into all slivers. Sliver by sliver, every k would touch
-    // a new line of a distant row for 6 floats (dW GEMMs spent 30 % of their time here).
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = A.p + op_col(A, pc + k) + i0;
-      // Each k is a distant row that no hardware prefetcher predicts; ask for the one 8 ahead.
-      if (k + 8 < kc) {
-        const char* ahead = reinterpret_cast<const char*>(A.p + op_col(A, pc + k + 8) + i0);
+    // Rows adjacent in memory (a transposed A, or dTokensᵀ): take 8 k at a time (8 source
+    // runs of h floats, in L1 together) and fill each sliver's 8·MR floats contiguously, so
+    // that the stores write whole lines instead of MR floats of a distant line per k.
+    constexpr int64_t KB = 8;
+    for (int64_t kb0 = k0; kb0 < k1; kb0 += KB) {
+      const int64_t kb = k1 - kb0 < KB ? k1 - kb0 : KB;
+      const float* src[KB];
+      for (int64_t u = 0; u < kb; ++u) src[u] = A.p + op_col(A, pc + kb0 + u) + i0;
+      // The next block's runs are distant and no hardware prefetcher predicts them.
+      for (int64_t u = kb0 + KB; u < kb0 + 2 * KB && u < k1; ++u) {
+        const char* ahead = reinterpret_cast<const char*>(A.p + op_col(A, pc + u) + i0);
         for (int64_t b = 0; b < h * int64_t(sizeof(float)); b += 64) __builtin_prefetch(ahead + b);
       }
-      float* d = dst + k * MR;
-      int64_t t = 0;
-      for (; t + 1 < nsl || (t < nsl && h % MR == 0); ++t) std::memcpy(d + t * kc * MR, src + t * MR, MR * sizeof(float));
-      if (t < nsl) {
+      for (int64_t t = 0; t < nsl; ++t) {
+        float* d = dst + t * kc * MR + kb0 * MR;
         const int64_t left = h - t * MR;
-        for (int64_t r = 0; r < MR; ++r) d[t * kc * MR + r] = r < left ? src[t * MR + r] : 0.f;
+        if (left >= MR) {
+          for (int64_t u = 0; u < kb; ++u) std::memcpy(d + u * MR, src[u] + t * MR, MR * sizeof(float));
+        } else {
+          for (int64_t u = 0; u < kb; ++u)
+            for (int64_t r = 0; r < MR; ++r) d[u * MR + r] = r < left ? src[u][t * MR + r] : 0.f;
+        }
       }
     }
     return;
@@ -40,12 +46,12 @@ void pack_a(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc,
     if (!A.cols && A.cs == 1 && hb == MR) {
       const float* rows[MR];
       for (int r = 0; r < MR; ++r) rows[r] = A.p + op_row(A, ib + r) + pc;
-      for (int64_t k = 0; k < kc; ++k)
+      for (int64_t k = k0; k < k1; ++k)
         for (int r = 0; r < MR; ++r) ds[k * MR + r] = rows[r][k];
     } else {
       const float* rows[MR];
       for (int64_t r = 0; r < MR; ++r) rows[r] = r < hb ? A.p + op_row(A, ib + r) : nullptr;
-      for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t k = k0; k < k1; ++k) {
         const int64_t col = op_col(A, pc + k);
         for (int64_t r = 0; r < MR; ++r) ds[k * MR + r] = r < hb ? rows[r][col] : 0.f;
       }

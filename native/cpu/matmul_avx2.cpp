@@ -35,10 +35,6 @@ void ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t 
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    // The B sliver (kc·64 bytes, 32 KiB at KC 512) does not stay in L1 beside the A stream:
-    // fetch it 16 k ahead (+3 to +8 % on 2048³ in paired in-process rounds; the distance
-    // matters little between 8 and 32 k).
-    _mm_prefetch(reinterpret_cast<const char*>(b + k * NR + 16 * NR), _MM_HINT_T0);
     const __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {

@@ -54,9 +54,12 @@ for (const isa of runnableIsas(test)) {
       runCase({ M: 2100, N: 9, K: 33, transA: false, transB: false, bias: false, accumulate: false }, isa);
       runCase({ M: 301, N: 40, K: 700, transA: true, transB: false, bias: true, accumulate: true }, isa);
       runCase({ M: 4000, N: 9, K: 40, transA: false, transB: true, bias: true, accumulate: false }, isa); // more rows than one packing pass
-      // Several row passes in each of several K blocks: packing of one step overlaps the
-      // product of the previous one in double-buffered panels, B's reused across row passes.
+      // Several row passes in each of several K blocks (B packed once for the row passes).
       runCase({ M: 3900, N: 37, K: 600, transA: true, transB: false, bias: true, accumulate: true }, isa);
+      // Small panels: packing of one step overlaps the product of the previous one in
+      // double-buffered panels, across row passes (A alternates, B stays) and K blocks.
+      runCase({ M: 3900, N: 37, K: 100, transA: false, transB: true, bias: true, accumulate: true }, isa);
+      runCase({ M: 300, N: 37, K: 1100, transA: true, transB: false, bias: false, accumulate: true }, isa);
     } finally {
       native.setIsa(native.buildInfo().bestIsa);
     }

@@ -2,9 +2,10 @@
 // in a peer (Debian's PyTorch on 2 threads, in its own process), print the ratio, and leave
 // the rows in bench/out/<bench>.json for scripts/bench.mjs to merge into bench/RESULTS.md.
 import Benchmark from 'benchmark';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -31,6 +32,12 @@ export interface Row {
   ofCopySameSize?: number;
   /** compute-bound kernels: the fraction of our GEMM rate measured in the same run */
   ofGemm?: number;
+  /** comparePaired: the lowest and highest of the paired ratios whose median is `ratio` */
+  ratioRange?: [number, number];
+  /** comparePaired: how many alternating pairs the ratio is the median of */
+  pairs?: number;
+  /** comparePaired: best time of each side over the pairs, as a ratio */
+  bestRatio?: number;
 }
 
 /** Times fn with benchmark.js. */
@@ -95,6 +102,98 @@ export function compareRounds<C>(r: Round<C>): Array<{ ours: { seconds: number; 
   return best;
 }
 
+/** Mean seconds per call of fn over at least minTime seconds and 3 calls, after one warm-up call. */
+export function timeLoop(fn: () => void, minTime: number): number {
+  fn();
+  let n = 0;
+  const t0 = performance.now();
+  let elapsed = 0;
+  do {
+    fn();
+    n++;
+    elapsed = (performance.now() - t0) / 1000;
+  } while (elapsed < minTime || n < 3);
+  return elapsed / n;
+}
+
+export interface PairedResult {
+  /** median seconds per call of each side over the pairs */
+  ours: number;
+  peer: number | null;
+  /** median, lowest and highest of peer/ours seconds over the pairs (ours over peer throughput) */
+  ratio: number | null;
+  range: [number, number] | null;
+  /** the best time of each side over the pairs, as a ratio (what compareRounds reports) */
+  bestRatio: number | null;
+  pairs: number;
+}
+
+const median = (x: number[]) => {
+  const s = [...x].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Times every case against a peer kept running in its own process (torch_peer.py --serve),
+ * alternating the two every `minTime` seconds (which side goes first alternates too), and
+ * returns the median of the paired ratios. This VM's speed moves by ±15 % within seconds;
+ * a pair is measured under the same conditions, so the median of many pairs is a steadier
+ * ratio than the best of a few rounds of each side taken seconds apart.
+ */
+export async function comparePaired<C>(r: { cases: C[]; peer: { op: string; arg: (c: C) => object }; ours: (c: C, minTime: number) => number; pairs?: number; minTime?: number }): Promise<PairedResult[]> {
+  const pairs = r.pairs ?? 9, minTime = r.minTime ?? 0.3;
+  const py = '/usr/bin/python3';
+  let ask: ((c: C) => Promise<number>) | null = null;
+  let close = () => {};
+  if (!existsSync(py)) {
+    console.log(`  peer unavailable: ${py} not found`);
+  } else {
+    const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    const child = spawn(py, [join(root, 'bench', 'peers', 'torch_peer.py'), r.peer.op, '--serve'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    ask = async (c) => {
+      child.stdin.write(JSON.stringify({ case: r.peer.arg(c), minTime }) + '\n');
+      const next = await lines.next();
+      if (next.done) throw new Error(`peer exited: ${stderr.trim().split('\n').pop()}`);
+      return JSON.parse(next.value).seconds;
+    };
+    close = () => child.stdin.end();
+  }
+  try {
+    if (ask) await ask(r.cases[0]);  // python and torch start-up, outside any pair
+  } catch (e) {
+    console.log(`  peer unavailable: ${(e as Error).message}`);
+    ask = null;
+  }
+  const out: PairedResult[] = [];
+  try {
+    for (const c of r.cases) {
+      const ours: number[] = [], peer: number[] = [];
+      for (let i = 0; i < pairs; i++) {
+        if (ask && i % 2) peer.push(await ask(c));
+        ours.push(r.ours(c, minTime));
+        if (ask && !(i % 2)) peer.push(await ask(c));
+      }
+      const ratios = peer.map((p, i) => p / ours[i]);
+      out.push({
+        ours: median(ours),
+        peer: ask ? median(peer) : null,
+        ratio: ask ? median(ratios) : null,
+        range: ask ? [Math.min(...ratios), Math.max(...ratios)] : null,
+        bestRatio: ask ? Math.min(...peer) / Math.min(...ours) : null,
+        pairs: ask ? pairs : 0,
+      });
+    }
+  } finally {
+    close();
+  }
+  return out;
+}
+
 /** A memory-bound kernel's GB/s as fractions of copy bandwidths (bench/membound.ts). */
 export interface CopyFractions {
   /** over the memory copy's (64 MiB, beyond the caches) */
@@ -133,6 +232,21 @@ export class Recorder {
     const peerText = peer ? `  ${peer.name} ${fmt(tput(peer.seconds))} ${unit}  ratio ${row.ratio!.toFixed(2)}×` : '';
     const copyText = ofCopy != null ? `  (${copyCell(ofCopy.memory, ofCopy.sameSize)})` : ofGemm != null ? `  (${(100 * ofGemm).toFixed(0)} % of GEMM)` : '';
     console.log(`  ${caseName.padEnd(44)} ${fmt(row.value).padStart(8)} ${unit} ±${ours.rme.toFixed(1)}%${peerText}${copyText}`);
+  }
+
+  /** Records a comparePaired result: each side's median throughput and the median paired ratio. */
+  addPaired(caseName: string, unit: string, work: number, p: PairedResult, peerName: string): void {
+    const tput = (sec: number) => (unit === 'GFLOP/s' || unit === 'GB/s' ? work / sec / 1e9 : 1 / sec);
+    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: p.ours, unit, value: tput(p.ours) };
+    this.rows.push(row);
+    const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+    let peerText = '';
+    if (p.peer != null && p.ratio != null && p.range) {
+      Object.assign(row, { peer: peerName, ratio: p.ratio, ratioRange: p.range, bestRatio: p.bestRatio, pairs: p.pairs });
+      this.rows.push({ bench: this.bench, case: caseName, impl: peerName, seconds: p.peer, unit, value: tput(p.peer) });
+      peerText = `  ${peerName} ${fmt(tput(p.peer))} ${unit}  ratio ${p.ratio.toFixed(2)}× (pairs ${p.range[0].toFixed(2)}–${p.range[1].toFixed(2)}; best/best ${p.bestRatio!.toFixed(2)}×)`;
+    }
+    console.log(`  ${caseName.padEnd(44)} ${fmt(row.value).padStart(8)} ${unit}${peerText}`);
   }
 
   save(): void {

@@ -2,7 +2,7 @@
 // that matter: a large square and the small ViT's forward and backward GEMMs.
 // Run: npm run bench -- matmul
 import { kernels, Tensor } from 'mamakit';
-import { compareRounds, measure, Recorder } from './harness.js';
+import { comparePaired, Recorder, timeLoop } from './harness.js';
 
 const rec = new Recorder(import.meta.url);
 // The small ViT (width 192, MLP 768, 8 images of 197 + 4 tokens = 1608 rows): two forward
@@ -24,13 +24,15 @@ const operands = cases.map((c) => ({
   b: Tensor.fromArray(new Float32Array(c.K * c.N).map(() => Math.random() - 0.5), c.transB ? [c.N, c.K] : [c.K, c.N]),
   out: Tensor.empty([c.M, c.N]),
 }));
-const best = compareRounds({
+// Medians of 15 alternating pairs of ~0.3 s each (harness.ts comparePaired).
+const paired = await comparePaired({
   cases,
-  peer: { name: 'torch', op: 'matmul', arg: (c) => c },
-  ours: (c) => {
+  pairs: 15,
+  peer: { op: 'matmul', arg: (c) => c },
+  ours: (c, minTime) => {
     const { a, b, out } = operands[cases.indexOf(c)];
-    return measure(c.name, () => kernels.matmul(a, b, { out, transA: c.transA, transB: c.transB }), { maxTime: 1 });
+    return timeLoop(() => kernels.matmul(a, b, { out, transA: c.transA, transB: c.transB }), minTime);
   },
 });
-cases.forEach((c, i) => rec.add(c.name, 'GFLOP/s', 2 * c.M * c.N * c.K, best[i].ours, best[i].peer != null ? { name: 'torch', seconds: best[i].peer! } : null));
+cases.forEach((c, i) => rec.addPaired(c.name, 'GFLOP/s', 2 * c.M * c.N * c.K, paired[i], 'torch'));
 rec.save();

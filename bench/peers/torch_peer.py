@@ -1,6 +1,7 @@
 # torch_peer.py: the PyTorch side of mamakit's benches. Reads a JSON list of cases on stdin,
 # times each on 2 threads (or on CUDA when a case says so) and prints a JSON list of
-# {"seconds": mean per call}. Run by bench/harness.ts as /usr/bin/python3 torch_peer.py OP.
+# {"seconds": mean per call}. Run by bench/harness.ts as /usr/bin/python3 torch_peer.py OP,
+# or as torch_peer.py OP --serve to time one case per request line (comparePaired).
 import json
 import sys
 import time
@@ -233,10 +234,28 @@ def jsonl():
             print(json.dumps(r), flush=True)
 
 
+def serve(op):
+    """bench/harness.ts comparePaired: one request per line, {"case": …, "minTime": s}; answers
+    {"seconds": mean per call} at once, so that the caller can alternate with its own timing."""
+    fns = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        key = json.dumps(r["case"], sort_keys=True)
+        if key not in fns:
+            fns[key] = OPS[op](r["case"])
+        fn, dev = fns[key]
+        print(json.dumps({"seconds": timeit(fn, dev, min_time=r["minTime"], min_reps=3)}), flush=True)
+
+
 if __name__ == "__main__":
     op = sys.argv[1]
     if op == "jsonl":
         jsonl()
+        sys.exit(0)
+    if len(sys.argv) > 2 and sys.argv[2] == "--serve":
+        serve(op)
         sys.exit(0)
     cases = json.load(sys.stdin)
     results = []

@@ -63,8 +63,14 @@ template <int NR>
 void pack_b(float* dst, const GemmOperand& B, int64_t j0, int64_t w, int64_t pc, int64_t k0, int64_t k1, const GemmBSum& sum) {
   if (!B.cols && B.cs == 1) {
     // Columns adjacent in memory (B [K,N], or token rows of dTokens): NR floats per k.
+    // Evenly spaced rows: ask for the same columns 8 rows on, in the next group (+1 to +5 %
+    // on the 192-row dW GEMMs of a small ViT, whose packing is 15-20 % of their time). The
+    // address is formed as an integer: past the last row it points outside B, which a
+    // prefetch may do but a pointer may not.
+    const uintptr_t ahead = B.rows ? 0 : uintptr_t(8 * B.rs * int64_t(sizeof(float)));
     for (int64_t k = k0; k < k1; ++k) {
       const float* src = B.p + op_row(B, pc + k) + j0;
+      if (ahead) __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(src) + ahead));
       float* d = dst + k * NR;
       if (w == NR) {
         std::memcpy(d, src, NR * sizeof(float));  // a loop here stayed scalar (may-alias)

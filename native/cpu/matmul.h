@@ -9,6 +9,9 @@
 #pragma once
 #include <cstdint>
 #include <cstring>  // memcpy in matmul_pack.h, which is included inside namespaces
+#if defined(__SSE2__)
+#include <xmmintrin.h>  // the same: matmul_pack.h's register transposes
+#endif
 
 namespace mk {
 

@@ -12,6 +12,7 @@ inline int64_t op_col(const GemmOperand& X, int64_t k) { return X.cols ? X.cols[
 // k0 .. k1 of slivers dst + t·kc·MR, each [kc][MR], the last zero-padded to MR rows.
 template <int MR>
 void pack_a(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc, int64_t kc, int64_t k0, int64_t k1) {
+  static_assert(MR % 4 == 0 || MR % 4 == 2, "the register transposes below take rows in fours and one pair");
   const int64_t nsl = (h + MR - 1) / MR;
   if (!A.rows && A.rs == 1) {
     // Rows adjacent in memory (a transposed A, or dTokensᵀ): take 8 k at a time (8 source
@@ -46,8 +47,46 @@ void pack_a(float* dst, const GemmOperand& A, int64_t i0, int64_t h, int64_t pc,
     if (!A.cols && A.cs == 1 && hb == MR) {
       const float* rows[MR];
       for (int r = 0; r < MR; ++r) rows[r] = A.p + op_row(A, ib + r) + pc;
-      for (int64_t k = k0; k < k1; ++k)
+      // The next sliver's rows are short runs (kc floats each) that the hardware prefetchers
+      // pick up late: ask for them a line at a time while this sliver is copied.
+      const float* next[MR] = {};
+      const bool ahead = t + 1 < nsl && h - (t + 1) * MR >= MR;
+      if (ahead)
+        for (int r = 0; r < MR; ++r) next[r] = A.p + op_row(A, ib + MR + r) + pc;
+      int64_t k = k0;
+#if defined(__SSE2__)
+      // 4 k at a time: 4×4 transposes of rows in fours (and the last two rows as pairs when
+      // MR is 6). Element by element this copy ran at ~4 GB/s from L2 and was 14-21 % of the
+      // ViT's forward and dX GEMMs; transposed in registers it is ~4× faster (6 rows × 288 k).
+      for (; k + 4 <= k1; k += 4) {
+        if (ahead && k % 16 == 0)
+          for (int r = 0; r < MR; ++r) __builtin_prefetch(next[r] + k);
+        float* d = ds + k * MR;
+        for (int g = 0; g + 4 <= MR; g += 4) {
+          __m128 r0 = _mm_loadu_ps(rows[g] + k), r1 = _mm_loadu_ps(rows[g + 1] + k);
+          __m128 r2 = _mm_loadu_ps(rows[g + 2] + k), r3 = _mm_loadu_ps(rows[g + 3] + k);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          _mm_storeu_ps(d + g, r0);
+          _mm_storeu_ps(d + MR + g, r1);
+          _mm_storeu_ps(d + 2 * MR + g, r2);
+          _mm_storeu_ps(d + 3 * MR + g, r3);
+        }
+        if constexpr (MR % 4 == 2) {
+          constexpr int g = MR - 2;
+          const __m128 a = _mm_loadu_ps(rows[g] + k), b = _mm_loadu_ps(rows[g + 1] + k);
+          const __m128 lo = _mm_unpacklo_ps(a, b), hi = _mm_unpackhi_ps(a, b);  // (k, k+1), (k+2, k+3)
+          _mm_storel_pi(reinterpret_cast<__m64*>(d + g), lo);
+          _mm_storeh_pi(reinterpret_cast<__m64*>(d + MR + g), lo);
+          _mm_storel_pi(reinterpret_cast<__m64*>(d + 2 * MR + g), hi);
+          _mm_storeh_pi(reinterpret_cast<__m64*>(d + 3 * MR + g), hi);
+        }
+      }
+#endif
+      for (; k < k1; ++k) {
+        if (ahead && k % 16 == 0)
+          for (int r = 0; r < MR; ++r) __builtin_prefetch(next[r] + k);
         for (int r = 0; r < MR; ++r) ds[k * MR + r] = rows[r][k];
+      }
     } else {
       const float* rows[MR];
       for (int64_t r = 0; r < MR; ++r) rows[r] = r < hb ? A.p + op_row(A, ib + r) : nullptr;

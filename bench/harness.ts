@@ -53,20 +53,27 @@ export interface PeerResult {
 }
 
 /**
- * Runs bench/peers/torch_peer.py with Debian's python3 on the given cases; returns null (and
- * says why) when python3-torch is missing. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset
- * for that process only: they slow a current OpenBLAS here.
+ * How to run bench/peers/torch_peer.py with Debian's python3 (extra arguments after OP), or
+ * null (and says why) when it is missing. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for
+ * that process only: they slow a current OpenBLAS here.
  */
-export function torchPeer(op: string, cases: object[]): Array<PeerResult | null> | null {
-  const py = '/usr/bin/python3';
-  if (!existsSync(py)) {
-    console.log(`  peer unavailable: ${py} not found`);
+function peerProcess(op: string, ...extra: string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } | null {
+  const cmd = '/usr/bin/python3';
+  if (!existsSync(cmd)) {
+    console.log(`  peer unavailable: ${cmd} not found`);
     return null;
   }
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync(py, [join(root, 'bench', 'peers', 'torch_peer.py'), op], { input: JSON.stringify(cases), env, encoding: 'utf8', maxBuffer: 16 << 20 });
+  return { cmd, args: [join(root, 'bench', 'peers', 'torch_peer.py'), op, ...extra], env };
+}
+
+/** Times the cases in torch_peer.py; null (and says why) when python3-torch is missing. */
+export function torchPeer(op: string, cases: object[]): Array<PeerResult | null> | null {
+  const p = peerProcess(op);
+  if (!p) return null;
+  const r = spawnSync(p.cmd, p.args, { input: JSON.stringify(cases), env: p.env, encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) {
     console.log(`  peer unavailable: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`);
     return null;
@@ -142,16 +149,11 @@ const median = (x: number[]) => {
  */
 export async function comparePaired<C>(r: { cases: C[]; peer: { op: string; arg: (c: C) => object }; ours: (c: C, minTime: number) => number; pairs?: number; minTime?: number }): Promise<PairedResult[]> {
   const pairs = r.pairs ?? 9, minTime = r.minTime ?? 0.3;
-  const py = '/usr/bin/python3';
   let ask: ((c: C) => Promise<number>) | null = null;
   let close = () => {};
-  if (!existsSync(py)) {
-    console.log(`  peer unavailable: ${py} not found`);
-  } else {
-    const env = { ...process.env };
-    delete env.OPENBLAS_CORETYPE;
-    delete env.OPENBLAS_L2_SIZE;
-    const child = spawn(py, [join(root, 'bench', 'peers', 'torch_peer.py'), r.peer.op, '--serve'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = peerProcess(r.peer.op, '--serve');
+  if (p) {
+    const child = spawn(p.cmd, p.args, { env: p.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -202,6 +204,17 @@ export interface CopyFractions {
   sameSize: number;
 }
 
+/** Throughput in `unit` of `work` done in `seconds`: GFLOP/s and GB/s count work, Mcalls/s,
+ *  steps/s, images/s … count calls. */
+export function throughput(unit: string, work: number, seconds: number): number {
+  return unit === 'GFLOP/s' || unit === 'GB/s' ? work / seconds / 1e9 : unit === 'Mcalls/s' ? 1e-6 / seconds : 1 / seconds;
+}
+
+/** A figure with three significant digits, or none after the point from 100 on. */
+export function fmtValue(v: number): string {
+  return v >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}
+
 /** "81 % of copy (23 % of same-size copy)"; one figure when the two copies are the same. */
 export function copyCell(memory: number, sameSize?: number): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
@@ -218,8 +231,7 @@ export class Recorder {
 
   /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
   add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: CopyFractions, ofGemm?: number): void {
-    // GFLOP/s and GB/s count work per second; Mcalls/s, steps/s, images/s … count calls.
-    const tput = (s: number) => (unit === 'GFLOP/s' || unit === 'GB/s' ? work / s / 1e9 : unit === 'Mcalls/s' ? 1e-6 / s : 1 / s);
+    const tput = (s: number) => throughput(unit, work, s);
     const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy: ofCopy?.memory, ofCopySameSize: ofCopy?.sameSize, ofGemm };
     if (peer) {
       row.peer = peer.name;
@@ -228,25 +240,23 @@ export class Recorder {
     } else {
       this.rows.push(row);
     }
-    const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-    const peerText = peer ? `  ${peer.name} ${fmt(tput(peer.seconds))} ${unit}  ratio ${row.ratio!.toFixed(2)}×` : '';
+    const peerText = peer ? `  ${peer.name} ${fmtValue(tput(peer.seconds))} ${unit}  ratio ${row.ratio!.toFixed(2)}×` : '';
     const copyText = ofCopy != null ? `  (${copyCell(ofCopy.memory, ofCopy.sameSize)})` : ofGemm != null ? `  (${(100 * ofGemm).toFixed(0)} % of GEMM)` : '';
-    console.log(`  ${caseName.padEnd(44)} ${fmt(row.value).padStart(8)} ${unit} ±${ours.rme.toFixed(1)}%${peerText}${copyText}`);
+    console.log(`  ${caseName.padEnd(44)} ${fmtValue(row.value).padStart(8)} ${unit} ±${ours.rme.toFixed(1)}%${peerText}${copyText}`);
   }
 
   /** Records a comparePaired result: each side's median throughput and the median paired ratio. */
   addPaired(caseName: string, unit: string, work: number, p: PairedResult, peerName: string): void {
-    const tput = (sec: number) => (unit === 'GFLOP/s' || unit === 'GB/s' ? work / sec / 1e9 : 1 / sec);
+    const tput = (sec: number) => throughput(unit, work, sec);
     const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: p.ours, unit, value: tput(p.ours) };
     this.rows.push(row);
-    const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
     let peerText = '';
     if (p.peer != null && p.ratio != null && p.range) {
       Object.assign(row, { peer: peerName, ratio: p.ratio, ratioRange: p.range, bestRatio: p.bestRatio, pairs: p.pairs });
       this.rows.push({ bench: this.bench, case: caseName, impl: peerName, seconds: p.peer, unit, value: tput(p.peer) });
-      peerText = `  ${peerName} ${fmt(tput(p.peer))} ${unit}  ratio ${p.ratio.toFixed(2)}× (pairs ${p.range[0].toFixed(2)}–${p.range[1].toFixed(2)}; best/best ${p.bestRatio!.toFixed(2)}×)`;
+      peerText = `  ${peerName} ${fmtValue(tput(p.peer))} ${unit}  ratio ${p.ratio.toFixed(2)}× (pairs ${p.range[0].toFixed(2)}–${p.range[1].toFixed(2)}; best/best ${p.bestRatio!.toFixed(2)}×)`;
     }
-    console.log(`  ${caseName.padEnd(44)} ${fmt(row.value).padStart(8)} ${unit}${peerText}`);
+    console.log(`  ${caseName.padEnd(44)} ${fmtValue(row.value).padStart(8)} ${unit}${peerText}`);
   }
 
   save(): void {

@@ -9,7 +9,7 @@ import { buildIfNeeded, root } from './build-if-needed.mjs';
 
 buildIfNeeded({ quiet: true });
 const { native } = await import(join(root, 'dist', 'lib', 'native.js'));
-const { copyCell } = await import(join(root, 'dist', 'bench', 'harness.js'));
+const { copyCell, fmtValue: fmt } = await import(join(root, 'dist', 'bench', 'harness.js'));
 
 const filters = process.argv.slice(2);
 const dir = join(root, 'dist', 'bench');
@@ -34,7 +34,6 @@ for (const f of existsSync(outDir) ? readdirSync(outDir) : []) {
 }
 writeFileSync(resultsPath, JSON.stringify(all, null, 1) + '\n');
 
-const fmt = (v) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
 let md = '# Benchmark results\n\nWritten by `npm run bench` (scripts/bench.mjs) from bench/results.json; each section is the\nlast run of that bench file. Throughput is per call; the ratio is ours over the peer\'s, measured in\nthe same run; where a row says "median of N pairs", ours and the peer\'s were timed alternately for\nabout 0.3 s each, N times (the peer kept running, bench/harness.ts comparePaired), throughputs are\neach side\'s median and the ratio is the median of the N paired ratios (their range and the ratio of\neach side\'s best time follow). GPU figures from bench/gpu.sh are in GPU.md when a GPU was lent.\n\n"Of copy" (memory-bound kernels) is the kernel\'s GB/s over kernels.copy\'s on 64 MiB, beyond the\n32 MiB L3 (STREAM\'s copy), best time of each side in the same run; where it differs, the same\nagainst a copy of the kernel\'s own bytes follows in brackets (in L2/L3 for the small ViT cases).\n';
 for (const [name, run] of Object.entries(all.runs).sort()) {
   md += `\n## ${name}\n\n${run.machine}; ${run.date}\n\n| case | mamakit | peer | peer figure | ratio | of copy BW / of GEMM |\n|---|---|---|---|---|---|\n`;

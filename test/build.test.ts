@@ -1,7 +1,7 @@
 // build.test.ts: the node-gyp build (binding.gyp, CPU only) compiles offline and its addon
 // passes a smoke test in a child process: the same ops, through MAMAKIT_ADDON. The result is
 // cached in build-gyp/ and rebuilt when native sources or binding.gyp change.
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { backends } from 'mamakit';

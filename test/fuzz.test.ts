@@ -1,7 +1,7 @@
 // fuzz.test.ts: 10 000 calls with one wrong argument each (wrong kind, rank, shape, dtype,
 // device, a disposed tensor, NaN where a number goes) straight into the addon; every one must
 // throw a TypeError or RangeError (Error for an unavailable device) and none may crash.
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { native, type NativeTensor } from '../lib/native.js';
 import { hasCuda, Rng } from './helpers/index.js';

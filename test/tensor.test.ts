@@ -1,9 +1,9 @@
 // tensor.test.ts: Tensor creation, round trips, disposal, device queries, and that memory
 // stays flat over many create/dispose cycles and when tensors are left to the GC.
-import { suite } from 'uvu';
+import { suite } from './helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { backends, buildInfo, cudaStatus, kernels, Tensor } from 'mamakit';
-import { cudaTest, hasCuda, Rng } from './helpers/index.js';
+import { assertIdentical, cudaTest, hasCuda, Rng } from './helpers/index.js';
 
 const test = suite('tensor');
 const rng = new Rng(7);
@@ -15,7 +15,7 @@ test('fromArray / toArray round trip keeps values, shape, dtype and device', () 
   assert.is(t.dtype, 'f32');
   assert.is(t.device, 'cpu');
   assert.is(t.size, 30);
-  assert.equal(Array.from(t.toArray()), Array.from(data));
+  assertIdentical(t.toArray(), data);
   data[0] = 123; // the tensor holds a copy
   assert.is.not(t.toArray()[0], 123);
   assert.equal(Array.from(Tensor.full([4], 2.5).toArray()), [2.5, 2.5, 2.5, 2.5]);

@@ -2,13 +2,13 @@
 // from the config (BioMedLM's 2.62 M LoRA parameters without allocating the model), every
 // gradient against central differences, a frozen base that LoRA training leaves untouched,
 // padding that cannot leak into real positions, and one batch over-fitted.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { autograd, io, kernels, nn, optim, Tensor } from 'mamakit';
-import { Rng } from '../helpers/index.js';
+import { assertIdentical, Rng } from '../helpers/index.js';
 
 const test = suite('gpt2');
 const rng = new Rng(99);
@@ -103,7 +103,7 @@ test('padding never reaches real positions', () => {
   b[7] = (b[7] + 1) % tiny.vocab, b[9] = (b[9] + 3) % tiny.vocab; // padding of the second caption
   const run = (x: Int32Array) => noGrad(() => m.forward(x, B, L, lens).value.toArray());
   const ya = run(a), yb = run(b), D = tiny.width;
-  assert.equal(Array.from(ya.subarray(0, (L + 2) * D)), Array.from(yb.subarray(0, (L + 2) * D)));
+  assertIdentical(ya.subarray(0, (L + 2) * D), yb.subarray(0, (L + 2) * D));
 });
 
 test('with a frozen base, training changes the LoRA weights (and the head) only, and over-fits a batch', () => {
@@ -142,7 +142,7 @@ test('a hand-made file with Hugging Face GPT-2 names loads, and a saved model re
   nn.loadWeights(b, path);
   const x = ids(2 * 5, tiny.vocab), lens = Int32Array.from([5, 3]);
   const run = (m: nn.Gpt2) => noGrad(() => m.forward(x, 2, 5, lens).value.toArray());
-  assert.equal(Array.from(run(b)), Array.from(run(a)));
+  assertIdentical(run(b), run(a));
   assert.throws(() => nn.loadWeights(new nn.Gpt2({ ...tiny, width: 8 }), path), /h\.0\.ln_1\.weight has shape \[16\], the model needs \[8\]|wte\.weight has shape/);
 });
 
@@ -163,9 +163,9 @@ test('a language model checkpoint (transformer. prefix, fewer vocabulary rows) l
   const before = b.wte.value.toArray();
   nn.loadWeights(b, path, { extraRows: ['wte.weight'] });
   const wa = a.wte.value.toArray(), wb = b.wte.value.toArray();
-  assert.equal(Array.from(wb.subarray(0, V * D)), Array.from(wa.subarray(0, V * D)), 'pre-trained rows copied');
-  assert.equal(Array.from(wb.subarray(V * D)), Array.from(before.subarray(V * D)), 'added rows keep their initialisation');
-  assert.equal(Array.from(b.wpe.value.toArray()), Array.from(a.wpe.value.toArray()));
+  assertIdentical(wb.subarray(0, V * D), wa.subarray(0, V * D), 'pre-trained rows copied');
+  assertIdentical(wb.subarray(V * D), before.subarray(V * D), 'added rows keep their initialisation');
+  assertIdentical(b.wpe.value.toArray(), a.wpe.value.toArray());
   assert.throws(() => nn.loadWeights(b, path, { prefix: '' }), /parameter\(s\) not in the file: wte\.weight/);
 });
 

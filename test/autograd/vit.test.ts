@@ -1,7 +1,7 @@
 // vit.test.ts: the autograd tape through the DINOv2 ViT: every parameter's gradient against
 // central differences of the whole model, an over-fitted batch, noGrad, the tape emptied by
 // backward, and Hugging Face parameter names.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { autograd, kernels, memoryStats, nn, optim, Tensor } from 'mamakit';
 import { Rng } from '../helpers/index.js';

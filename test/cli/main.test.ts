@@ -2,7 +2,7 @@
 // by Ctrl-C (SIGINT) saves a checkpoint and exits cleanly, --resume finishes the run (its progress
 // bar as whole lines, stderr not being a terminal), eval reads the run folder back, and bad
 // arguments are named with exit status 2.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 // dicom.test.ts: DICOM files the test writes (explicit VR little endian): MONOCHROME1 is
 // inverted and pixels are scaled linearly; the image path reads .dcm like PNG; compressed,
 // truncated and random bytes give named errors, never a crash.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

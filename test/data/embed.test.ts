@@ -2,7 +2,7 @@
 // fallback, the BI-RADS row rule, dropped rows counted by reason, paths that leave the root
 // refused, a split by patient that is stable for a seed, study mates; named errors for missing
 // columns and unreadable CSV; the report template, meta masking and zero-shot prompts.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

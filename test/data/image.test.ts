@@ -1,6 +1,6 @@
 // image.test.ts: the per-sample transform (crop, antialiased bilinear resize, flips, jitter,
 // blur) against hand-computed float64 values, and its invariants on seeded random images.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { data } from 'mamakit';
 import { Rng } from '../helpers/index.js';

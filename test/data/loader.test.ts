@@ -1,7 +1,8 @@
 // loader.test.ts: batches from a synthetic set through worker threads: shapes, tokens and
 // sentence positions, second views from the same study or the same image, meta masking only
 // when training, the same batches for the same seed, unreadable images skipped and counted.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
+import { assertIdentical } from '../helpers/index.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,8 +39,8 @@ test('batches from worker threads, reproducible, with unreadable images skipped'
       for (const p of s) assert.is(x.ids[k * 144 + p], tok.special['<|sep|>']);
     });
   }
-  assert.equal(Array.from(a.out[0].images.slice(0, 50)), Array.from(b.out[0].images.slice(0, 50)), 'same seed, same pixels');
-  assert.equal(Array.from(a.out[1].ids), Array.from(b.out[1].ids));
+  assertIdentical(a.out[0].images.slice(0, 50), b.out[0].images.slice(0, 50), 'same seed, same pixels');
+  assertIdentical(a.out[1].ids, b.out[1].ids);
   // Evaluation: no masking (captions carry the real age), every readable image once, in order.
   assert.is(ev.out.reduce((s, x) => s + x.lens.length, 0), 23);
   assert.is(ev.out[0].views, null);

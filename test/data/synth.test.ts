@@ -1,7 +1,7 @@
 // synth.test.ts: a small synthetic set generated and loaded through the same EMBED path a
 // user's data takes (tables, captions, splits, views, image tensors); the same seed gives the
 // same bytes; corrupt image bytes give a named error, never a crash.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

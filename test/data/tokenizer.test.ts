@@ -2,7 +2,8 @@
 // tokenizer.json through @huggingface/tokenizers; separators at every "." and ";" and their
 // positions; start, end and right padding; decode round trip; a trained vocabulary is
 // deterministic; bad files are named.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
+import { assertIdentical } from '../helpers/index.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,7 +73,7 @@ test('vocab.json + merges.txt load to the same tokenizer as its tokenizer.json',
   writeFileSync(join(dir, 'merges.txt'), '#version: 0.2\n' + json.model.merges.join('\n') + '\n');
   const a = data.CaptionTokenizer.fromFile('assets/tokenizer-tiny.json'), b = data.CaptionTokenizer.fromVocabMerges(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
   const c = data.caption(f);
-  assert.equal(Array.from(b.encode(c).ids), Array.from(a.encode(c).ids));
+  assertIdentical(b.encode(c).ids, a.encode(c).ids);
   writeFileSync(join(dir, 'bad-merges.txt'), 'a b c\n');
   assert.throws(() => data.CaptionTokenizer.fromVocabMerges(join(dir, 'vocab.json'), join(dir, 'bad-merges.txt')), /bad-merges.txt: the merge "a b c" is not two tokens/);
 });

@@ -124,6 +124,22 @@ export function assertClose(actual: Num, expected: Num, opts: CloseOptions = {})
   );
 }
 
+/**
+ * Asserts that two arrays hold the same values bit for bit (NaN matches NaN; −0 and 0 differ).
+ * A failure names how many differ and the first of them; it never builds a diff, which for
+ * uvu's assert.equal costs the square of the length.
+ */
+export function assertIdentical(actual: Num, expected: Num, what = 'values'): void {
+  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} but expected ${expected.length}`);
+  let count = 0, first = -1;
+  for (let i = 0; i < actual.length; i++)
+    if (!Object.is(actual[i], expected[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  if (count) throw new Error(`${what}: ${count} of ${actual.length} elements differ; first at [${first}]: got ${actual[first]}, expected ${expected[first]}`);
+}
+
 /** Largest |x| of an array (for scale-aware tolerances). */
 export function maxAbs(xs: Num): number {
   let m = 0;

@@ -1,13 +1,13 @@
 // safetensors.test.ts: our reader and writer on files the test makes: a round trip, a
 // hand-made file with Hugging Face DINOv2 names and shapes (F32, F16, BF16) loaded into the
 // ViT, a checkpoint that reproduces bit-identical outputs, and corrupt files refused by name.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { autograd, io, nn, Tensor } from 'mamakit';
-import { Rng } from '../helpers/index.js';
+import { assertIdentical, Rng } from '../helpers/index.js';
 
 const test = suite('safetensors');
 const rng = new Rng(8);
@@ -37,8 +37,8 @@ test('round trip keeps names, shapes and values', () => {
   const r = io.readSafetensors(path);
   assert.equal(r.metadata, { format: 'pt' });
   assert.equal(r.tensors.get('a')!.shape, [2, 3]);
-  assert.equal(Array.from(r.tensors.get('a')!.data), Array.from(a));
-  assert.equal(Array.from(r.tensors.get('b.c')!.data), Array.from(b));
+  assertIdentical(r.tensors.get('a')!.data, a);
+  assertIdentical(r.tensors.get('b.c')!.data, b);
 });
 
 test('F16 and BF16 entries read as f32', () => {
@@ -65,8 +65,8 @@ test('a hand-made file with Hugging Face names and shapes loads into the ViT', (
   const loaded = nn.loadWeights(vit, path);
   assert.is(loaded.length, vit.namedParameters().length);
   assert.equal(vit.cls.shape, [1, 8]);
-  assert.equal(Array.from(vit.pos.value.toArray()), Array.from(want.get('embeddings.position_embeddings')!));
-  assert.equal(Array.from(vit.patchW.value.toArray()), Array.from(want.get('embeddings.patch_embeddings.projection.weight')!));
+  assertIdentical(vit.pos.value.toArray(), want.get('embeddings.position_embeddings')!);
+  assertIdentical(vit.patchW.value.toArray(), want.get('embeddings.patch_embeddings.projection.weight')!);
 });
 
 test('a saved checkpoint reloads to bit-identical outputs', () => {
@@ -77,7 +77,7 @@ test('a saved checkpoint reloads to bit-identical outputs', () => {
   nn.loadWeights(b, path);
   const images = Tensor.fromArray(rng.randn(2 * 64), [2, 1, 8, 8]);
   const run = (m: nn.VisionTransformer) => autograd.noGrad(() => m.forward(images).normed.value.toArray());
-  assert.equal(Array.from(run(b)), Array.from(run(a)));
+  assertIdentical(run(b), run(a));
   // And the file carries Hugging Face's shapes.
   assert.equal(io.readSafetensors(path).tensors.get('embeddings.patch_embeddings.projection.weight')!.shape, [8, 1, 4, 4]);
 });

@@ -2,7 +2,7 @@
 // central differences of it), causal and padded masks, odd lengths across tile edges, named
 // errors, and on a GPU the CUDA op against the float64 reference, held to 2× (forward) and 3×
 // (backward) the error of a naive attention computed in the same precision.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, cudaTest, dot64, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';

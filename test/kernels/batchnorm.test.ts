@@ -1,6 +1,6 @@
 // batchnorm.test.ts: batchNorm in training (batch statistics, running-statistic update) and
 // evaluation modes against float64, and both backwards against central differences.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 

@@ -1,6 +1,6 @@
 // clip_loss.test.ts: clipLoss against a float64 symmetric InfoNCE and its gradients against
 // central differences, for one process and for a local block against gathered rows.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, cudaTest, Rng, throwsNamed, type Num } from '../helpers/index.js';

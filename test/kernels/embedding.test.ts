@@ -1,6 +1,6 @@
 // embedding.test.ts: embedding lookup and its scatter-add backward (repeated ids included),
 // on every ISA; ids out of range are refused.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 

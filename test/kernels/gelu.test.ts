@@ -1,6 +1,6 @@
 // gelu.test.ts: gelu (erf and tanh forms) against float64 references and their backward
 // against central differences, on every ISA, with lengths that leave vector tails.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, dot64, erf64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';

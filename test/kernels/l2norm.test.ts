@@ -1,6 +1,6 @@
 // l2norm.test.ts: l2Normalize against float64, the eps clamp, and the backward against
 // central differences, on every ISA.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, dot64, forEachIsa, numericGrad, Rng, throwsNamed } from '../helpers/index.js';
 

@@ -1,9 +1,9 @@
 // layernorm.test.ts: layerNorm against a float64 reference and its backward against central
 // differences of that reference, on every ISA, odd widths included.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+import { assertIdentical, assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('layerNorm');
 const rng = new Rng(11);
@@ -75,10 +75,10 @@ forEachIsa(test, 'a tensor past 4 MiB (rows one at a time) matches float64, and 
   assertClose(db.toArray(), edb, { atol: 1e-3, rtol: 1e-4, what: 'dBias (large)' });
   const part = (a: Float32Array) => a.subarray(0, small * D);
   const alone = kernels.layerNorm(Tensor.fromArray(part(x), [small, D]), tw, tb);
-  assert.equal(Array.from(alone.y.toArray()), Array.from(part(big.y.toArray())), 'y rows: paired and single agree bit for bit');
-  assert.equal(Array.from(alone.rstd.toArray()), Array.from(big.rstd.toArray().subarray(0, small)), 'rstd rows');
+  assertIdentical(alone.y.toArray(), part(big.y.toArray()), 'y rows: paired and single agree bit for bit');
+  assertIdentical(alone.rstd.toArray(), big.rstd.toArray().subarray(0, small), 'rstd rows');
   const dxAlone = kernels.layerNormBackward(Tensor.fromArray(part(g), [small, D]), Tensor.fromArray(part(x), [small, D]), alone.mean, alone.rstd, tw).toArray();
-  assert.equal(Array.from(dxAlone), Array.from(dx.subarray(0, small * D)), 'dx rows: paired and single agree bit for bit');
+  assertIdentical(dxAlone, dx.subarray(0, small * D), 'dx rows: paired and single agree bit for bit');
 });
 
 test('no affine: backward needs no weight and returns dx', () => {

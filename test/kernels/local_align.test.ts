@@ -2,7 +2,7 @@
 // every similarity, its gradients against that reference's arg-max gradient and against
 // central differences, padded sentence rows (NaN) that must never matter, one process and a
 // local block against gathered rows, named errors.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, cudaTest, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';

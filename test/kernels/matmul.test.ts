@@ -1,7 +1,7 @@
 // matmul.test.ts: kernels.matmul against a float64 reference on every ISA this CPU runs, its
 // gradient identities against finite differences, argument errors, and CUDA against CPU.
 // Run: npm test (or node dist/test/kernels/matmul.test.js after npm run build).
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { native } from '../../lib/native.js';

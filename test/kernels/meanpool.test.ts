@@ -1,6 +1,6 @@
 // meanpool.test.ts: meanPool over tokens against float64 and its backward against central
 // differences, on every ISA.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 

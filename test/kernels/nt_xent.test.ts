@@ -1,6 +1,6 @@
 // nt_xent.test.ts: ntXent against a float64 SimCLR loss (normalisation inside) and its
 // gradients against central differences.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, cudaTest, Rng, throwsNamed, type Num } from '../helpers/index.js';
 

@@ -1,9 +1,9 @@
 // optim.test.ts: AdamW and SGD steps against float64 re-implementations of torch.optim's
 // update rules over several steps and parameter groups; sumSquares, globalNorm and copy.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+import { assertIdentical, assertClose, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('optim');
 const rng = new Rng(20);
@@ -64,7 +64,7 @@ forEachIsa(test, 'sumSquares and globalNorm in double; copy', () => {
   const want = Math.sqrt([...a, ...b].reduce((s, v) => s + v * v, 0));
   assert.ok(Math.abs(norm - want) <= 1e-6 * want);
   const src = Tensor.fromArray(rng.randn(100_003), [100_003]);
-  assert.equal(Array.from(kernels.copy(src).toArray()), Array.from(src.toArray()));
+  assertIdentical(kernels.copy(src).toArray(), src.toArray());
 });
 
 test('bad arguments are named', () => {

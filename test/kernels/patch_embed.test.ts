@@ -1,7 +1,7 @@
 // patch_embed.test.ts: patchEmbed against a float64 Conv2d (kernel = stride = p) + bias + pos,
 // its backward against the float64 adjoint and central differences, the token-offset option,
 // named errors, and the CUDA op against the CPU one when a GPU is present.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, cudaTest, dot64, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';

@@ -2,10 +2,10 @@
 // bicubic, align_corners False, by size and by scale_factor as DINOv2 calls it), against a
 // float64 reference on random grids, its backward against central differences, named errors
 // and the CUDA op against the CPU one when a GPU is present.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, cudaTest, dot64, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';
+import { assertIdentical, assertClose, checkGrad, cudaTest, dot64, forEachIsa, Rng, throwsNamed, type Num } from '../helpers/index.js';
 
 const test = suite('interpolatePos');
 const rng = new Rng(37);
@@ -62,7 +62,7 @@ forEachIsa(test, 'forward matches float64 on up-, down- and same-size grids (sam
     const x = rng.randn(h0 * w0 * D);
     const y = kernels.interpolatePos(Tensor.fromArray(x, [h0 * w0, D]), { from: [h0, w0], to: [h1, w1] }).toArray();
     assertClose(y, ref(x, h0, w0, h1, w1, D, h0 / h1, w0 / w1), { atol: 1e-5, rtol: 1e-5, what: `${h0}×${w0} → ${h1}×${w1} D=${D}` });
-    if (h0 === h1 && w0 === w1) assert.equal(Array.from(y), Array.from(x), 'same size copies exactly');
+    if (h0 === h1 && w0 === w1) assertIdentical(y, x, 'same size copies exactly');
   }
 });
 

@@ -1,5 +1,5 @@
 // relu.test.ts: relu and its backward against float64 on every ISA, odd sizes, named errors.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 

@@ -1,6 +1,6 @@
 // softmax_xent.test.ts: softmax cross-entropy against float64, ignored rows, and the backward
 // against central differences, on every ISA.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
 import { assertClose, checkGrad, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';

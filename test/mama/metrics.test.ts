@@ -1,7 +1,7 @@
 // metrics.test.ts: balanced accuracy and macro one-vs-rest AUC against the values scikit-learn
 // 1.2 (Debian's python3-sklearn) printed for these fixed inputs:
 //   balanced_accuracy_score(y, p); roc_auc_score(y, s / s.sum(1), multi_class='ovr', average='macro')
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mama } from 'mamakit';
 

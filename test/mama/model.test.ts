@@ -1,7 +1,7 @@
 // model.test.ts: MaMA assembled from a synthetic batch: all four losses finite, gradients reach
 // every trainable parameter (the local heads only from lateStep on), the loss falls over a few
 // AdamW steps on one batch, parameter names keep the Hugging Face encoders' under their prefixes.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

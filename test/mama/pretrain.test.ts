@@ -2,7 +2,8 @@
 // (checkpoint, config, metrics with validation points, report, plots), evaluation figures in
 // range, `mamakit eval` on the saved checkpoint reproducing them exactly, gradient accumulation,
 // and --resume from a mid-run checkpoint ending bit-identical to an uninterrupted run.
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
+import { assertIdentical } from '../helpers/index.js';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,7 +57,7 @@ test('--resume from a checkpoint ends where an uninterrupted run does (with grad
   await mama.pretrain(acc(config(parts, 2)), { log: () => {}, evaluate: false });
   await mama.pretrain(acc(config(parts, 5)), { log: () => {}, evaluate: false, resume: true });
   const w = io.readSafetensors(join(whole, 'checkpoint/state.safetensors')).tensors, p = io.readSafetensors(join(parts, 'checkpoint/state.safetensors')).tensors;
-  for (const k of ['values', 'adam_m', 'adam_v']) assert.equal(Array.from(p.get(k)!.data), Array.from(w.get(k)!.data), k);
+  for (const k of ['values', 'adam_m', 'adam_v']) assertIdentical(p.get(k)!.data, w.get(k)!.data, k);
   const steps = (d: string) => mama.readMetrics(join(d, 'metrics.jsonl')).filter((l) => l.loss !== undefined).map((l) => l.step);
   assert.equal(steps(parts), [1, 2, 3, 4, 5]);
   assert.equal(steps(whole), [1, 2, 3, 4, 5]);
@@ -80,11 +81,11 @@ test('pre-trained encoders load; with a language model LoRA trains and the base 
   assert.ok(lines.some((l) => l.includes('(frozen; LoRA trains)')), lines.join(''));
   const saved = io.readSafetensors(join(c.out, 'checkpoint/model.safetensors')).tensors;
   const get = (n: string) => Array.from(saved.get(n)!.data);
-  assert.equal(get('text_encoder.h.0.mlp.c_fc.weight'), Array.from(lm.namedParameters().find(([n]) => n === 'h.0.mlp.c_fc.weight')![1].value.toArray()), 'frozen base unchanged');
-  assert.equal(get('text_encoder.wte.weight').slice(0, V * D), Array.from(lm.wte.value.toArray().subarray(0, V * D)), 'pre-trained vocabulary rows');
+  assertIdentical(get('text_encoder.h.0.mlp.c_fc.weight'), lm.namedParameters().find(([n]) => n === 'h.0.mlp.c_fc.weight')![1].value.toArray(), 'frozen base unchanged');
+  assertIdentical(get('text_encoder.wte.weight').slice(0, V * D), lm.wte.value.toArray().subarray(0, V * D), 'pre-trained vocabulary rows');
   assert.ok(get('text_encoder.h.0.attn.c_attn.lora_B.weight').some((v) => v !== 0), 'LoRA B left zero: it did not train');
   assert.not.equal(get('image_encoder.encoder.layer.0.mlp.fc1.weight'), Array.from(vit.namedParameters().find(([n]) => n === 'encoder.layer.0.mlp.fc1.weight')![1].value.toArray()), 'the image encoder trains');
-  assert.equal(get('image_encoder.layernorm.weight'), Array.from(vit.norm.weight.value.toArray()), 'the final LayerNorm is frozen');
+  assertIdentical(get('image_encoder.layernorm.weight'), vit.norm.weight.value.toArray(), 'the final LayerNorm is frozen');
   // No language model: LoRA is dropped from the run's config and the text encoder trains fully.
   lines.length = 0;
   const out = join(dir, 'nolm');

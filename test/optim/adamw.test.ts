@@ -1,10 +1,10 @@
 // adamw.test.ts: optim.AdamW over a ParamArena when some parameters sit out steps (MaMA's heads
 // before lateStep): they stay bit-identical, and when they join, their bias correction counts
 // their own steps, as torch.optim.AdamW's per-parameter state does (float64 reference).
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, nn, optim, Tensor } from 'mamakit';
-import { Rng } from '../helpers/index.js';
+import { assertIdentical, Rng } from '../helpers/index.js';
 
 const test = suite('AdamW skip');
 
@@ -36,7 +36,7 @@ test('skipped parameters stay as they are; joining later, their first step is a 
     setGrads();
     opt.update(lr, skip);
   }
-  skip.forEach((p, i) => assert.equal(Array.from(p.value.toArray()), Array.from(b0[i]), 'a skipped parameter changed'));
+  skip.forEach((p, i) => assertIdentical(p.value.toArray(), b0[i], 'a skipped parameter changed'));
   assert.is(opt.idleSteps(skip[0]), 3);
   setGrads();
   const grads = skip.map((p) => Float64Array.from(p.grad!.toArray()));

@@ -53,6 +53,11 @@ export function defineRule(op: string, rule: Rule): void {
   rules.set(op, rule);
 }
 
+/** @internal The ops that have a rule (the gradient test walks this list). */
+export function ruleNames(): string[] {
+  return [...rules.keys()];
+}
+
 // Values made without recording inside noGrad(), freed when it returns (except its result).
 let scope: Var[] | null = null;
 

@@ -44,10 +44,17 @@ test('Ctrl-C saves a checkpoint and exits 0; --resume finishes; eval reads the f
   if (Number(m![1]) < 8) assert.match(resumed.stderr, /█+ 8\/8 loss \d+\.\d{3} \(all terms\) [\d.]+ samples\/s, .* left\n/);
   assert.match(resumed.stdout, /^done: \d+ steps; zero-shot density bACC \d\.\d{3}; report in /m);
   assert.ok(existsSync(join(out, 'eval.json')) && existsSync(join(out, 'report.md')));
+  // eval on the test split reads the checkpoint back to the figures the run itself wrote.
+  const written = readFileSync(join(out, 'eval.json'), 'utf8');
+  const again = spawnSync(process.execPath, [main, 'eval', '--run', out], { encoding: 'utf8' });
+  assert.is(again.status, 0, again.stderr.slice(-500));
+  assert.is(readFileSync(join(out, 'eval.json'), 'utf8'), written, 'mamakit eval reproduces eval.json');
+  const w = JSON.parse(written) as Record<string, number>;
+  assert.ok(again.stdout.startsWith(`test: zero-shot density bACC ${w.zeroshot_density_bacc.toFixed(3)} AUC ${w.zeroshot_density_auc.toFixed(3)}, `), again.stdout);
   const ev = spawnSync(process.execPath, [main, 'eval', '--run', out, '--split', 'val', '--probe-steps', '10'], { encoding: 'utf8' });
   assert.is(ev.status, 0, ev.stderr.slice(-500));
-  assert.match(ev.stdout, /^val: zero-shot density bACC \d\.\d{3}/);
-  assert.ok(JSON.parse(readFileSync(join(out, 'eval-val.json'), 'utf8')).zeroshot_density_bacc >= 0);
+  const v = JSON.parse(readFileSync(join(out, 'eval-val.json'), 'utf8')) as Record<string, number>;
+  assert.ok(ev.stdout.startsWith(`val: zero-shot density bACC ${v.zeroshot_density_bacc.toFixed(3)} AUC ${v.zeroshot_density_auc.toFixed(3)}, `), ev.stdout);
 });
 
 test('bad arguments are named, with exit status 2', () => {

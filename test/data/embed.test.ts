@@ -4,9 +4,10 @@
 // columns and unreadable CSV; the report template, meta masking and zero-shot prompts.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { data } from 'mamakit';
 
 const test = suite('embed');
@@ -22,6 +23,8 @@ const META = [['empi_anon', 'acc_anon', 'anon_dicom_path', 'FinalImageType', 'Im
   ['p2', 's2', '../../etc/passwd', '2D', 'R', 'CC'], // leaves the root
   ['p3', 's3', 'img/p3_L_CC.png', '2D', 'L', 'CC'], // no assessment
   ['p4', 's4', 'img/p4_R_MLO.png', '2D', '', 'MLO'], // no laterality
+  ['p5', 's5', 'img/p5_L_CC.png', '2D', 'L', 'CC'], // no density
+  ['p6', 's6', 'img/p6_R_CC.png', '2D', 'R', 'CC'], // no procedure
 ];
 const CLIN = [['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDescription', 'age_at_study', 'RACE_DESC', 'ETHNIC_GROUP_DESC', 'massshape', 'massdens', 'calcfind', 'calcdistri'],
   // s1 left: BI-RADS 1 and 0, all ≤ 2 with a 0 → the 0 row; right: 2 and 4 → the 4 row
@@ -32,13 +35,15 @@ const CLIN = [['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDesc
   // s2 only bilateral rows → used for the left image
   ['p2', 's2', 'B', '4', 'N', 'MG Screening Bilateral', '61', 'Asian', 'Non-Hispanic', '', '', '', ''],
   ['p3', 's3', 'L', '1', 'X', 'MG Screening Bilateral', '44', 'Black', 'Non-Hispanic', '', '', '', ''],
+  ['p5', 's5', 'L', '', 'N', 'MG Screening Bilateral', '50', 'White', 'Non-Hispanic', '', '', '', ''],
+  ['p6', 's6', 'R', '2', 'N', '', '50', 'White', 'Non-Hispanic', '', '', '', ''],
 ];
 
 test('joins the tables as MAMA.md §4 says and counts what it drops', () => {
   writeFileSync(join(dir, 'meta.csv'), csv(META));
   writeFileSync(join(dir, 'clin.csv'), csv(CLIN));
   const r = data.loadEmbed(join(dir, 'meta.csv'), join(dir, 'clin.csv'), dir, 7);
-  assert.equal(r.skipped, { 'not 2D': 1, 'path outside the data root': 1, 'no assessment': 1, 'no laterality': 1 });
+  assert.equal(r.skipped, { 'not 2D': 1, 'path outside the data root': 1, 'no assessment': 1, 'no laterality': 1, 'no density': 1, 'no procedure': 1 });
   assert.is(r.images.length, 4);
   const [lcc, lmlo, rcc, p2] = r.images;
   assert.is(lcc.fields.birads, 0); // the BI-RADS 0 row wins when all are ≤ 2
@@ -111,19 +116,34 @@ test('corrupt CSV bytes: a named error or rows skipped, never a crash', () => {
   const good = csv(META), clin = csv(CLIN);
   let seed = 5;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  let loaded = 0;
   for (let i = 0; i < 100; i++) {
     const b = Buffer.from(i % 2 ? good : clin);
     for (let k = 0; k < 1 + Math.floor(rand() * 20); k++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
     const cut = b.subarray(0, Math.floor(rand() * b.length) + 1);
     writeFileSync(join(dir, 'fz-meta.csv'), i % 2 ? cut : good);
     writeFileSync(join(dir, 'fz-clin.csv'), i % 2 ? clin : cut);
+    let r: data.EmbedReport;
     try {
-      const r = data.loadEmbed(join(dir, 'fz-meta.csv'), join(dir, 'fz-clin.csv'), dir);
-      assert.ok(r.images.length <= 8);
+      r = data.loadEmbed(join(dir, 'fz-meta.csv'), join(dir, 'fz-clin.csv'), dir);
     } catch (e) {
       assert.ok(/^EMBED (metadata|clinical) .*fz-(meta|clin)\.csv: /.test((e as Error).message), (e as Error).message);
+      continue;
     }
+    if (r.images.length) loaded++;
+    // Read: every metadata row is an image or counted as skipped, and every image is whole.
+    const rows = (parse(readFileSync(join(dir, 'fz-meta.csv')), { columns: true, skip_empty_lines: true, relax_column_count: true, bom: true }) as unknown[]).length;
+    const skippedRows = Object.values(r.skipped).reduce((a, b) => a + b, 0);
+    assert.is(r.images.length + skippedRows, rows, `case ${i}: ${r.images.length} images + ${skippedRows} skipped of ${rows} rows`);
+    r.images.forEach((im, k) => {
+      const f = im.fields, where = `case ${i}, image ${k}: ${JSON.stringify(im)}`;
+      assert.ok(im.path.startsWith(dir + sep) && (im.side === 'L' || im.side === 'R') && f.side === (im.side === 'L' ? 'left' : 'right'), where);
+      assert.ok([1, 2, 3, 4].includes(f.density) && f.birads >= 0 && f.birads <= 6 && Number.isInteger(f.birads) && f.procedure !== '', where);
+      assert.ok(['train', 'val', 'test'].includes(im.split), where);
+      assert.equal(im.mates, r.images.flatMap((o, j) => (j !== k && o.study === im.study ? [j] : [])), where);
+    });
   }
+  assert.ok(loaded >= 10, `only ${loaded} of 100 corrupted table pairs gave images: the checks above barely ran`);
 });
 
 test.run();

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, mama, nn } from 'mamakit';
+import { autograd, data, io, mama, nn } from 'mamakit';
 
 const test = suite('pretrain');
 const dir = mkdtempSync(join(tmpdir(), 'mamakit-pretrain-'));
@@ -24,9 +24,65 @@ function config(out: string, steps: number): mama.TrainConfig {
   return c;
 }
 
+// Metrics written again in float64, apart from the library's: balanced accuracy (mean recall over
+// the classes present) and macro one-vs-rest AUC over every positive/negative pair (ties ½),
+// over the classes that have both.
+function bacc(y: number[], p: number[]): number {
+  const rec = [...new Set(y)].map((c) => y.filter((v, i) => v === c && p[i] === c).length / y.filter((v) => v === c).length);
+  return rec.reduce((a, b) => a + b, 0) / rec.length;
+}
+function auc(y: number[], prob: number[][]): number {
+  const per: number[] = [];
+  for (const c of new Set(y)) {
+    const pos = prob.filter((_, i) => y[i] === c).map((r) => r[c]), neg = prob.filter((_, i) => y[i] !== c).map((r) => r[c]);
+    if (!neg.length) continue;
+    let s = 0;
+    for (const a of pos) for (const b of neg) s += a > b ? 1 : a === b ? 0.5 : 0;
+    per.push(s / (pos.length * neg.length));
+  }
+  return per.length ? per.reduce((a, b) => a + b, 0) / per.length : 0; // 0 when one class alone is present, as the library
+}
+
+// Is v a balanced accuracy that some predictions could give, with n[c] images of each class present?
+function achievableBacc(v: number, n: number[]): boolean {
+  let sums = new Set([0]);
+  for (const nc of n) {
+    const next = new Set<number>();
+    for (const s of sums) for (let k = 0; k <= nc; k++) next.add(Math.round((s + k / nc) * 1e9));
+    sums = new Set([...next].map((x) => x / 1e9));
+  }
+  return [...sums].some((s) => Math.abs(s / n.length - v) < 1e-9);
+}
+
+// The zero-shot figures of a run are its checkpoint's own predictions on the split's labels
+// (recomputed here from the exported pieces), and every probe row's balanced accuracy is one that
+// the split's class counts allow.
+async function checkFigures(c: mama.TrainConfig, metrics: Record<string, number>, split: 'test' | 'val', pooling: mama.TextPooling = 'mean') {
+  const model = new mama.Mama(c.model, c.seed);
+  new nn.ParamArena(model);
+  nn.loadWeights(model, join(c.out, 'checkpoint/model.safetensors'));
+  const set = data.loadEmbed(join(c.data, 'metadata.csv'), join(c.data, 'clinical.csv'), c.data, c.seed).images.filter((i) => i.split === split);
+  assert.ok(set.length >= 4, `${set.length} ${split} images`);
+  const tok = data.CaptionTokenizer.fromFile(c.tokenizer);
+  const loader = new data.Loader(set, tok, { size: c.model.vit.imageSize, batch: 32, seed: 0, train: false, maxTokens: c.model.maxTokens, workers: 1 });
+  const f = await mama.imageFeatures(model, loader);
+  await loader.close();
+  for (const task of ['density', 'birads'] as const) {
+    const y = set.map((im) => (task === 'density' ? im.fields.density - 1 : im.fields.birads));
+    const z = mama.zeroShot(model, tok, set, f, task, { maxTokens: c.model.maxTokens, pooling });
+    assert.equal(z.labels, f.index.map((i) => y[i]), `${task} labels of the ${split} split`);
+    assert.ok(Math.abs(metrics[`zeroshot_${task}_bacc`] - bacc(z.labels, z.pred)) < 1e-12, `zeroshot_${task}_bacc ${metrics[`zeroshot_${task}_bacc`]} vs ${bacc(z.labels, z.pred)}`);
+    assert.ok(Math.abs(metrics[`zeroshot_${task}_auc`] - auc(z.labels, z.probs)) < 1e-12, `zeroshot_${task}_auc ${metrics[`zeroshot_${task}_auc`]} vs ${auc(z.labels, z.probs)}`);
+    const counts = [...new Set(y)].map((c2) => y.filter((v) => v === c2).length);
+    for (const row of ['probe1', 'probe10', 'probe100', 'random_probe100'])
+      assert.ok(achievableBacc(metrics[`${row}_${task}_bacc`], counts), `${row}_${task}_bacc = ${metrics[`${row}_${task}_bacc`]} is no balanced accuracy of ${JSON.stringify(counts)} images per class`);
+  }
+}
+
 test('a short run writes the run folder and evaluates; eval on its checkpoint gives the same figures', async () => {
   const out = join(dir, 'a');
-  const r = await mama.pretrain(config(out, 4), { log: () => {} });
+  const c = config(out, 4);
+  const r = await mama.pretrain(c, { log: () => {} });
   assert.is(r.steps, 4);
   for (const f of ['config.json', 'metrics.jsonl', 'report.md', 'loss.svg', 'metrics.svg', 'eval.json', 'checkpoint/model.safetensors', 'checkpoint/state.safetensors'])
     assert.ok(existsSync(join(out, f)), `missing ${f}`);
@@ -36,7 +92,7 @@ test('a short run writes the run folder and evaluates; eval on its checkpoint gi
   assert.equal(rows.filter((l) => l.val_zeroshot_density_bacc !== undefined).map((l) => l.step), [2, 4], 'a validation point every evalEvery steps');
   const keys = ['zeroshot', 'probe1', 'probe10', 'probe100', 'random_probe100'].flatMap((k) => ['density', 'birads'].flatMap((t) => [`${k}_${t}_bacc`, `${k}_${t}_auc`]));
   assert.equal(Object.keys(r.metrics).sort(), keys.sort());
-  for (const [k, v] of Object.entries(r.metrics)) assert.ok(v >= 0 && v <= 1, `${k} = ${v}`);
+  await checkFigures(c, r.metrics, 'test');
   assert.ok(readFileSync(join(out, 'report.md'), 'utf8').includes('| random-init encoder, linear probe 100 % |'));
   assert.ok(io.readSafetensors(join(out, 'checkpoint/model.safetensors')).tensors.has('image_encoder.embeddings.cls_token'));
   const again = await mama.runEval(out, { log: () => {} });
@@ -47,7 +103,7 @@ test('a short run writes the run folder and evaluates; eval on its checkpoint gi
   assert.equal(JSON.parse(readFileSync(join(out, 'eval-val.json'), 'utf8')), firstPad, 'eval-val.json holds the last val evaluation');
   assert.equal(Object.keys(firstPad).sort(), keys.sort());
   for (const k of keys.filter((k) => !k.startsWith('zeroshot'))) assert.is(firstPad[k], meanVal[k], k);
-  for (const [k, v] of Object.entries(firstPad)) assert.ok(v >= 0 && v <= 1, `${k} = ${v}`);
+  await checkFigures(c, firstPad, 'val', 'first-pad');
 });
 
 test('--resume from a checkpoint ends where an uninterrupted run does (with gradient accumulation)', async () => {
@@ -97,10 +153,30 @@ test('pre-trained encoders load; with a language model LoRA trains and the base 
 
 test('gradient accumulation: one row per optimizer step, the micro-batch mean; a bad accum is named', async () => {
   const out = join(dir, 'acc');
-  await mama.pretrain(Object.assign(config(out, 2), { batch: 4, accum: 2, lateStep: 0, evalEvery: 0 }), { log: () => {}, evaluate: false });
+  const c = Object.assign(config(out, 2), { batch: 4, accum: 2, lateStep: 0, evalEvery: 0 });
+  await mama.pretrain(c, { log: () => {}, evaluate: false });
   const rows = mama.readMetrics(join(out, 'metrics.jsonl'));
   assert.equal(rows.map((r) => r.step), [1, 2]);
-  for (const r of rows) assert.ok(Math.abs(r.loss - (r.clip + r.clip2 + r.ntxent + r.local)) < 1e-4 * r.loss, JSON.stringify(r));
+  // Step 1 again, outside the loop: the same initial model on the loader's first two micro-batches
+  // (each with its own dropout seed, as the loop gives them); its row is their mean, term by term.
+  const model = new mama.Mama(c.model, c.seed);
+  new nn.ParamArena(model);
+  const train = data.loadEmbed(join(c.data, 'metadata.csv'), join(c.data, 'clinical.csv'), c.data, c.seed).images.filter((i) => i.split === 'train');
+  const loader = new data.Loader(train, data.CaptionTokenizer.fromFile(c.tokenizer), { size: c.model.vit.imageSize, batch: c.batch, seed: c.seed, train: true, maxTokens: c.model.maxTokens, workers: 1 });
+  const micro: Record<string, number>[] = [];
+  for await (const batch of loader.epoch(0)) {
+    micro.push(autograd.noGrad(() => {
+      const r = model.loss(batch, true, micro.length + 1);
+      return Object.fromEntries(Object.entries({ loss: r.loss, ...r.parts }).map(([k, v]) => [k, v.value.toArray()[0]]));
+    }));
+    if (micro.length === 2) break;
+  }
+  await loader.close();
+  for (const k of ['loss', 'clip', 'clip2', 'ntxent', 'local']) {
+    const mean = (micro[0][k] + micro[1][k]) / 2;
+    assert.ok(Math.abs(rows[0][k] - mean) <= 1e-6 * Math.abs(mean), `step 1 ${k}: logged ${rows[0][k]}, micro-batches ${micro[0][k]} and ${micro[1][k]}`);
+  }
+  assert.ok(micro[0].loss !== micro[1].loss, 'two different micro-batches');
   try {
     await mama.pretrain(Object.assign(config(out, 1), { accum: 0 }), { log: () => {} });
     assert.unreachable('accum 0 accepted');

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { autograd, io, kernels, nn, optim, Tensor } from 'mamakit';
-import { assertIdentical, Rng } from '../helpers/index.js';
+import { assertIdentical, checkParamGrads, Rng } from '../helpers/index.js';
 
 const test = suite('gpt2');
 const rng = new Rng(99);
@@ -64,35 +64,25 @@ test('parameter counts from the config: small models as built, BioMedLM without 
   assert.ok(big.total > 2.5e9 && big.total < 2.8e9, `${big.total}`);
 });
 
-test('every gradient matches central differences (base trained, LoRA with B ≠ 0, padded batch)', () => {
+test('every gradient matches central differences (base trained, LoRA with B ≠ 0, padded batch; each entry and each tensor)', () => {
   const B = 3, L = 6, E = 4;
   const model = new Probe(tiny, { lora, trainBase: true }, E);
   const arena = new nn.ParamArena(model);
   for (const blk of model.lm.blocks) kernels.copy(Tensor.fromArray(rng.randn(blk.lora!.B.value.size, 0.3), blk.lora!.B.shape), blk.lora!.B.value);
+  // GPT-2 starts every matrix at std 0.02: attention is nearly uniform, the query and key
+  // gradients sit at f32's difference noise, and the first LayerNorm divides embeddings of that
+  // size by their own small spread (far from linear over a step of 1e-3). Embeddings at 0.5 and
+  // matrices at 1/√in make every gradient O(1e-2–1) and the loss smooth on that scale.
+  // (Conv1D: W [in, out].)
+  for (const p of [model.lm.wte, model.lm.wpe]) kernels.copy(Tensor.fromArray(rng.randn(p.value.size, 0.5), p.shape), p.value);
+  for (const [name, p] of model.lm.namedParameters())
+    if (/(c_attn|c_proj|c_fc)\.weight$/.test(name)) kernels.copy(Tensor.fromArray(rng.randn(p.value.size, 1 / Math.sqrt(p.shape[0])), p.shape), p.value);
   const tok = ids(B * L, tiny.vocab), lens = Int32Array.from([6, 3, 1]);
   const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
   backward(model.loss(tok, B, L, lens, txt));
   const f = () => noGrad(() => model.loss(tok, B, L, lens, txt).value.toArray()[0]);
-  const h = 1e-3;
-  let checked = 0;
-  for (const [name, p] of arena.params) {
-    if (!p.grad) continue;
-    const value = p.value.toArray(), grad = p.grad.toArray();
-    const top = [...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a])).slice(0, 2);
-    for (const i of new Set([...top, rng.int(0, grad.length - 1)])) {
-      const at = (d: number) => {
-        const w = value.slice();
-        w[i] += d;
-        kernels.copy(Tensor.fromArray(w, p.shape), p.value);
-        return f();
-      };
-      const num = (at(h) - at(-h)) / (2 * h);
-      at(0);
-      assert.ok(Math.abs(num - grad[i]) <= 3e-3 + 0.05 * Math.abs(num), `${name}[${i}]: analytic ${grad[i]}, numeric ${num}`);
-      checked++;
-    }
-  }
-  assert.ok(checked > 60, `${checked}`);
+  const checked = checkParamGrads(arena.params, f, { rng, atol: 3e-3 });
+  assert.ok(checked > 1500, `${checked}`);
 });
 
 test('padding never reaches real positions', () => {

@@ -2,7 +2,7 @@
 // that names the worst element, a central-difference gradient checker, and guards that
 // report unavailable ISAs or devices as skipped (never as passed).
 import { test as uvuTest, type Test } from 'uvu';
-import { backends, buildInfo, cudaStatus } from 'mamakit';
+import { backends, buildInfo, cudaStatus, kernels, Tensor } from 'mamakit';
 import { native } from '../../lib/native.js';
 
 /** xoshiro128** seeded through splitmix32: deterministic across runs and machines. */
@@ -178,6 +178,62 @@ export function checkGrad(
   const num = numericGrad(f, x, opts.h ?? 1e-3, idx);
   const pick = idx ?? [...x.keys()];
   assertClose(pick.map((i) => analytic[i]), pick.map((i) => num[i]), { atol: opts.atol ?? 1e-3, rtol: opts.rtol ?? 1e-2, what: opts.what ?? 'gradient' });
+}
+
+export interface ParamGradOptions {
+  /** difference step (default 1e-3) */
+  h?: number;
+  /** elementwise: |a − n| ≤ atol + rtol·|n| (defaults 2e-3, 5e-2) */
+  atol?: number;
+  rtol?: number;
+  /** per tensor: ‖a − n‖ / ‖n‖ over the entries checked (default 2e-2) */
+  relTol?: number;
+  /** tensors up to this many entries are checked whole; larger ones at their 8 largest analytic entries and 56 drawn at random (default 512) */
+  full?: number;
+  /** names of tensors whose true gradient is 0 (an attention key bias: softmax is shift-invariant); their analytic gradient must be ≈ 0 */
+  zero?: RegExp;
+  rng?: Rng;
+}
+
+/**
+ * Every parameter's gradient (after backward) against central differences of the whole model's
+ * loss f: elementwise, and per tensor as ‖a − n‖ / ‖n‖, so that a gradient that is wrong
+ * everywhere, or zero where the true one is small, fails even when each entry is within the
+ * elementwise tolerance. Returns the number of entries checked.
+ */
+export function checkParamGrads(params: ReadonlyArray<readonly [string, { value: Tensor; grad: Tensor | null; shape: number[] }]>, f: () => number, o: ParamGradOptions = {}): number {
+  const h = o.h ?? 1e-3, rng = o.rng ?? new Rng(5), full = o.full ?? 512;
+  let checked = 0;
+  for (const [name, p] of params) {
+    if (!p.grad) continue;
+    const value = p.value.toArray(), grad = p.grad.toArray();
+    const idx = value.length <= full ? [...value.keys()]
+      : [...new Set([...[...grad.keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a])).slice(0, 8), ...Array.from({ length: 56 }, () => rng.int(0, value.length - 1))])];
+    const a: number[] = [], n: number[] = [];
+    for (const i of idx) {
+      const at = (d: number) => {
+        const w = value.slice();
+        w[i] += d;
+        kernels.copy(Tensor.fromArray(w, p.shape), p.value);
+        return f();
+      };
+      n.push((at(h) - at(-h)) / (2 * h));
+      a.push(grad[i]);
+      at(0);
+    }
+    kernels.copy(Tensor.fromArray(value, p.shape), p.value);
+    checked += idx.length;
+    const norm = (v: number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    if (o.zero?.test(name)) {
+      if (!(norm(a) <= 1e-5 * Math.sqrt(a.length) && norm(n) <= 1e-2 * Math.sqrt(n.length)))
+        throw new Error(`${name}: the true gradient is 0, got ‖analytic‖ ${norm(a)}, ‖numeric‖ ${norm(n)}`);
+      continue;
+    }
+    assertClose(a, n, { atol: o.atol ?? 2e-3, rtol: o.rtol ?? 5e-2, what: `${name} (entries ${idx.length > 8 ? `${idx.slice(0, 8)}…` : idx})` });
+    const rel = norm(a.map((x, i) => x - n[i])) / norm(n);
+    if (!(rel <= (o.relTol ?? 2e-2))) throw new Error(`${name}: ‖analytic − numeric‖ / ‖numeric‖ = ${rel.toExponential(2)} over ${idx.length} entries (‖numeric‖ ${norm(n).toExponential(2)})`);
+  }
+  return checked;
 }
 
 export const hasCuda = backends().includes('cuda');

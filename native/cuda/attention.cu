@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "common.cuh"
+#include "ptx.cuh"
 
 namespace mk_cuda {
 namespace {
@@ -96,23 +97,6 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
     const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<const uint32_t*>(&v);
   }
-}
-
-// c += a·b for one m16n8k16 tile with f32 accumulators.
-template <class T>
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (std::is_same_v<T, __half>)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();
-#endif
 }
 
 // The accumulators of two adjacent n-tiles (columns 0..7 and 8..15) as the A fragment of a
@@ -287,9 +271,9 @@ bool with_tensor_cores(const Geo& g, std::initializer_list<const void*> operands
 }
 
 template <class T, int DH>
-void launch_forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
+cudaError_t launch_forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
   const dim3 grid(blocks(g.Lq, kTcRows), unsigned(g.B * g.H));
-  forward_tc_kernel<T, DH><<<grid, kTcWarps * 32, 0, s>>>(out, lse, q, k, v, lens, g);
+  return launch<forward_tc_kernel<T, DH>>(grid, kTcWarps * 32, 0, s, out, lse, q, k, v, lens, g);
 }
 
 // dd [B,H,Lq] = Σ_d dO·O
@@ -381,8 +365,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
                                                                     Geo g) {
   using L = BwdSmem<DH>;
   constexpr int QT = kTcBwdQueries;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* sm = reinterpret_cast<T*>(smem_raw);
+  T* sm = dynamic_smem<T>();
   T *qs = sm + L::q, *qts = sm + L::qt, *gs = sm + L::dout, *gts = sm + L::doutt, *kts = sm + L::kt, *dss = sm + L::ds;
   float* lse2s = reinterpret_cast<float*>(sm + L::elems);
   float* dds = lse2s + QT;
@@ -536,8 +519,7 @@ cudaError_t launch_backward_tc(cudaStream_t s, T* dk, T* dv, float* ws, const T*
   cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
   if (e != cudaSuccess) return e;
   const dim3 grid(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H));
-  backward_tc_kernel<T, DH><<<grid, kTcWarps * 32, bytes, s>>>(dk, dv, ws, q, k, v, lse, dd, dout, lens, g);
-  return cudaGetLastError();
+  return launch<backward_tc_kernel<T, DH>>(grid, kTcWarps * 32, bytes, s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g);
 }
 
 template <class T>
@@ -564,13 +546,9 @@ cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const 
     T* o = static_cast<T*>(out);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     const bool tc = with_tensor_cores<T>(g, {o, qt, kt, vt}, [&](auto dh) {
-      launch_forward_tc<T, decltype(dh)::value>(s, o, lse, qt, kt, vt, lens, g);
+      e = launch_forward_tc<T, decltype(dh)::value>(s, o, lse, qt, kt, vt, lens, g);
     });
-    if (!tc) {
-      const dim3 grid(blocks(g.Lq, kRows), unsigned(g.B * g.H));
-      forward_kernel<T><<<grid, kRows, 0, s>>>(o, lse, qt, kt, vt, lens, g);
-    }
-    e = cudaGetLastError();
+    if (!tc) e = launch<forward_kernel<T>>(dim3(blocks(g.Lq, kRows), unsigned(g.B * g.H)), kRows, 0, s, o, lse, qt, kt, vt, lens, g);
   }
   if (lens) cudaFreeAsync(lens, s);
   return e;
@@ -585,24 +563,17 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
   cudaError_t e = stage(s, kv_lens, g.B, &lens);
   if (e == cudaSuccess) e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(nq + rows) * sizeof(float), s);
   if (e == cudaSuccess) e = cudaMemsetAsync(ws, 0, size_t(nq) * sizeof(float), s);
+  float* dd = ws + nq;
+  if (e == cudaSuccess) e = launch<rowdot_kernel<T>>(blocks(rows, 256), 256, 0, s, dd, static_cast<const T*>(dout), static_cast<const T*>(out), g);
   if (e == cudaSuccess) {
-    float* dd = ws + nq;
-    rowdot_kernel<T><<<blocks(rows, 256), 256, 0, s>>>(dd, static_cast<const T*>(dout), static_cast<const T*>(out), g);
     T *dkt = static_cast<T*>(dk), *dvt = static_cast<T*>(dv);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     const T* gt = static_cast<const T*>(dout);
     const bool tc = with_tensor_cores<T>(g, {dkt, dvt, qt, kt, vt, gt}, [&](auto dh) {
       e = launch_backward_tc<T, decltype(dh)::value>(s, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
     });
-    if (!tc) {
-      const dim3 grid(blocks(g.Lk, kRows), unsigned(g.B * g.H));
-      backward_kernel<T><<<grid, kRows, 0, s>>>(dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
-      e = cudaGetLastError();
-    }
-    if (e == cudaSuccess) {
-      convert_kernel<T><<<blocks(nq, 256), 256, 0, s>>>(static_cast<T*>(dq), ws, nq);
-      e = cudaGetLastError();
-    }
+    if (!tc) e = launch<backward_kernel<T>>(dim3(blocks(g.Lk, kRows), unsigned(g.B * g.H)), kRows, 0, s, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
+    if (e == cudaSuccess) e = launch<convert_kernel<T>>(blocks(nq, 256), 256, 0, s, static_cast<T*>(dq), ws, nq);
   }
   if (ws) cudaFreeAsync(ws, s);
   if (lens) cudaFreeAsync(lens, s);

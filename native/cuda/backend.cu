@@ -1,6 +1,7 @@
 // backend.cu: the CUDA backend's mk_backend table and the two symbols the addon looks up
 // with dlsym (mk_cuda_probe, mk_cuda_backend). Built into libmamakit_cuda.so with cudart
-// linked statically, so the library needs only the driver (libcuda.so.1) at run time.
+// linked statically, so the library needs only the driver (libcuda.so.1) at run time; built
+// by g++ over emu/ into libmamakit_cuda_emu.so, it drives the emulated device instead.
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -40,7 +41,7 @@ mk_status cu_create(mk_context** out) {
   }
   cudaDeviceProp prop;
   if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
-    char buf[256];
+    char buf[320];
     std::snprintf(buf, sizeof(buf), "%s, sm_%d%d, %.0f GiB", prop.name, prop.major, prop.minor,
                   double(prop.totalGlobalMem) / double(1ull << 30));
     ctx->description = buf;
@@ -96,10 +97,7 @@ mk_status cu_upload(mk_context* ctx, void* dst, mk_dtype dtype, const float* src
   mk_status s = check(cudaMallocAsync(&tmp, n * 4, ctx->stream), "upload staging");
   if (s != MK_OK) return s;
   s = check(cudaMemcpyAsync(tmp, src, n * 4, cudaMemcpyHostToDevice, ctx->stream), "upload");
-  if (s == MK_OK) {
-    convert_from_f32<<<blocks_for(n), 256, 0, ctx->stream>>>(dst, dtype, tmp, n);
-    s = check(cudaGetLastError(), "upload convert");
-  }
+  if (s == MK_OK) s = check(launch<convert_from_f32>(blocks_for(n), 256, 0, ctx->stream, dst, dtype, tmp, n), "upload convert");
   cudaFreeAsync(tmp, ctx->stream);
   mk_status s2 = check(cudaStreamSynchronize(ctx->stream), "upload");
   return s != MK_OK ? s : s2;
@@ -113,8 +111,7 @@ mk_status cu_download(mk_context* ctx, float* dst, const void* src, mk_dtype dty
   float* tmp = nullptr;
   mk_status s = check(cudaMallocAsync(&tmp, n * 4, ctx->stream), "download staging");
   if (s != MK_OK) return s;
-  convert_to_f32<<<blocks_for(n), 256, 0, ctx->stream>>>(tmp, src, dtype, n);
-  s = check(cudaGetLastError(), "download convert");
+  s = check(launch<convert_to_f32>(blocks_for(n), 256, 0, ctx->stream, tmp, src, dtype, n), "download convert");
   if (s == MK_OK) s = check(cudaMemcpyAsync(dst, tmp, n * 4, cudaMemcpyDeviceToHost, ctx->stream), "download");
   cudaFreeAsync(tmp, ctx->stream);
   mk_status s2 = check(cudaStreamSynchronize(ctx->stream), "download");
@@ -239,6 +236,10 @@ extern "C" __attribute__((visibility("default"))) int mk_cuda_probe(char* why, s
   auto say = [&](const char* msg) {
     if (why && why_len) std::snprintf(why, why_len, "%s", msg);
   };
+#ifdef MK_CUDA_EMU
+  say("");
+  return 1;  // the emulated device (emu/): its description begins with "emulated"
+#endif
   // cudart would report a missing driver as "insufficient driver"; say plainly which it is.
   void* driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!driver) {

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <utility>
 
 #include "mamakit.h"
 
@@ -30,6 +31,30 @@ template <class T> __device__ __forceinline__ T from_f32(float x);
 template <> __device__ __forceinline__ float from_f32<float>(float x) { return x; }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
+
+// Every kernel starts through launch<K>: K<<<grid, block, smem, stream>>> on a GPU, the CPU's
+// emulation of it in the emulated library (emu/emu.h). Returns the launch's error.
+template <auto K, class... A>
+cudaError_t launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A&&... args) {
+#ifdef MK_CUDA_EMU
+  (void)stream;
+  return mk_emu::launch<K>(K, grid, block, smem, std::forward<A>(args)...);
+#else
+  K<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
+  return cudaGetLastError();
+#endif
+}
+
+// The block's dynamic shared memory: the `smem` bytes of its launch.
+template <class T>
+__device__ __forceinline__ T* dynamic_smem() {
+#ifdef MK_CUDA_EMU
+  return reinterpret_cast<T*>(mk_emu::t_block->dyn_smem);
+#else
+  extern __shared__ __align__(16) unsigned char mk_dynamic_smem[];
+  return reinterpret_cast<T*>(mk_dynamic_smem);
+#endif
+}
 
 // Kernel launchers, one per op stem (matmul.cu, ...): take the stream, return cudaError_t.
 cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const void* a,

@@ -79,10 +79,11 @@ cudaError_t clip(cudaStream_t s, double* loss, double* dscale, void* dimg, void*
   if (e != cudaSuccess) return e;
   const T *I = static_cast<const T*>(img), *Tt = static_cast<const T*>(txt);
   const T *IA = static_cast<const T*>(img_all), *TA = static_cast<const T*>(txt_all);
-  logits_kernel<T><<<blocks(n, 256), 256, 0, s>>>(ws.p, I, TA, Bl, Bg, E, sc);
-  logits_kernel<T><<<blocks(n, 256), 256, 0, s>>>(ws.p + n, Tt, IA, Bl, Bg, E, sc);
   std::vector<float> l, g(size_t(2 * n), 0.f);
-  if ((e = cudaGetLastError()) != cudaSuccess || (e = download(s, l, ws.p, 2 * n)) != cudaSuccess) return e;
+  if ((e = launch<logits_kernel<T>>(blocks(n, 256), 256, 0, s, ws.p, I, TA, Bl, Bg, E, sc)) != cudaSuccess ||
+      (e = launch<logits_kernel<T>>(blocks(n, 256), 256, 0, s, ws.p + n, Tt, IA, Bl, Bg, E, sc)) != cudaSuccess ||
+      (e = download(s, l, ws.p, 2 * n)) != cudaSuccess)
+    return e;
   std::vector<int64_t> label(static_cast<size_t>(Bl));
   for (int64_t r = 0; r < Bl; ++r) label[r] = offset + r;
   *loss = mk::xent_rows(l.data(), Bg, 1, label.data(), Bl, Bg, g.data(), 1.0) +
@@ -90,13 +91,13 @@ cudaError_t clip(cudaStream_t s, double* loss, double* dscale, void* dimg, void*
   double ds = 0;
   for (int64_t i = 0; i < 2 * n; ++i) ds += double(g[i]) * l[i];
   *dscale = ds;
-  if ((e = upload(s, ws.p, g)) != cudaSuccess) return e;
   const unsigned bl = blocks(Bl * E, 256), bg = blocks(Bg * E, 256);
-  gemm_kernel<T, T><<<bl, 256, 0, s>>>(static_cast<T*>(dimg), ws.p, TA, Bl, Bg, E, sc, false, false);
-  gemm_kernel<T, T><<<bl, 256, 0, s>>>(static_cast<T*>(dtxt), ws.p + n, IA, Bl, Bg, E, sc, false, false);
-  gemm_kernel<T, T><<<bg, 256, 0, s>>>(static_cast<T*>(dtxt_all), ws.p, I, Bg, Bl, E, sc, true, true);
-  gemm_kernel<T, T><<<bg, 256, 0, s>>>(static_cast<T*>(dimg_all), ws.p + n, Tt, Bg, Bl, E, sc, true, true);
-  return cudaGetLastError();
+  if ((e = upload(s, ws.p, g)) != cudaSuccess) return e;
+  if ((e = launch<gemm_kernel<T, T>>(bl, 256, 0, s, static_cast<T*>(dimg), ws.p, TA, Bl, Bg, E, sc, false, false)) != cudaSuccess ||
+      (e = launch<gemm_kernel<T, T>>(bl, 256, 0, s, static_cast<T*>(dtxt), ws.p + n, IA, Bl, Bg, E, sc, false, false)) != cudaSuccess ||
+      (e = launch<gemm_kernel<T, T>>(bg, 256, 0, s, static_cast<T*>(dtxt_all), ws.p, I, Bg, Bl, E, sc, true, true)) != cudaSuccess)
+    return e;
+  return launch<gemm_kernel<T, T>>(bg, 256, 0, s, static_cast<T*>(dimg_all), ws.p + n, Tt, Bg, Bl, E, sc, true, true);
 }
 
 // z [2B, E] = rows of z0 then z1, normalised (f32); norm [2B].
@@ -133,19 +134,21 @@ cudaError_t ntxent(cudaStream_t s, double* loss, void* dz0, void* dz1, const voi
   Ws ws(s, 2 * n * E + n + n * n, &e);
   if (e != cudaSuccess) return e;
   float *z = ws.p, *dz = z + n * E, *norm = dz + n * E, *sim = norm + n;
-  normalise_kernel<T><<<blocks(n, 128), 128, 0, s>>>(z, norm, static_cast<const T*>(z0), static_cast<const T*>(z1), B, E);
-  logits_kernel<float><<<blocks(n * n, 256), 256, 0, s>>>(sim, z, z, n, n, E, 1.f / t);
   std::vector<float> l, g(size_t(n * n), 0.f);
-  if ((e = cudaGetLastError()) != cudaSuccess || (e = download(s, l, sim, n * n)) != cudaSuccess) return e;
+  if ((e = launch<normalise_kernel<T>>(blocks(n, 128), 128, 0, s, z, norm, static_cast<const T*>(z0), static_cast<const T*>(z1), B, E)) !=
+          cudaSuccess ||
+      (e = launch<logits_kernel<float>>(blocks(n * n, 256), 256, 0, s, sim, z, z, n, n, E, 1.f / t)) != cudaSuccess ||
+      (e = download(s, l, sim, n * n)) != cudaSuccess)
+    return e;
   std::vector<int64_t> label(size_t(2 * n));
   for (int64_t a = 0; a < n; ++a) label[a] = (a + B) % n, label[n + a] = a;
   *loss = mk::xent_rows(l.data(), n, 1, label.data(), n, n, g.data(), 1.0, label.data() + n);
   for (int64_t a = 0; a < n; ++a)
     for (int64_t c = a; c < n; ++c) g[a * n + c] = g[c * n + a] = (g[a * n + c] + g[c * n + a]) / t;
   if ((e = upload(s, sim, g)) != cudaSuccess) return e;
-  gemm_kernel<float, float><<<blocks(n * E, 256), 256, 0, s>>>(dz, sim, z, n, n, E, 1.f, false, false);
-  unnormalise_kernel<T><<<blocks(n, 128), 128, 0, s>>>(static_cast<T*>(dz0), static_cast<T*>(dz1), dz, z, norm, B, E);
-  return cudaGetLastError();
+  if ((e = launch<gemm_kernel<float, float>>(blocks(n * E, 256), 256, 0, s, dz, sim, z, n, n, E, 1.f, false, false)) != cudaSuccess)
+    return e;
+  return launch<unnormalise_kernel<T>>(blocks(n, 128), 128, 0, s, static_cast<T*>(dz0), static_cast<T*>(dz1), dz, z, norm, B, E);
 }
 
 // One block per (caption m, image n): cV, cT and their arg-maxes (MAMA.md §3.4), the S×P scores
@@ -260,10 +263,11 @@ cudaError_t local(cudaStream_t s, double* loss, double* dscale, void* dpatches, 
   if ((e = cudaMemsetAsync(fr, 0, size_t(rows) * sizeof(float), s)) != cudaSuccess) return e;
   const T *PL = static_cast<const T*>(patches), *SL = static_cast<const T*>(sentences);
   const T *PA = static_cast<const T*>(patches_all), *SA = static_cast<const T*>(sentences_all);
-  scores_kernel<T><<<unsigned(n), 32, 0, s>>>(cva, cta, ava, ata, SL, cl, PA, Bg, P, S, E);
-  if (!one) scores_kernel<T><<<unsigned(n), 32, 0, s>>>(cvb, ctb, avb, atb, SA, cg, PL, Bl, P, S, E);
   std::vector<float> c;
-  if ((e = cudaGetLastError()) != cudaSuccess || (e = download(s, c, cva, 4 * n)) != cudaSuccess) return e;
+  if ((e = launch<scores_kernel<T>>(unsigned(n), 32, 0, s, cva, cta, ava, ata, SL, cl, PA, Bg, P, S, E)) != cudaSuccess ||
+      (!one && (e = launch<scores_kernel<T>>(unsigned(n), 32, 0, s, cvb, ctb, avb, atb, SA, cg, PL, Bl, P, S, E)) != cudaSuccess) ||
+      (e = download(s, c, cva, 4 * n)) != cudaSuccess)
+    return e;
   if (one) std::copy(c.begin(), c.begin() + 2 * n, c.begin() + 2 * n);
   for (auto& x : c) x *= sc;
   std::vector<float> gh(size_t(4 * n), 0.f);
@@ -281,20 +285,25 @@ cudaError_t local(cudaStream_t s, double* loss, double* dscale, void* dpatches, 
     for (int64_t i = 0; i < n; ++i) gva[i] += gvb[i], gta[i] += gtb[i];
   if ((e = upload(s, g, gh)) != cudaSuccess) return e;
   if (one) {
-    dsent_kernel<T><<<unsigned(Bl), 128, 0, s>>>(dsl, g, g + n, ava, ata, cl, PL, Bl, P, S, E);
-    dpatch_kernel<T><<<unsigned(Bl), 128, 0, s>>>(dpl, g, g + n, ava, ata, cl, SL, Bl, Bl, P, S, E);
-  } else {
-    dsent_kernel<T><<<unsigned(Bl), 128, 0, s>>>(dsl, g, g + n, ava, ata, cl, PA, Bg, P, S, E);
-    dpatch_kernel<T><<<unsigned(Bg), 128, 0, s>>>(dpa, g, g + n, ava, ata, cl, SL, Bl, Bg, P, S, E);
-    dsent_kernel<T><<<unsigned(Bg), 128, 0, s>>>(dsa, g + 2 * n, g + 3 * n, avb, atb, cg, PL, Bl, P, S, E);
-    dpatch_kernel<T><<<unsigned(Bl), 128, 0, s>>>(dpl, g + 2 * n, g + 3 * n, avb, atb, cg, SA, Bg, Bl, P, S, E);
-    add_kernel<T><<<blocks(Bg * P * E, 256), 256, 0, s>>>(static_cast<T*>(dpatches_all), dpa, Bg * P * E, true);
-    add_kernel<T><<<blocks(Bg * S * E, 256), 256, 0, s>>>(static_cast<T*>(dsentences_all), dsa, Bg * S * E, true);
+    if ((e = launch<dsent_kernel<T>>(unsigned(Bl), 128, 0, s, dsl, g, g + n, ava, ata, cl, PL, Bl, P, S, E)) != cudaSuccess ||
+        (e = launch<dpatch_kernel<T>>(unsigned(Bl), 128, 0, s, dpl, g, g + n, ava, ata, cl, SL, Bl, Bl, P, S, E)) != cudaSuccess)
+      return e;
+  } else if ((e = launch<dsent_kernel<T>>(unsigned(Bl), 128, 0, s, dsl, g, g + n, ava, ata, cl, PA, Bg, P, S, E)) != cudaSuccess ||
+             (e = launch<dpatch_kernel<T>>(unsigned(Bg), 128, 0, s, dpa, g, g + n, ava, ata, cl, SL, Bl, Bg, P, S, E)) != cudaSuccess ||
+             (e = launch<dsent_kernel<T>>(unsigned(Bg), 128, 0, s, dsa, g + 2 * n, g + 3 * n, avb, atb, cg, PL, Bl, P, S, E)) !=
+                 cudaSuccess ||
+             (e = launch<dpatch_kernel<T>>(unsigned(Bl), 128, 0, s, dpl, g + 2 * n, g + 3 * n, avb, atb, cg, SA, Bg, Bl, P, S, E)) !=
+                 cudaSuccess ||
+             (e = launch<add_kernel<T>>(blocks(Bg * P * E, 256), 256, 0, s, static_cast<T*>(dpatches_all), dpa, Bg * P * E, true)) !=
+                 cudaSuccess ||
+             (e = launch<add_kernel<T>>(blocks(Bg * S * E, 256), 256, 0, s, static_cast<T*>(dsentences_all), dsa, Bg * S * E, true)) !=
+                 cudaSuccess) {
+    return e;
   }
-  add_kernel<T><<<blocks(Bl * P * E, 256), 256, 0, s>>>(static_cast<T*>(dpatches), dpl, Bl * P * E, false);
-  add_kernel<T><<<blocks(Bl * S * E, 256), 256, 0, s>>>(static_cast<T*>(dsentences), dsl, Bl * S * E, false);
-  e = cudaGetLastError();
-  return e == cudaSuccess ? cudaStreamSynchronize(s) : e;  // the host copies of counts must outlive the copies
+  if ((e = launch<add_kernel<T>>(blocks(Bl * P * E, 256), 256, 0, s, static_cast<T*>(dpatches), dpl, Bl * P * E, false)) != cudaSuccess ||
+      (e = launch<add_kernel<T>>(blocks(Bl * S * E, 256), 256, 0, s, static_cast<T*>(dsentences), dsl, Bl * S * E, false)) != cudaSuccess)
+    return e;
+  return cudaStreamSynchronize(s);  // the host copies of counts must outlive the copies
 }
 
 }  // namespace

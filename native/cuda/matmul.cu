@@ -62,14 +62,12 @@ __global__ void matmul_kernel(T* __restrict__ c, const T* __restrict__ a, const 
 }
 
 template <class T>
-cudaError_t launch(cudaStream_t stream, void* c, const void* a, const void* b, const void* bias,
+cudaError_t run(cudaStream_t stream, void* c, const void* a, const void* b, const void* bias,
                    int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool acc) {
   const dim3 grid(unsigned((N + TN - 1) / TN), unsigned((M + TM - 1) / TM));
   if (grid.y > 65535) return cudaErrorInvalidConfiguration;
-  matmul_kernel<T><<<grid, 256, 0, stream>>>(static_cast<T*>(c), static_cast<const T*>(a),
-                                             static_cast<const T*>(b), static_cast<const T*>(bias),
-                                             M, N, K, ta, tb, acc);
-  return cudaGetLastError();
+  return launch<matmul_kernel<T>>(grid, 256, 0, stream, static_cast<T*>(c), static_cast<const T*>(a),
+                                  static_cast<const T*>(b), static_cast<const T*>(bias), M, N, K, ta, tb, acc);
 }
 
 }  // namespace
@@ -78,9 +76,9 @@ cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const vo
                           const void* b, const void* bias, int64_t M, int64_t N, int64_t K,
                           bool ta, bool tb, bool acc) {
   switch (dtype) {
-    case MK_BF16: return launch<__nv_bfloat16>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
-    case MK_F16: return launch<__half>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
-    default: return launch<float>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
+    case MK_BF16: return run<__nv_bfloat16>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
+    case MK_F16: return run<__half>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
+    default: return run<float>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
   }
 }
 

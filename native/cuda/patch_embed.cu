@@ -150,10 +150,8 @@ cudaError_t forward(cudaStream_t s, void* tokens, const void* img, const void* w
                     const Geo& g) {
   const dim3 grid(blocks(g.D, TN), blocks(g.B * g.np, TM));
   if (grid.y > 65535) return cudaErrorInvalidConfiguration;
-  forward_kernel<T><<<grid, 256, 0, s>>>(static_cast<T*>(tokens), static_cast<const T*>(img),
-                                         static_cast<const T*>(w), static_cast<const T*>(bias),
-                                         static_cast<const T*>(pos), g);
-  return cudaGetLastError();
+  return launch<forward_kernel<T>>(grid, 256, 0, s, static_cast<T*>(tokens), static_cast<const T*>(img),
+                                   static_cast<const T*>(w), static_cast<const T*>(bias), static_cast<const T*>(pos), g);
 }
 
 template <class T>
@@ -170,18 +168,14 @@ cudaError_t backward(cudaStream_t s, void* dw, void* db, void* dpos, const void*
     const int64_t splits = std::max<int64_t>(1, std::min<int64_t>((M + 255) / 256, (4 * 132 + tiles - 1) / tiles));
     const int64_t per = ((M + splits - 1) / splits + TK - 1) / TK * TK;
     const dim3 grid(blocks(g.kp, TN), blocks(g.D, TM), unsigned((M + per - 1) / per));
-    if (e == cudaSuccess) {
-      dweight_kernel<T><<<grid, 256, 0, s>>>(ws, dtt, static_cast<const T*>(img), g, per);
-      accumulate_kernel<T><<<blocks(nw, 256), 256, 0, s>>>(static_cast<T*>(dw), ws, nw);
-      e = cudaGetLastError();
-    }
+    if (e == cudaSuccess) e = launch<dweight_kernel<T>>(grid, 256, 0, s, ws, dtt, static_cast<const T*>(img), g, per);
+    if (e == cudaSuccess) e = launch<accumulate_kernel<T>>(blocks(nw, 256), 256, 0, s, static_cast<T*>(dw), ws, nw);
   }
   if (e == cudaSuccess && npd) {
     float* dp = ws + nw;
-    dpos_kernel<T><<<blocks(npd, 256), 256, 0, s>>>(dp, dtt, g);
-    if (dpos) accumulate_kernel<T><<<blocks(npd, 256), 256, 0, s>>>(static_cast<T*>(dpos), dp, npd);
-    if (db) dbias_kernel<T><<<blocks(g.D, 256), 256, 0, s>>>(static_cast<T*>(db), dp, g.np, g.D);
-    e = cudaGetLastError();
+    e = launch<dpos_kernel<T>>(blocks(npd, 256), 256, 0, s, dp, dtt, g);
+    if (e == cudaSuccess && dpos) e = launch<accumulate_kernel<T>>(blocks(npd, 256), 256, 0, s, static_cast<T*>(dpos), dp, npd);
+    if (e == cudaSuccess && db) e = launch<dbias_kernel<T>>(blocks(g.D, 256), 256, 0, s, static_cast<T*>(db), dp, g.np, g.D);
   }
   const cudaError_t f = cudaFreeAsync(ws, s);
   return e != cudaSuccess ? e : f;

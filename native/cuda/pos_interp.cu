@@ -63,8 +63,7 @@ unsigned blocks(int64_t n) { return unsigned((n + 255) / 256); }
 
 template <class T>
 cudaError_t forward(cudaStream_t s, void* y, const void* x, const Grid& g) {
-  forward_kernel<T><<<blocks(g.h1 * g.w1 * g.D), 256, 0, s>>>(static_cast<T*>(y), static_cast<const T*>(x), g);
-  return cudaGetLastError();
+  return launch<forward_kernel<T>>(blocks(g.h1 * g.w1 * g.D), 256, 0, s, static_cast<T*>(y), static_cast<const T*>(x), g);
 }
 
 template <class T>
@@ -75,9 +74,8 @@ cudaError_t backward(cudaStream_t s, void* dx, const void* dy, const Grid& g) {
   if (e != cudaSuccess) return e;
   e = cudaMemsetAsync(ws, 0, size_t(n) * sizeof(float), s);
   if (e == cudaSuccess) {
-    backward_kernel<T><<<blocks(g.h1 * g.w1 * g.D), 256, 0, s>>>(ws, static_cast<const T*>(dy), g);
-    convert_kernel<T><<<blocks(n), 256, 0, s>>>(static_cast<T*>(dx), ws, n);
-    e = cudaGetLastError();
+    e = launch<backward_kernel<T>>(blocks(g.h1 * g.w1 * g.D), 256, 0, s, ws, static_cast<const T*>(dy), g);
+    if (e == cudaSuccess) e = launch<convert_kernel<T>>(blocks(n), 256, 0, s, static_cast<T*>(dx), ws, n);
   }
   const cudaError_t f = cudaFreeAsync(ws, s);
   return e != cudaSuccess ? e : f;

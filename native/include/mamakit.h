@@ -233,6 +233,17 @@ typedef struct mk_backend {
                            int64_t E, int64_t offset, float local_scale);
 } mk_backend;
 
+/* Every kernel entry of mk_backend, in the order of the struct (tools that walk the table, such
+ * as native/tests/backend_ops.cpp, use it; that file checks it against the struct's size). */
+#define MK_BACKEND_KERNELS(X)                                                                         \
+  X(matmul) X(layernorm_forward) X(layernorm_backward) X(gelu_forward) X(gelu_backward)              \
+  X(softmax_xent_forward) X(softmax_xent_backward) X(l2norm_forward) X(l2norm_backward)             \
+  X(residual_forward) X(residual_backward) X(meanpool_forward) X(meanpool_backward)                 \
+  X(embedding_forward) X(embedding_backward) X(batchnorm_forward) X(batchnorm_backward) X(dropout)  \
+  X(adamw) X(sgd) X(sumsq) X(copy) X(patch_embed_forward) X(patch_embed_backward)                   \
+  X(pos_interp_forward) X(pos_interp_backward) X(attention_forward) X(attention_backward)           \
+  X(relu_forward) X(relu_backward) X(copy2d) X(clip_loss) X(nt_xent) X(local_align)
+
 /* The CPU backend, linked into the addon. */
 const mk_backend* mk_cpu_backend(void);
 

@@ -3,11 +3,14 @@
 // Arguments filter files by substring: `npm test -- matmul`. A file that runs past its timeout
 // (--timeout S, or MAMAKIT_TEST_TIMEOUT; 300 s) is killed and counted as a failure that names
 // the test it was in (test/helpers/suite.ts notes each test as it starts).
-import { spawn } from 'node:child_process';
+// CUDA tests run on a GPU when one answers, else against the emulated CUDA library (built here
+// when stale, g++ only): they pass or fail, never skip. MAMAKIT_CUDA_LIB, when set, is used as is.
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { buildIfNeeded, root } from './build-if-needed.mjs';
+import { buildCudaEmu, emuLib } from './build-cuda-emu.mjs';
 
 const args = process.argv.slice(2);
 let timeoutS = Number(process.env.MAMAKIT_TEST_TIMEOUT ?? 300), build = true;
@@ -22,6 +25,23 @@ if (!(timeoutS > 0)) throw new RangeError(`test.mjs: --timeout must be a positiv
 const testDir = process.env.MAMAKIT_TEST_DIR ?? join(root, 'dist', 'test');
 
 if (build) buildIfNeeded({ quiet: true });
+
+// What the CUDA tests run on, asked of the addon in a child process.
+if (process.env.MAMAKIT_CUDA_LIB) {
+  console.log(`CUDA tests: MAMAKIT_CUDA_LIB=${process.env.MAMAKIT_CUDA_LIB}`);
+} else {
+  const ask = spawnSync(process.execPath, ['--input-type=module', '-e', "const m = await import('./dist/lib/index.js'); console.log(JSON.stringify(m.cudaStatus()))"],
+    { cwd: root, encoding: 'utf8' });
+  const status = ask.status === 0 ? JSON.parse(ask.stdout) : { available: false, detail: `the addon did not load: ${ask.stderr.trim().split('\n').pop()}` };
+  // The op test runs the emulated library under AddressSanitizer on every machine.
+  if (build) buildCudaEmu({ quiet: true });
+  if (status.available) {
+    console.log(`CUDA tests: ${status.detail}`);
+  } else {
+    process.env.MAMAKIT_CUDA_LIB = emuLib;
+    console.log(`CUDA tests: the emulated CUDA library (no GPU: ${status.detail})`);
+  }
+}
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

@@ -92,6 +92,18 @@ cudaError_t clip(cudaStream_t s, double* loss, double* dscale, void* dimg, void*
   for (int64_t i = 0; i < 2 * n; ++i) ds += double(g[i]) * l[i];
   *dscale = ds;
   const unsigned bl = blocks(Bl * E, 256), bg = blocks(Bg * E, 256);
+  if (img == img_all && txt == txt_all) {
+    // One process: dI = s·(G1 + G2ᵀ)·T and dT = s·(G2 + G1ᵀ)·I, each rounded to T once (written
+    // then accumulated, a 16-bit gradient would carry the rounding of both parts, each of which
+    // can be far larger than their sum).
+    std::vector<float> h(g.size());
+    for (int64_t r = 0; r < Bl; ++r)
+      for (int64_t c = 0; c < Bg; ++c) h[r * Bg + c] = g[r * Bg + c] + g[n + c * Bg + r], h[n + r * Bg + c] = g[n + r * Bg + c] + g[c * Bg + r];
+    if ((e = upload(s, ws.p, h)) != cudaSuccess ||
+        (e = launch<gemm_kernel<T, T>>(bl, 256, 0, s, static_cast<T*>(dimg), ws.p, TA, Bl, Bg, E, sc, false, false)) != cudaSuccess)
+      return e;
+    return launch<gemm_kernel<T, T>>(bl, 256, 0, s, static_cast<T*>(dtxt), ws.p + n, IA, Bl, Bg, E, sc, false, false);
+  }
   if ((e = upload(s, ws.p, g)) != cudaSuccess) return e;
   if ((e = launch<gemm_kernel<T, T>>(bl, 256, 0, s, static_cast<T*>(dimg), ws.p, TA, Bl, Bg, E, sc, false, false)) != cudaSuccess ||
       (e = launch<gemm_kernel<T, T>>(bl, 256, 0, s, static_cast<T*>(dtxt), ws.p + n, IA, Bl, Bg, E, sc, false, false)) != cudaSuccess ||

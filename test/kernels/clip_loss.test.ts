@@ -98,4 +98,19 @@ for (const dtype of ['f32', 'bf16'] as const) {
   });
 }
 
+// One process in 16 bits: each gradient is a sum of two products (image rows against the texts
+// and the texts' column of the other CE), which can each be far larger than their sum; rounded once,
+// the result is within half a 16-bit ulp of the f32 CPU gradient of the same inputs.
+for (const dtype of ['bf16', 'f16'] as const) {
+  cudaTest(test, `cuda ${dtype}, one process: each gradient is rounded to ${dtype} once`, () => {
+    const B = 32, E = 64, opt = { device: 'cuda' as const, dtype };
+    const img = Tensor.fromArray(unitRows(B, E), [B, E], opt).toArray(), txt = Tensor.fromArray(unitRows(B, E), [B, E], opt).toArray();
+    const c = kernels.clipLoss(Tensor.fromArray(img, [B, E]), Tensor.fromArray(txt, [B, E]), 3);
+    const g = kernels.clipLoss(Tensor.fromArray(img, [B, E], opt), Tensor.fromArray(txt, [B, E], opt), 3);
+    const ulp = dtype === 'bf16' ? 2 ** -7 : 2 ** -10; // the type's spacing relative to a value, at most; rounding is half of it
+    assertClose(g.dImg.toArray(), c.dImg.toArray(), { atol: 1e-7, rtol: 0.51 * ulp, what: `cuda ${dtype} dImg` });
+    assertClose(g.dTxt.toArray(), c.dTxt.toArray(), { atol: 1e-7, rtol: 0.51 * ulp, what: `cuda ${dtype} dTxt` });
+  });
+}
+
 test.run();

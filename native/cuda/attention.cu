@@ -400,8 +400,10 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   const int64_t kv_len = kv_lens ? kv_lens[b] : g.Lk;
   const int64_t i_first = g.causal ? kb / QT * QT : 0;
   const int64_t i_end = kb < kv_len ? g.Lq : 0;
+  // No barrier before staging a tile: the previous tile's Q, dO, lse and D were last read before
+  // the barrier ahead of its dQ step, which reads only dS and K; dS is written after this tile's
+  // staging barrier.
   for (int64_t i0 = i_first; i0 < i_end; i0 += QT) {
-    __syncthreads();  // the previous tile (and dS) are no longer read
     for (int x = threadIdx.x; x < QT * DH / 2; x += blockDim.x) {
       const int ii = x / (DH / 2), d = 2 * (x % (DH / 2));
       const int64_t i = i0 + ii;

@@ -234,9 +234,11 @@ void check_pos_interp() {
 }
 
 // Attention forward and backward; kv_lens (padded) alternate full and partial per batch entry.
-void attention_case(mk_dtype dt, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, bool causal, bool padded) {
-  const std::string what = fmt("attention %s B=%lld Lq=%lld Lk=%lld H=%lld Dh=%lld causal=%d padded=%d", dtype_name(dt), (long long)B,
-                               (long long)Lq, (long long)Lk, (long long)H, (long long)Dh, causal, padded);
+// With `odd`, every GPU tensor starts one element into its allocation (a view at an odd offset:
+// 16-bit operands are then not 4-byte aligned and take the kernels without tensor cores).
+void attention_case(mk_dtype dt, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, bool causal, bool padded, bool odd = false) {
+  const std::string what = fmt("attention %s B=%lld Lq=%lld Lk=%lld H=%lld Dh=%lld causal=%d padded=%d%s", dtype_name(dt), (long long)B,
+                               (long long)Lq, (long long)Lk, (long long)H, (long long)Dh, causal, padded, odd ? " odd offsets" : "");
   const int64_t nq = B * Lq * H * Dh, nk = B * Lk * H * Dh;
   auto q = rnd(nq, dt), k = rnd(nk, dt), v = rnd(nk, dt), g = rnd(nq, dt);
   std::vector<int32_t> lens(B);
@@ -244,21 +246,32 @@ void attention_case(mk_dtype dt, int64_t B, int64_t Lq, int64_t Lk, int64_t H, i
   const int32_t* kl = padded ? lens.data() : nullptr;
   const float scale = 1.f / std::sqrt(float(Dh));
   CpuBuf cq(q), ck(k), cv(v), cg(g), co(nans(nq)), cl(nans(B * H * Lq)), cdq(nans(nq)), cdk(nans(nk)), cdv(nans(nk));
-  GpuBuf gq(q, dt), gk(k, dt), gv(v, dt), gg(g, dt), go(nans(nq), dt), gl(nans(B * H * Lq), MK_F32), gdq(nans(nq), dt),
-      gdk(nans(nk), dt), gdv(nans(nk), dt);
+  auto pad = [&](const std::vector<float>& x) {
+    std::vector<float> y(x.size() + (odd ? 1 : 0), kNaN);
+    std::copy(x.begin(), x.end(), y.begin() + (odd ? 1 : 0));
+    return y;
+  };
+  auto unpad = [&](const GpuBuf& b) {
+    auto h = b.get();
+    return odd ? std::vector<float>(h.begin() + 1, h.end()) : h;
+  };
+  GpuBuf gq(pad(q), dt), gk(pad(k), dt), gv(pad(v), dt), gg(pad(g), dt), go(pad(nans(nq)), dt), gl(nans(B * H * Lq), MK_F32),
+      gdq(pad(nans(nq)), dt), gdk(pad(nans(nk)), dt), gdv(pad(nans(nk)), dt);
+  const size_t sh = odd ? dtype_size(dt) : 0;
+  auto at = [&](const GpuBuf& b) { return static_cast<void*>(static_cast<char*>(b.p) + sh); };
   if (!CPU(attention_forward(g_cpu_ctx, co.p, cl.f32(), cq.p, ck.p, cv.p, kl, MK_F32, B, Lq, Lk, H, Dh, scale, causal), what) ||
       !CPU(attention_backward(g_cpu_ctx, cdq.p, cdk.p, cdv.p, cq.p, ck.p, cv.p, co.p, cl.f32(), cg.p, kl, MK_F32, B, Lq, Lk, H, Dh,
                               scale, causal),
            what))
     return;
   // The GPU backward reads the GPU's own forward (out and lse), as training does.
-  if (!GPU(attention_forward(g_gpu_ctx, go.p, gl.f32(), gq.p, gk.p, gv.p, kl, dt, B, Lq, Lk, H, Dh, scale, causal), what) ||
-      !GPU(attention_backward(g_gpu_ctx, gdq.p, gdk.p, gdv.p, gq.p, gk.p, gv.p, go.p, gl.f32(), gg.p, kl, dt, B, Lq, Lk, H, Dh, scale,
-                              causal),
+  if (!GPU(attention_forward(g_gpu_ctx, at(go), gl.f32(), at(gq), at(gk), at(gv), kl, dt, B, Lq, Lk, H, Dh, scale, causal), what) ||
+      !GPU(attention_backward(g_gpu_ctx, at(gdq), at(gdk), at(gdv), at(gq), at(gk), at(gv), at(go), gl.f32(), at(gg), kl, dt, B, Lq, Lk,
+                              H, Dh, scale, causal),
            what))
     return;
-  compare(what, dt, {{"out", go.get(), co.get()}, {"lse", gl.get(), cl.get()}, {"dq", gdq.get(), cdq.get()},
-                     {"dk", gdk.get(), cdk.get()}, {"dv", gdv.get(), cdv.get()}});
+  compare(what, dt, {{"out", unpad(go), co.get()}, {"lse", gl.get(), cl.get()}, {"dq", unpad(gdq), cdq.get()},
+                     {"dk", unpad(gdk), cdk.get()}, {"dv", unpad(gdv), cdv.get()}});
 }
 
 void check_attention() {
@@ -270,6 +283,7 @@ void check_attention() {
     attention_case(dt, 3, 33, 33, 2, 32, true, false);
     attention_case(dt, 1, 17, 70, 1, 40, false, true);
     attention_case(dt, 2, 1, 5, 1, 16, false, true);
+    attention_case(dt, 1, 40, 40, 2, 64, true, true, true);
   }
   if (!g_emulated)
     for (mk_dtype dt : kDtypes) attention_case(dt, 2, 600, 600, 4, 64, true, true);

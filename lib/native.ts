@@ -34,6 +34,8 @@ export interface CudaStatus {
   available: boolean;
   /** the device description, or why it is unavailable: "not built: …", "no driver: …", "no device: …". */
   detail: string;
+  /** the emulated CUDA library (MAMAKIT_CUDA_LIB, the test runner) runs it on the CPU: not a GPU, never timed */
+  emulated: boolean;
 }
 
 export interface BuildInfo {
@@ -46,6 +48,8 @@ export interface BuildInfo {
   bestIsa: 'avx512' | 'avx2' | 'scalar';
   threads: number;
   cudaBuilt: boolean;
+  /** the CUDA backend is the emulated library (see CudaStatus.emulated) */
+  cudaEmulated: boolean;
   cpu: string;
 }
 

@@ -31,6 +31,7 @@ Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
   out.Set("built", Napi::Boolean::New(env, cuda_built()));
   out.Set("available", Napi::Boolean::New(env, device_available(kCuda)));
   out.Set("detail", Napi::String::New(env, cuda_status()));
+  out.Set("emulated", Napi::Boolean::New(env, cuda_emulated()));
   return out;
 }
 
@@ -45,6 +46,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   out.Set("bestIsa", Napi::String::New(env, isa_name(best_isa())));
   out.Set("threads", Napi::Number::New(env, mk_cpu_threads()));
   out.Set("cudaBuilt", Napi::Boolean::New(env, cuda_built()));
+  out.Set("cudaEmulated", Napi::Boolean::New(env, cuda_emulated()));
   Device& cpu = device(kCpu);
   out.Set("cpu", Napi::String::New(env, cpu.backend ? cpu.backend->describe(cpu.ctx) : "unavailable"));
   return out;

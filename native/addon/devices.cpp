@@ -82,6 +82,7 @@ Device& device(DeviceId id) { return g_devices[id]; }
 bool device_available(DeviceId id) { return g_devices[id].backend != nullptr; }
 const char* device_name(DeviceId id) { return id == kCuda ? "cuda" : "cpu"; }
 const std::string& cuda_status() { return g_cuda_status; }
+bool cuda_emulated() { return device_available(kCuda) && g_cuda_status.rfind("emulated", 0) == 0; }
 bool cuda_built() { return g_cuda_built; }
 
 }  // namespace mk

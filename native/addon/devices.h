@@ -22,6 +22,8 @@ const char* device_name(DeviceId id);
 // Why CUDA is unavailable ("not built: ...", "no driver: ...", "no device: ...") or, when
 // it is, the device description.
 const std::string& cuda_status();
+// The CUDA backend in use is the emulated library (native/cuda/emu): never a GPU, never timed.
+bool cuda_emulated();
 bool cuda_built();
 
 }  // namespace mk

@@ -6,6 +6,7 @@
 // by hand.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildIfNeeded, root } from './build-if-needed.mjs';
@@ -20,7 +21,7 @@ export function buildCudaEmu({ quiet = false } = {}) {
   if (!existsSync(join(root, 'build', 'CMakeCache.txt'))) buildIfNeeded({ quiet });
   const targets = ['mamakit_cuda_emu', 'mamakit_cuda_emu_asan', 'backend_ops', 'backend_ops_asan', 'cuda_emu_selftest'];
   const t0 = Date.now();
-  const out = execFileSync('cmake', ['--build', join(root, 'build'), '--parallel', '2', '--target', ...targets], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync('cmake', ['--build', join(root, 'build'), '--parallel', String(availableParallelism()), '--target', ...targets], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const built = /(Building|Linking)/.test(out);
   if (!quiet || built) console.log(`CUDA emulation: ${built ? 'built' : 'up to date'} (${targets.join(', ')}; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }

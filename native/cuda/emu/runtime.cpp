@@ -576,14 +576,18 @@ cudaError_t run_grid(const void* kernel, const char* pretty, dim3 grid, dim3 blo
 }  // namespace mk_emu
 
 #ifdef MK_ASAN
-// AddressSanitizer calls this before its report: say which kernel, block and thread made the access.
-extern "C" void __asan_on_error() {
+// After AddressSanitizer's report: which kernel, block and thread made the access. (A callback
+// registered at load: the library is opened with dlopen, after the runtime has bound its hooks.)
+namespace {
+void asan_report(const char*) {
   const mk_emu::Worker& w = mk_emu::t_worker;
   if (!w.cur) return;
   const mk_emu::Lane& l = w.cur->lane;
-  std::fprintf(stderr, "mamakit emulated CUDA: the access below is by kernel %s, block (%u,%u,%u), thread (%u,%u,%u)\n", w.kernel,
+  std::fprintf(stderr, "mamakit emulated CUDA: the access above was made by kernel %s, block (%u,%u,%u), thread (%u,%u,%u)\n", w.kernel,
                w.block.idx.x, w.block.idx.y, w.block.idx.z, l.idx.x, l.idx.y, l.idx.z);
 }
+const bool asan_hooked = (__asan_set_error_report_callback(asan_report), true);
+}  // namespace
 #endif
 
 // ---- the runtime API (cuda_runtime.h) ---------------------------------------------------------

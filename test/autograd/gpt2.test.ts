@@ -32,14 +32,6 @@ class Probe extends nn.Module {
   }
 }
 
-const unitRows = (B: number, E: number) => {
-  const x = rng.randn(B * E);
-  for (let b = 0; b < B; b++) {
-    const n = Math.hypot(...x.subarray(b * E, (b + 1) * E));
-    for (let e = 0; e < E; e++) x[b * E + e] /= n;
-  }
-  return x;
-};
 const ids = (n: number, V: number) => Int32Array.from({ length: n }, () => rng.int(0, V - 1));
 
 test('names and shapes are Hugging Face GPT2Model and PEFT LoRA', () => {
@@ -78,7 +70,7 @@ test('every gradient matches central differences (base trained, LoRA with B ≠ 
   for (const [name, p] of model.lm.namedParameters())
     if (/(c_attn|c_proj|c_fc)\.weight$/.test(name)) kernels.copy(Tensor.fromArray(rng.randn(p.value.size, 1 / Math.sqrt(p.shape[0])), p.shape), p.value);
   const tok = ids(B * L, tiny.vocab), lens = Int32Array.from([6, 3, 1]);
-  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(B, E), [B, E]));
   backward(model.loss(tok, B, L, lens, txt));
   const f = () => noGrad(() => model.loss(tok, B, L, lens, txt).value.toArray()[0]);
   const checked = checkParamGrads(arena.params, f, { rng, atol: 3e-3 });
@@ -103,7 +95,7 @@ test('with a frozen base, training changes the LoRA weights (and the head) only,
   const before = new Map(arena.params.map(([n, p]) => [n, p.value.toArray()]));
   const opt = new optim.AdamW(arena, { lr: 1e-2 });
   const tok = ids(B * L, tiny.vocab), lens = Int32Array.from({ length: B }, () => rng.int(3, L));
-  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(B, E), [B, E]));
   const losses: number[] = [];
   for (let s = 0; s < 40; s++) {
     arena.zeroGrad();

@@ -14,14 +14,6 @@ const { Var, backward, noGrad, ops, checkpoint } = autograd;
 type V = autograd.Var;
 
 const leaf = (shape: number[], scale = 1, data?: Float32Array) => new Var(Tensor.fromArray(data ?? rng.randn(shape.reduce((a, b) => a * b, 1), scale), shape), true);
-const unitRows = (R: number, E: number) => {
-  const x = rng.randn(R * E);
-  for (let r = 0; r < R; r++) {
-    const n = Math.hypot(...x.subarray(r * E, (r + 1) * E));
-    for (let e = 0; e < E; e++) x[r * E + e] /= n;
-  }
-  return x;
-};
 // Values at least 0.2 from 0, where ReLU's kink is out of a difference's reach.
 const awayFromZero = (n: number) => rng.randn(n).map((v) => (v >= 0 ? 0.2 + v : -0.2 + v));
 
@@ -95,7 +87,7 @@ const cases: Record<string, Array<[string, () => Case]>> = {
     ['NT-Xent', () => { const a = leaf([4, 3]), b = leaf([4, 3]); return { leaves: [a, b], f: () => ops.ntXent(a, b, 0.5) }; }],
     ['NT-Xent of one Var against itself', () => { const a = leaf([4, 3]); return { leaves: [a], f: () => ops.ntXent(a, a, 0.5) }; }],
     ['local alignment', () => {
-      const p = leaf([2, 3, 4], 1, unitRows(6, 4)), s = leaf([2, 2, 4], 1, unitRows(4, 4)), scale = leaf([1], 1, Float32Array.of(0.4));
+      const p = leaf([2, 3, 4], 1, rng.unitRows(6, 4)), s = leaf([2, 2, 4], 1, rng.unitRows(4, 4)), scale = leaf([1], 1, Float32Array.of(0.4));
       // Normalised inside the graph: the differences move the raw rows, the maxima stay put.
       return { leaves: [p, s, scale], f: () => ops.localAlign(ops.l2Normalize(p), ops.l2Normalize(s), Int32Array.of(2, 1), scale), h: 1e-3 };
     }],

@@ -30,14 +30,6 @@ class Probe extends nn.Module {
   }
 }
 
-function unitRows(B: number, E: number) {
-  const x = rng.randn(B * E);
-  for (let b = 0; b < B; b++) {
-    const n = Math.hypot(...x.subarray(b * E, (b + 1) * E));
-    for (let e = 0; e < E; e++) x[b * E + e] /= n;
-  }
-  return x;
-}
 
 test('parameter names follow Hugging Face DINOv2-with-registers', () => {
   const names = new nn.VisionTransformer(small).namedParameters().map(([n]) => n);
@@ -60,7 +52,7 @@ test('every parameter gradient matches central differences of the whole model (e
   for (const [name, p] of model.vit.namedParameters())
     if (/(query|key|value|dense|fc1|fc2)\.weight$/.test(name)) kernels.copy(Tensor.fromArray(rng.randn(p.value.size, 1 / Math.sqrt(p.shape[1])), p.shape), p.value);
   const images = Tensor.fromArray(rng.randn(B * 2 * 8 * 8), [B, 2, 8, 8]);
-  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(B, E), [B, E]));
   const loss = model.loss(images, txt);
   backward(loss);
   assert.is(tapeLength(), 0);
@@ -82,7 +74,7 @@ test('a small ViT over-fits one batch with AdamW', () => {
   const arena = new nn.ParamArena(model);
   const opt = new optim.AdamW(arena, { lr: 3e-3, weightDecay: 0.05, maxGradNorm: 1 });
   const images = Tensor.fromArray(rng.randn(B * 32 * 32), [B, 1, 32, 32]);
-  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(B, E), [B, E]));
   const losses: number[] = [];
   for (let step = 0; step < 40; step++) {
     arena.zeroGrad();
@@ -99,7 +91,7 @@ test('noGrad records nothing; frozen parameters get no gradient', () => {
   const model = new Probe(small, 4);
   const arena = new nn.ParamArena(model);
   const images = Tensor.fromArray(rng.randn(2 * 2 * 64), [2, 2, 8, 8]);
-  const txt = new Var(Tensor.fromArray(unitRows(2, 4), [2, 4]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(2, 4), [2, 4]));
   noGrad(() => model.loss(images, txt).dispose());
   assert.is(tapeLength(), 0);
   assert.ok(arena.trainable.length > 0 && arena.decay.length > 0 && arena.noDecay.length > 0);
@@ -110,7 +102,7 @@ test('another image size resamples the position embedding; its gradient matches 
   const model = new Probe(small, E);
   const arena = new nn.ParamArena(model);
   const images = Tensor.fromArray(rng.randn(B * 2 * 12 * 8), [B, 2, 12, 8]); // a 3×2 grid, trained at 2×2
-  const txt = new Var(Tensor.fromArray(unitRows(B, E), [B, E]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(B, E), [B, E]));
   backward(model.loss(images, txt));
   const p = model.vit.pos, grad = p.grad!.toArray(), value = p.value.toArray();
   const f = () => noGrad(() => model.loss(images, txt).value.toArray()[0]);
@@ -138,7 +130,7 @@ test('BatchNorm1d (training and eval) and Dropout backward match central differe
   const net = new Net();
   const arena = new nn.ParamArena(net);
   const x = new Var(Tensor.fromArray(rng.randn(6 * 5), [6, 5]));
-  const target = new Var(Tensor.fromArray(unitRows(6, 4), [6, 4]));
+  const target = new Var(Tensor.fromArray(rng.unitRows(6, 4), [6, 4]));
   const scale = new Var(Tensor.fromArray(Float32Array.of(1), [1]));
   for (const training of [true, false]) {
     net.bn.training = training;
@@ -171,7 +163,7 @@ test('checkpointed blocks give the same gradients with a lower peak of tensor me
   const B = 4, E = 8;
   const cfg: nn.VitConfig = { imageSize: 32, patch: 4, channels: 1, width: 32, depth: 4, heads: 2, mlpRatio: 4, registers: 4, layerScale: 0.1, eps: 1e-6 };
   const images = Tensor.fromArray(rng.randn(B * 32 * 32), [B, 1, 32, 32]);
-  const txtHost = unitRows(B, E);
+  const txtHost = rng.unitRows(B, E);
   const run = (ckpt: boolean) => {
     const model = new Probe(cfg, E);
     model.vit.checkpointBlocks = ckpt;
@@ -199,7 +191,7 @@ test('gradients accumulate over micro-batches until zeroGrad; SGD steps', () => 
   const model = new Probe(small, 4);
   const arena = new nn.ParamArena(model);
   const images = Tensor.fromArray(rng.randn(2 * 2 * 64), [2, 2, 8, 8]);
-  const txt = new Var(Tensor.fromArray(unitRows(2, 4), [2, 4]));
+  const txt = new Var(Tensor.fromArray(rng.unitRows(2, 4), [2, 4]));
   backward(model.loss(images, txt));
   const once = arena.grads.toArray();
   backward(model.loss(images, txt));

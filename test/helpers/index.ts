@@ -49,6 +49,16 @@ export class Rng {
   pick<T>(xs: readonly T[]): T {
     return xs[Math.floor(this.next() * xs.length)];
   }
+  /** R rows of E standard normals, each scaled to unit length: [R, E] */
+  unitRows(R: number, E: number): Float32Array {
+    const x = this.randn(R * E);
+    for (let r = 0; r < R; r++) {
+      let q = 0;
+      for (let e = 0; e < E; e++) q += x[r * E + e] ** 2;
+      for (let e = 0; e < E; e++) x[r * E + e] /= Math.sqrt(q);
+    }
+    return x;
+  }
   /** Float32Array of n standard normals (never all zeros) */
   randn(n: number, scale = 1): Float32Array {
     const out = new Float32Array(n);

@@ -27,19 +27,10 @@ function ref(img: Num, txt: Num, imgAll: Num, txtAll: Num, Bl: number, Bg: numbe
   return ce(img, txtAll) + ce(txt, imgAll);
 }
 
-function unitRows(B: number, E: number): Float32Array {
-  const x = rng.randn(B * E);
-  for (let b = 0; b < B; b++) {
-    let n = 0;
-    for (let e = 0; e < E; e++) n += x[b * E + e] ** 2;
-    for (let e = 0; e < E; e++) x[b * E + e] /= Math.sqrt(n);
-  }
-  return x;
-}
 
 test('one process: loss and gradients match float64 and central differences (B 1 to 33)', () => {
   for (const [B, E] of [[1, 8], [2, 5], [7, 16], [33, 40]]) {
-    const img = unitRows(B, E), txt = unitRows(B, E), ls = Math.log(1 / 0.07) * rng.next();
+    const img = rng.unitRows(B, E), txt = rng.unitRows(B, E), ls = Math.log(1 / 0.07) * rng.next();
     const r = kernels.clipLoss(Tensor.fromArray(img, [B, E]), Tensor.fromArray(txt, [B, E]), ls);
     const f = (i: Num, t: Num, l: number) => ref(i, t, i, t, B, B, E, 0, l);
     assertClose([r.loss], [f(img, txt, ls)], { atol: 1e-5, rtol: 1e-5, what: `loss B=${B}` });
@@ -53,7 +44,7 @@ test('one process: loss and gradients match float64 and central differences (B 1
 
 test('a local block against gathered rows: each gradient matches central differences', () => {
   const Bg = 9, Bl = 3, E = 12, off = 4;
-  const imgAll = unitRows(Bg, E), txtAll = unitRows(Bg, E);
+  const imgAll = rng.unitRows(Bg, E), txtAll = rng.unitRows(Bg, E);
   const img = imgAll.slice(off * E, (off + Bl) * E), txt = txtAll.slice(off * E, (off + Bl) * E);
   const ls = 2.3;
   const r = kernels.clipLoss(Tensor.fromArray(img, [Bl, E]), Tensor.fromArray(txt, [Bl, E]), ls,
@@ -68,14 +59,14 @@ test('a local block against gathered rows: each gradient matches central differe
 });
 
 test('bad arguments are named', () => {
-  const a = Tensor.fromArray(unitRows(4, 8), [4, 8]);
-  throwsNamed(() => kernels.clipLoss(a, Tensor.fromArray(unitRows(3, 8), [3, 8]), 1), RangeError, /clipLoss: txt must have shape \[4,8\], got \[3,8\]/);
+  const a = Tensor.fromArray(rng.unitRows(4, 8), [4, 8]);
+  throwsNamed(() => kernels.clipLoss(a, Tensor.fromArray(rng.unitRows(3, 8), [3, 8]), 1), RangeError, /clipLoss: txt must have shape \[4,8\], got \[3,8\]/);
   throwsNamed(() => kernels.clipLoss(a, a, NaN), RangeError, /clipLoss: logitScale must be in \[-80, 80\], got NaN/);
   throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: a }), TypeError, /clipLoss: imgAll and txtAll come together/);
-  const g = Tensor.fromArray(unitRows(6, 8), [6, 8]);
+  const g = Tensor.fromArray(rng.unitRows(6, 8), [6, 8]);
   throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: g, txtAll: g, offset: 3 }), RangeError, /clipLoss: offset must be an integer in \[0, 2\], got 3/);
-  throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: Tensor.fromArray(unitRows(6, 7), [6, 7]), txtAll: g, offset: 0 }), RangeError, /clipLoss: imgAll must be \[Bg, 8\]/);
-  throwsNamed(() => kernels.clipLoss(Tensor.fromArray(unitRows(2, 4), [2, 2, 2]), a, 1), RangeError, /clipLoss: img must be \[B,E\]/);
+  throwsNamed(() => kernels.clipLoss(a, a, 1, { imgAll: Tensor.fromArray(rng.unitRows(6, 7), [6, 7]), txtAll: g, offset: 0 }), RangeError, /clipLoss: imgAll must be \[Bg, 8\]/);
+  throwsNamed(() => kernels.clipLoss(Tensor.fromArray(rng.unitRows(2, 4), [2, 2, 2]), a, 1), RangeError, /clipLoss: img must be \[B,E\]/);
 });
 
 for (const dtype of ['f32', 'bf16'] as const) {
@@ -83,7 +74,7 @@ for (const dtype of ['f32', 'bf16'] as const) {
     const Bg = 12, Bl = 4, E = 24, off = 8;
     const opt = { device: 'cuda' as const, dtype };
     const round = (x: Float32Array, shape: number[]) => Tensor.fromArray(x, shape, opt).toArray();
-    const imgAll = round(unitRows(Bg, E), [Bg, E]), txtAll = round(unitRows(Bg, E), [Bg, E]);
+    const imgAll = round(rng.unitRows(Bg, E), [Bg, E]), txtAll = round(rng.unitRows(Bg, E), [Bg, E]);
     const img = imgAll.slice(off * E, (off + Bl) * E), txt = txtAll.slice(off * E, (off + Bl) * E);
     for (const gathered of [false, true]) {
       const run = (o: { device?: 'cuda'; dtype?: 'f32' | 'bf16' }) => kernels.clipLoss(Tensor.fromArray(img, [Bl, E], o), Tensor.fromArray(txt, [Bl, E], o), 2.5,
@@ -104,7 +95,7 @@ for (const dtype of ['f32', 'bf16'] as const) {
 for (const dtype of ['bf16', 'f16'] as const) {
   cudaTest(test, `cuda ${dtype}, one process: each gradient is rounded to ${dtype} once`, () => {
     const B = 32, E = 64, opt = { device: 'cuda' as const, dtype };
-    const img = Tensor.fromArray(unitRows(B, E), [B, E], opt).toArray(), txt = Tensor.fromArray(unitRows(B, E), [B, E], opt).toArray();
+    const img = Tensor.fromArray(rng.unitRows(B, E), [B, E], opt).toArray(), txt = Tensor.fromArray(rng.unitRows(B, E), [B, E], opt).toArray();
     const c = kernels.clipLoss(Tensor.fromArray(img, [B, E]), Tensor.fromArray(txt, [B, E]), 3);
     const g = kernels.clipLoss(Tensor.fromArray(img, [B, E], opt), Tensor.fromArray(txt, [B, E], opt), 3);
     const ulp = dtype === 'bf16' ? 2 ** -7 : 2 ** -10; // the type's spacing relative to a value, at most; rounding is half of it

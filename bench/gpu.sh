@@ -3,7 +3,7 @@
 #   0. Node: where the machine has none, unpack .gpu-kit/node-kit.tar.xz (made here by
 #      `node scripts/pack-node-kit.mjs`; the call carries .gpu-kit): Node, the dependencies, dist/;
 #   1. build the addon and the CUDA backend for sm_90 (cmake-js, nvcc) and the op test;
-#   2. the cross-backend op test on the real library, then its timings (native/tests/backend_ops.cpp);
+#   2. the cross-backend op test on the real library, then its timings (native/tests/backend_ops);
 #   3. the Node tests of the kernels and of CUDA on the GPU (`npm test -- kernels cuda`);
 #   4. the same ops timed in PyTorch on the same card;
 #   5. a short table last; every log and figure under OUTDIR.

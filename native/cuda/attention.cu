@@ -609,4 +609,28 @@ cudaError_t launch_attention_backward(cudaStream_t s, mk_dtype dtype, void* dq, 
   }
 }
 
+namespace {
+
+mk_status cu_attention_forward(mk_context* ctx, void* out, float* lse, const void* q, const void* k, const void* v,
+                               const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                               int64_t Dh, float scale, int causal) {
+  return check(launch_attention_forward(ctx->stream, dtype, out, lse, q, k, v, kv_lens, B, Lq, Lk, H, Dh, scale,
+                                        causal != 0),
+               "flashAttention");
+}
+
+mk_status cu_attention_backward(mk_context* ctx, void* dq, void* dk, void* dv, const void* q, const void* k,
+                                const void* v, const void* out, const float* lse, const void* dout,
+                                const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                                int64_t Dh, float scale, int causal) {
+  return check(launch_attention_backward(ctx->stream, dtype, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk,
+                                         H, Dh, scale, causal != 0),
+               "flashAttentionBackward");
+}
+
+}  // namespace
+
+MK_CUDA_ENTRY(attention_forward, cu_attention_forward);
+MK_CUDA_ENTRY(attention_backward, cu_attention_backward);
+
 }  // namespace mk_cuda

@@ -121,80 +121,6 @@ mk_status cu_download(mk_context* ctx, float* dst, const void* src, mk_dtype dty
 mk_status cu_synchronize(mk_context* ctx) { return check(cudaStreamSynchronize(ctx->stream), "synchronize"); }
 mk_status cu_noop(mk_context*) { return MK_OK; }
 
-mk_status cu_matmul(mk_context* ctx, void* c, const void* a, const void* b, const void* bias,
-                    mk_dtype dtype, int64_t M, int64_t N, int64_t K, int ta, int tb, int acc) {
-  return check(launch_matmul(ctx->stream, dtype, c, a, b, bias, M, N, K, ta, tb, acc), "matmul");
-}
-
-mk_status cu_patch_embed_forward(mk_context* ctx, void* tokens, const void* images, const void* weight,
-                                 const void* bias, const void* pos, mk_dtype dtype, int64_t B, int64_t C, int64_t H,
-                                 int64_t W, int64_t p, int64_t D, int64_t T, int64_t offset) {
-  return check(launch_patch_embed_forward(ctx->stream, dtype, tokens, images, weight, bias, pos, B, C, H, W, p, D, T,
-                                          offset),
-               "patchEmbed");
-}
-
-mk_status cu_patch_embed_backward(mk_context* ctx, void* dweight, void* dbias, void* dpos, const void* dtokens,
-                                  const void* images, mk_dtype dtype, int64_t B, int64_t C, int64_t H, int64_t W,
-                                  int64_t p, int64_t D, int64_t T, int64_t offset) {
-  return check(launch_patch_embed_backward(ctx->stream, dtype, dweight, dbias, dpos, dtokens, images, B, C, H, W, p,
-                                           D, T, offset),
-               "patchEmbedBackward");
-}
-
-mk_status cu_pos_interp_forward(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t H0, int64_t W0,
-                                int64_t H1, int64_t W1, int64_t D, float sh, float sw) {
-  return check(launch_pos_interp(ctx->stream, dtype, false, y, x, H0, W0, H1, W1, D, sh, sw), "interpolatePos");
-}
-
-mk_status cu_pos_interp_backward(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype, int64_t H0, int64_t W0,
-                                 int64_t H1, int64_t W1, int64_t D, float sh, float sw) {
-  return check(launch_pos_interp(ctx->stream, dtype, true, dx, dy, H0, W0, H1, W1, D, sh, sw),
-               "interpolatePosBackward");
-}
-
-mk_status cu_attention_forward(mk_context* ctx, void* out, float* lse, const void* q, const void* k, const void* v,
-                               const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                               int64_t Dh, float scale, int causal) {
-  return check(launch_attention_forward(ctx->stream, dtype, out, lse, q, k, v, kv_lens, B, Lq, Lk, H, Dh, scale,
-                                        causal != 0),
-               "flashAttention");
-}
-
-mk_status cu_attention_backward(mk_context* ctx, void* dq, void* dk, void* dv, const void* q, const void* k,
-                                const void* v, const void* out, const float* lse, const void* dout,
-                                const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                                int64_t Dh, float scale, int causal) {
-  return check(launch_attention_backward(ctx->stream, dtype, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk,
-                                         H, Dh, scale, causal != 0),
-               "flashAttentionBackward");
-}
-
-mk_status cu_clip_loss(mk_context* ctx, double* loss, double* dscale, void* dimg, void* dtxt, void* dimg_all,
-                       void* dtxt_all, const void* img, const void* txt, const void* img_all, const void* txt_all,
-                       mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, float logit_scale) {
-  return check(launch_clip_loss(ctx->stream, dtype, loss, dscale, dimg, dtxt, dimg_all, dtxt_all, img, txt, img_all,
-                                txt_all, Bl, Bg, E, offset, logit_scale),
-               "clipLoss");
-}
-
-mk_status cu_nt_xent(mk_context* ctx, double* loss, void* dz0, void* dz1, const void* z0, const void* z1, mk_dtype dtype,
-                     int64_t B, int64_t E, float temperature) {
-  return check(launch_nt_xent(ctx->stream, dtype, loss, dz0, dz1, z0, z1, B, E, temperature), "ntXent");
-}
-
-mk_status cu_local_align(mk_context* ctx, double* loss, double* dscale, void* dpatches, void* dsentences,
-                         void* dpatches_all, void* dsentences_all, const void* patches, const void* sentences,
-                         const int32_t* counts, const void* patches_all, const void* sentences_all,
-                         const int32_t* counts_all, mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t P, int64_t S,
-                         int64_t E, int64_t offset, float local_scale) {
-  if (S > 64) return fail(MK_ERR_UNSUPPORTED, "localAlignLoss on cuda holds at most 64 sentences per caption");
-  return check(launch_local_align(ctx->stream, dtype, loss, dscale, dpatches, dsentences, dpatches_all, dsentences_all,
-                                  patches, sentences, counts, patches_all, sentences_all, counts_all, Bl, Bg, P, S, E,
-                                  offset, local_scale),
-               "localAlignLoss");
-}
-
 mk_status cu_copy2d(mk_context* ctx, void* dst, int64_t dst_stride, const void* src, int64_t src_stride, mk_dtype dtype,
                      int64_t rows, int64_t cols) {
   const size_t es = dtype == MK_F32 ? 4 : 2;
@@ -203,33 +129,28 @@ mk_status cu_copy2d(mk_context* ctx, void* dst, int64_t dst_stride, const void* 
                "copy2d");
 }
 
-const mk_backend kCuda = {
-    .abi_version = MK_ABI_VERSION,
-    .name = "cuda",
-    .create = cu_create,
-    .destroy = cu_destroy,
-    .last_error = cu_last_error,
-    .describe = cu_describe,
-    .alloc = cu_alloc,
-    .free = cu_free,
-    .upload = cu_upload,
-    .download = cu_download,
-    .synchronize = cu_synchronize,
-    .noop = cu_noop,
-    .matmul = cu_matmul,
-    .patch_embed_forward = cu_patch_embed_forward,
-    .patch_embed_backward = cu_patch_embed_backward,
-    .pos_interp_forward = cu_pos_interp_forward,
-    .pos_interp_backward = cu_pos_interp_backward,
-    .attention_forward = cu_attention_forward,
-    .attention_backward = cu_attention_backward,
-    .copy2d = cu_copy2d,
-    .clip_loss = cu_clip_loss,
-    .nt_xent = cu_nt_xent,
-    .local_align = cu_local_align,
-};
+MK_CUDA_ENTRY(copy2d, cu_copy2d);
 
 }  // namespace
+
+mk_backend& table() {
+  static mk_backend t = {
+      .abi_version = MK_ABI_VERSION,
+      .name = "cuda",
+      .create = cu_create,
+      .destroy = cu_destroy,
+      .last_error = cu_last_error,
+      .describe = cu_describe,
+      .alloc = cu_alloc,
+      .free = cu_free,
+      .upload = cu_upload,
+      .download = cu_download,
+      .synchronize = cu_synchronize,
+      .noop = cu_noop,
+  };
+  return t;
+}
+
 }  // namespace mk_cuda
 
 extern "C" __attribute__((visibility("default"))) int mk_cuda_probe(char* why, size_t why_len) {
@@ -262,5 +183,5 @@ extern "C" __attribute__((visibility("default"))) int mk_cuda_probe(char* why, s
 }
 
 extern "C" __attribute__((visibility("default"))) const mk_backend* mk_cuda_backend(void) {
-  return &mk_cuda::kCuda;
+  return &mk_cuda::table();
 }

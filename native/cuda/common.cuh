@@ -1,5 +1,6 @@
 // common.cuh: shared pieces of the CUDA backend: the context, error recording, dtype
-// conversion. Kernels accumulate in f32 whatever the storage type.
+// conversion, launches, the table's registration. Kernels accumulate in f32 whatever the
+// storage type.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -56,38 +57,16 @@ __device__ __forceinline__ T* dynamic_smem() {
 #endif
 }
 
-// Kernel launchers, one per op stem (matmul.cu, ...): take the stream, return cudaError_t.
-cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const void* a,
-                          const void* b, const void* bias, int64_t M, int64_t N, int64_t K,
-                          bool trans_a, bool trans_b, bool accumulate);
-cudaError_t launch_patch_embed_forward(cudaStream_t stream, mk_dtype dtype, void* tokens, const void* images,
-                                       const void* weight, const void* bias, const void* pos, int64_t B,
-                                       int64_t C, int64_t H, int64_t W, int64_t p, int64_t D, int64_t T,
-                                       int64_t offset);
-cudaError_t launch_patch_embed_backward(cudaStream_t stream, mk_dtype dtype, void* dweight, void* dbias,
-                                        void* dpos, const void* dtokens, const void* images, int64_t B,
-                                        int64_t C, int64_t H, int64_t W, int64_t p, int64_t D, int64_t T,
-                                        int64_t offset);
-// Forward: out [h1·w1, D] from in [h0·w0, D]; backward: out [h0·w0, D] from in [h1·w1, D].
-cudaError_t launch_pos_interp(cudaStream_t stream, mk_dtype dtype, bool backward, void* out, const void* in,
-                              int64_t h0, int64_t w0, int64_t h1, int64_t w1, int64_t D, float scale_h,
-                              float scale_w);
-cudaError_t launch_attention_forward(cudaStream_t stream, mk_dtype dtype, void* out, float* lse, const void* q,
-                                     const void* k, const void* v, const int32_t* kv_lens, int64_t B, int64_t Lq,
-                                     int64_t Lk, int64_t H, int64_t Dh, float scale, bool causal);
-cudaError_t launch_attention_backward(cudaStream_t stream, mk_dtype dtype, void* dq, void* dk, void* dv, const void* q,
-                                      const void* k, const void* v, const void* out, const float* lse,
-                                      const void* dout, const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk,
-                                      int64_t H, int64_t Dh, float scale, bool causal);
-cudaError_t launch_clip_loss(cudaStream_t stream, mk_dtype dtype, double* loss, double* dscale, void* dimg, void* dtxt,
-                             void* dimg_all, void* dtxt_all, const void* img, const void* txt, const void* img_all,
-                             const void* txt_all, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, float logit_scale);
-cudaError_t launch_nt_xent(cudaStream_t stream, mk_dtype dtype, double* loss, void* dz0, void* dz1, const void* z0,
-                           const void* z1, int64_t B, int64_t E, float temperature);
-cudaError_t launch_local_align(cudaStream_t stream, mk_dtype dtype, double* loss, double* dscale, void* dpatches,
-                               void* dsentences, void* dpatches_all, void* dsentences_all, const void* patches,
-                               const void* sentences, const int32_t* counts, const void* patches_all,
-                               const void* sentences_all, const int32_t* counts_all, int64_t Bl, int64_t Bg, int64_t P,
-                               int64_t S, int64_t E, int64_t offset, float local_scale);
+// The backend's table (backend.cu): each op stem's file registers its entries when the library
+// loads, `MK_CUDA_ENTRY(matmul, cu_matmul);`, so that an op lives in one file. An entry no file
+// registers stays NULL ("not supported on cuda").
+mk_backend& table();
+struct Entry {
+  template <class F>
+  Entry(F mk_backend::*field, F fn) {
+    table().*field = fn;
+  }
+};
+#define MK_CUDA_ENTRY(field, fn) static const ::mk_cuda::Entry mk_cuda_entry_##field(&mk_backend::field, fn)
 
 }  // namespace mk_cuda

@@ -363,4 +363,37 @@ cudaError_t launch_local_align(cudaStream_t s, mk_dtype dtype, double* loss, dou
   }
 }
 
+namespace {
+
+mk_status cu_clip_loss(mk_context* ctx, double* loss, double* dscale, void* dimg, void* dtxt, void* dimg_all,
+                       void* dtxt_all, const void* img, const void* txt, const void* img_all, const void* txt_all,
+                       mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, float logit_scale) {
+  return check(launch_clip_loss(ctx->stream, dtype, loss, dscale, dimg, dtxt, dimg_all, dtxt_all, img, txt, img_all,
+                                txt_all, Bl, Bg, E, offset, logit_scale),
+               "clipLoss");
+}
+
+mk_status cu_nt_xent(mk_context* ctx, double* loss, void* dz0, void* dz1, const void* z0, const void* z1, mk_dtype dtype,
+                     int64_t B, int64_t E, float temperature) {
+  return check(launch_nt_xent(ctx->stream, dtype, loss, dz0, dz1, z0, z1, B, E, temperature), "ntXent");
+}
+
+mk_status cu_local_align(mk_context* ctx, double* loss, double* dscale, void* dpatches, void* dsentences,
+                         void* dpatches_all, void* dsentences_all, const void* patches, const void* sentences,
+                         const int32_t* counts, const void* patches_all, const void* sentences_all,
+                         const int32_t* counts_all, mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t P, int64_t S,
+                         int64_t E, int64_t offset, float local_scale) {
+  if (S > 64) return fail(MK_ERR_UNSUPPORTED, "localAlignLoss on cuda holds at most 64 sentences per caption");
+  return check(launch_local_align(ctx->stream, dtype, loss, dscale, dpatches, dsentences, dpatches_all, dsentences_all,
+                                  patches, sentences, counts, patches_all, sentences_all, counts_all, Bl, Bg, P, S, E,
+                                  offset, local_scale),
+               "localAlignLoss");
+}
+
+}  // namespace
+
+MK_CUDA_ENTRY(clip_loss, cu_clip_loss);
+MK_CUDA_ENTRY(nt_xent, cu_nt_xent);
+MK_CUDA_ENTRY(local_align, cu_local_align);
+
 }  // namespace mk_cuda

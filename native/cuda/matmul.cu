@@ -82,4 +82,15 @@ cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const vo
   }
 }
 
+namespace {
+
+mk_status cu_matmul(mk_context* ctx, void* c, const void* a, const void* b, const void* bias,
+                    mk_dtype dtype, int64_t M, int64_t N, int64_t K, int ta, int tb, int acc) {
+  return check(launch_matmul(ctx->stream, dtype, c, a, b, bias, M, N, K, ta, tb, acc), "matmul");
+}
+
+}  // namespace
+
+MK_CUDA_ENTRY(matmul, cu_matmul);
+
 }  // namespace mk_cuda

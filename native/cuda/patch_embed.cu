@@ -209,4 +209,27 @@ cudaError_t launch_patch_embed_backward(cudaStream_t s, mk_dtype dtype, void* dw
   }
 }
 
+namespace {
+
+mk_status cu_patch_embed_forward(mk_context* ctx, void* tokens, const void* images, const void* weight,
+                                 const void* bias, const void* pos, mk_dtype dtype, int64_t B, int64_t C, int64_t H,
+                                 int64_t W, int64_t p, int64_t D, int64_t T, int64_t offset) {
+  return check(launch_patch_embed_forward(ctx->stream, dtype, tokens, images, weight, bias, pos, B, C, H, W, p, D, T,
+                                          offset),
+               "patchEmbed");
+}
+
+mk_status cu_patch_embed_backward(mk_context* ctx, void* dweight, void* dbias, void* dpos, const void* dtokens,
+                                  const void* images, mk_dtype dtype, int64_t B, int64_t C, int64_t H, int64_t W,
+                                  int64_t p, int64_t D, int64_t T, int64_t offset) {
+  return check(launch_patch_embed_backward(ctx->stream, dtype, dweight, dbias, dpos, dtokens, images, B, C, H, W, p,
+                                           D, T, offset),
+               "patchEmbedBackward");
+}
+
+}  // namespace
+
+MK_CUDA_ENTRY(patch_embed_forward, cu_patch_embed_forward);
+MK_CUDA_ENTRY(patch_embed_backward, cu_patch_embed_backward);
+
 }  // namespace mk_cuda

@@ -93,4 +93,22 @@ cudaError_t launch_pos_interp(cudaStream_t s, mk_dtype dtype, bool backward_pass
   }
 }
 
+namespace {
+
+mk_status cu_pos_interp_forward(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t H0, int64_t W0,
+                                int64_t H1, int64_t W1, int64_t D, float sh, float sw) {
+  return check(launch_pos_interp(ctx->stream, dtype, false, y, x, H0, W0, H1, W1, D, sh, sw), "interpolatePos");
+}
+
+mk_status cu_pos_interp_backward(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype, int64_t H0, int64_t W0,
+                                 int64_t H1, int64_t W1, int64_t D, float sh, float sw) {
+  return check(launch_pos_interp(ctx->stream, dtype, true, dx, dy, H0, W0, H1, W1, D, sh, sw),
+               "interpolatePosBackward");
+}
+
+}  // namespace
+
+MK_CUDA_ENTRY(pos_interp_forward, cu_pos_interp_forward);
+MK_CUDA_ENTRY(pos_interp_backward, cu_pos_interp_backward);
+
 }  // namespace mk_cuda

@@ -234,7 +234,7 @@ typedef struct mk_backend {
 } mk_backend;
 
 /* Every kernel entry of mk_backend, in the order of the struct (tools that walk the table, such
- * as native/tests/backend_ops.cpp, use it; that file checks it against the struct's size). */
+ * as native/tests/backend_ops, use it; its main.cpp checks it against the struct's size). */
 #define MK_BACKEND_KERNELS(X)                                                                         \
   X(matmul) X(layernorm_forward) X(layernorm_backward) X(gelu_forward) X(gelu_backward)              \
   X(softmax_xent_forward) X(softmax_xent_backward) X(l2norm_forward) X(l2norm_backward)             \

@@ -1,4 +1,4 @@
-// backend_ops.test.ts: the cross-backend op test (native/tests/backend_ops.cpp): every kernel entry
+// backend_ops.test.ts: the cross-backend op test (native/tests/backend_ops): every kernel entry
 // of the CUDA table against the CPU backend, in f32, bf16 and f16, on the CUDA library the tests
 // use (a GPU's, or the emulated one), then the emulated library under AddressSanitizer, which
 // reports out-of-bounds reads and writes of device and shared memory as compute-sanitizer would.

@@ -1,0 +1,92 @@
+// attention.cpp: the op test's flash-attention cases (head dims 16–128, the tensor-core ones among
+// them; causal, kvLens, Lq ≠ Lk, views at odd offsets) and its timings at the paper's ViT shape.
+#include "common.h"
+
+namespace ops {
+namespace {
+
+// Attention forward and backward; kv_lens (padded) alternate full and partial per batch entry.
+// With `odd`, every GPU tensor starts one element into its allocation (a view at an odd offset:
+// 16-bit operands are then not 4-byte aligned and take the kernels without tensor cores).
+void attention_case(mk_dtype dt, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, bool causal, bool padded, bool odd = false) {
+  const std::string what = fmt("attention %s B=%lld Lq=%lld Lk=%lld H=%lld Dh=%lld causal=%d padded=%d%s", dtype_name(dt), (long long)B,
+                               (long long)Lq, (long long)Lk, (long long)H, (long long)Dh, causal, padded, odd ? " odd offsets" : "");
+  const int64_t nq = B * Lq * H * Dh, nk = B * Lk * H * Dh;
+  auto q = rnd(nq, dt), k = rnd(nk, dt), v = rnd(nk, dt), g = rnd(nq, dt);
+  std::vector<int32_t> lens(B);
+  for (int64_t b = 0; b < B; ++b) lens[b] = int32_t(padded && b % 2 == 0 ? std::max<int64_t>(1, Lk / 3 + b) : Lk);
+  const int32_t* kl = padded ? lens.data() : nullptr;
+  const float scale = 1.f / std::sqrt(float(Dh));
+  CpuBuf cq(q), ck(k), cv(v), cg(g), co(nans(nq)), cl(nans(B * H * Lq)), cdq(nans(nq)), cdk(nans(nk)), cdv(nans(nk));
+  auto pad = [&](const std::vector<float>& x) {
+    std::vector<float> y(x.size() + (odd ? 1 : 0), kNaN);
+    std::copy(x.begin(), x.end(), y.begin() + (odd ? 1 : 0));
+    return y;
+  };
+  auto unpad = [&](const GpuBuf& b) {
+    auto h = b.get();
+    return odd ? std::vector<float>(h.begin() + 1, h.end()) : h;
+  };
+  GpuBuf gq(pad(q), dt), gk(pad(k), dt), gv(pad(v), dt), gg(pad(g), dt), go(pad(nans(nq)), dt), gl(nans(B * H * Lq), MK_F32),
+      gdq(pad(nans(nq)), dt), gdk(pad(nans(nk)), dt), gdv(pad(nans(nk)), dt);
+  const size_t sh = odd ? dtype_size(dt) : 0;
+  auto at = [&](const GpuBuf& b) { return static_cast<void*>(static_cast<char*>(b.p) + sh); };
+  if (!CPU(attention_forward(g_cpu_ctx, co.p, cl.f32(), cq.p, ck.p, cv.p, kl, MK_F32, B, Lq, Lk, H, Dh, scale, causal), what) ||
+      !CPU(attention_backward(g_cpu_ctx, cdq.p, cdk.p, cdv.p, cq.p, ck.p, cv.p, co.p, cl.f32(), cg.p, kl, MK_F32, B, Lq, Lk, H, Dh,
+                              scale, causal),
+           what))
+    return;
+  // The GPU backward reads the GPU's own forward (out and lse), as training does.
+  if (!GPU(attention_forward(g_gpu_ctx, at(go), gl.f32(), at(gq), at(gk), at(gv), kl, dt, B, Lq, Lk, H, Dh, scale, causal), what) ||
+      !GPU(attention_backward(g_gpu_ctx, at(gdq), at(gdk), at(gdv), at(gq), at(gk), at(gv), at(go), gl.f32(), at(gg), kl, dt, B, Lq, Lk,
+                              H, Dh, scale, causal),
+           what))
+    return;
+  compare(what, dt, {{"out", unpad(go), co.get()}, {"lse", gl.get(), cl.get()}, {"dq", unpad(gdq), cdq.get()},
+                     {"dk", unpad(gdk), cdk.get()}, {"dv", unpad(gdv), cdv.get()}});
+}
+
+void check_attention() {
+  for (mk_dtype dt : kDtypes) {
+    // Head dims 32/64/80/128 take the tensor cores in bf16/f16; 40 and 16 the other kernels.
+    attention_case(dt, 2, 67, 67, 3, 64, true, true);
+    attention_case(dt, 2, 130, 75, 2, 80, false, true);
+    attention_case(dt, 1, 100, 100, 2, 128, false, false);
+    attention_case(dt, 3, 33, 33, 2, 32, true, false);
+    attention_case(dt, 1, 17, 70, 1, 40, false, true);
+    attention_case(dt, 2, 1, 5, 1, 16, false, true);
+    attention_case(dt, 1, 40, 40, 2, 64, true, true, true);
+  }
+  if (!g_emulated)
+    for (mk_dtype dt : kDtypes) attention_case(dt, 2, 600, 600, 4, 64, true, true);
+}
+
+// The paper's ViT attention at batch 16, forward and forward + backward (PyTorch's peer is
+// scaled_dot_product_attention on the same card).
+void bench_attention_shape(FILE* out, mk_dtype dt, int64_t B, int64_t L, int64_t H, int64_t Dh, bool bwd) {
+  const int64_t n = B * L * H * Dh;
+  GpuBuf q(randn(n), dt), k(randn(n), dt), v(randn(n), dt), g(randn(n), dt), o(std::vector<float>(n), dt);
+  GpuBuf l(std::vector<float>(B * H * L), MK_F32), dq(std::vector<float>(n), dt), dk(std::vector<float>(n), dt), dv(std::vector<float>(n), dt);
+  const float scale = 1.f / std::sqrt(float(Dh));
+  const std::string name = fmt("%s B%lld L%lld H%lld Dh%lld", bwd ? "fwd+bwd" : "fwd", (long long)B, (long long)L, (long long)H, (long long)Dh);
+  const double s = time_gpu("bench attention", [&] {
+    return GPU(attention_forward(g_gpu_ctx, o.p, l.f32(), q.p, k.p, v.p, nullptr, dt, B, L, L, H, Dh, scale, 0), "bench attention") &&
+           (!bwd || GPU(attention_backward(g_gpu_ctx, dq.p, dk.p, dv.p, q.p, k.p, v.p, o.p, l.f32(), g.p, nullptr, dt, B, L, L, H, Dh, scale, 0),
+                        "bench attention"));
+  });
+  record(out, "attention", dt, name,
+         fmt("\"B\":%lld,\"L\":%lld,\"H\":%lld,\"Dh\":%lld,\"bwd\":%s,\"sdpa\":true", (long long)B, (long long)L, (long long)H,
+             (long long)Dh, bwd ? "true" : "false"),
+         s, (bwd ? 3.5 : 1.0) * 4.0 * B * H * L * L * Dh);
+}
+
+void bench_attention(FILE* out, mk_dtype dt) {
+  bench_attention_shape(out, dt, 16, 1374, 12, 64, false);
+  bench_attention_shape(out, dt, 16, 1374, 12, 64, true);
+}
+
+}  // namespace
+
+MK_OP_CASES(attention, {"attention_forward", "attention_backward"}, check_attention, bench_attention);
+
+}  // namespace ops

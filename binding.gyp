@@ -9,7 +9,7 @@
       "native/cpu/l2norm.cpp", "native/cpu/residual.cpp", "native/cpu/meanpool.cpp",
       "native/cpu/embedding.cpp", "native/cpu/batchnorm.cpp", "native/cpu/dropout.cpp",
       "native/cpu/adamw.cpp", "native/cpu/sgd.cpp", "native/cpu/sumsq.cpp", "native/cpu/copy.cpp",
-      "native/cpu/pos_interp.cpp", "native/cpu/attention.cpp", "native/cpu/local_align.cpp", "native/cpu/copy2d.cpp", "native/cpu/relu.cpp"
+      "native/cpu/pos_interp.cpp", "native/cpu/attention.cpp", "native/cpu/local_align.cpp", "native/cpu/copy2d.cpp", "native/cpu/relu.cpp", "native/cpu/axpy.cpp"
     ],
     "cpu_flags": ["-std=c++20", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-fPIC"]
   },
@@ -43,7 +43,8 @@
         "native/addon/dropout.cpp", "native/addon/optim.cpp", "native/addon/patch_embed.cpp",
         "native/addon/pos_interp.cpp", "native/addon/attention.cpp",
         "native/addon/clip_loss.cpp", "native/addon/nt_xent.cpp", "native/addon/local_align.cpp", "native/addon/relu.cpp",
-        "native/cpu/isa.cpp", "native/cpu/threadpool.cpp", "native/cpu/dispatch.cpp",
+        "native/addon/copy.cpp", "native/addon/axpy.cpp",
+        "native/cpu/alloc.cpp", "native/cpu/isa.cpp", "native/cpu/threadpool.cpp", "native/cpu/dispatch.cpp",
         "native/cpu/matmul.cpp", "native/cpu/matmul_avx2.cpp", "native/cpu/matmul_avx512.cpp",
         "native/cpu/patch_embed.cpp", "native/cpu/clip_loss.cpp", "native/cpu/nt_xent.cpp",
         "native/cpu/local_align_loss.cpp",

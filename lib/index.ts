@@ -1,5 +1,5 @@
 // index.ts: the package entry: `import { kernels, Tensor } from 'mamakit'`.
-export { Tensor, backends, cudaStatus, buildInfo, memoryStats, type TensorOptions, type Device, type DType } from './tensor.js';
+export { Tensor, backends, cudaStatus, buildInfo, memoryStats, transferStats, type TensorOptions, type Device, type DType, type MemoryStats, type TransferStats } from './tensor.js';
 export * as kernels from './kernels/index.js';
 export * as autograd from './autograd/index.js';
 export * as nn from './nn/index.js';

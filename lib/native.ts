@@ -38,6 +38,26 @@ export interface CudaStatus {
   emulated: boolean;
 }
 
+export interface MemoryStats {
+  /** bytes in live CPU tensors */
+  liveBytes: number;
+  /** their peak since the last memoryStats(true) */
+  peakBytes: number;
+  /** bytes the CPU backend holds from the OS (its cache of freed blocks included) */
+  footprintBytes: number;
+  /** the same on the CUDA device, when it is available: live and peak tensor bytes, bytes its pool holds */
+  cuda?: { liveBytes: number; peakBytes: number; heldBytes: number };
+}
+
+export interface TransferStats {
+  /** copies from the host to the CUDA device (uploads, staged index arrays) */
+  toDevice: number;
+  /** copies from the device to the host (downloads, scalars read back) */
+  toHost: number;
+  /** waits for the device (each copy to the host waits once) */
+  syncs: number;
+}
+
 export interface BuildInfo {
   abiVersion: number;
   napiVersion: number;
@@ -104,10 +124,20 @@ export interface NativeAddon {
   /** Σ x², accumulated in double. */
   sumSquares(x: NativeTensor): number;
   copy(src: NativeTensor, dst: NativeTensor | null): NativeTensor;
+  /** x = value in place; returns x. */
+  fill(x: NativeTensor, value: number): NativeTensor;
+  /** src in another dtype on the same device, into dst when given; returns it. */
+  cast(src: NativeTensor, dtype: DType, dst: NativeTensor | null): NativeTensor;
+  /** y += alpha·x in place; returns y. */
+  axpy(y: NativeTensor, x: NativeTensor, alpha: number): NativeTensor;
+  /** x *= alpha in place; returns x. */
+  scale(x: NativeTensor, alpha: number): NativeTensor;
   relu(x: NativeTensor): NativeTensor;
   reluBackward(dy: NativeTensor, x: NativeTensor): NativeTensor;
-  /** CPU tensor memory: live bytes, their peak since the last reset (reset: restart it), bytes held from the OS. */
-  memoryStats(reset?: boolean): { liveBytes: number; peakBytes: number; footprintBytes: number };
+  /** CPU tensor memory (live bytes, their peak since the last reset, bytes held from the OS), and CUDA's when available. */
+  memoryStats(reset?: boolean): MemoryStats;
+  /** Host↔device copies and waits for the device since the CUDA backend started. */
+  transferStats(): TransferStats;
   copy2d(src: NativeTensor, dst: NativeTensor, rows: number, cols: number, srcOffset: number, srcStride: number, dstOffset: number, dstStride: number): NativeTensor;
   /** images [B,C,H,W], weight [D,C·p·p] → tokens [B,Np,D], or written into out [B,T,D] at offset (default T − Np). */
   patchEmbed(images: NativeTensor, weight: NativeTensor, bias: NativeTensor | null, pos: NativeTensor | null, patch: number, out: NativeTensor | null, offset: number | undefined): NativeTensor;

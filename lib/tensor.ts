@@ -1,8 +1,8 @@
 // tensor.ts: Tensor, the public n-d array: shape, dtype, device and native storage. No
 // autograd logic lives here.
-import { native, type Device, type DType, type NativeTensor } from './native.js';
+import { native, type Device, type DType, type MemoryStats, type NativeTensor, type TransferStats } from './native.js';
 
-export type { Device, DType };
+export type { Device, DType, MemoryStats, TransferStats };
 
 export interface TensorOptions {
   device?: Device;
@@ -58,9 +58,14 @@ export class Tensor {
     return this.native.toArray();
   }
 
-  /** A copy on another device and/or dtype. */
+  /**
+   * A copy on another device and/or dtype. Another dtype on the same device converts there
+   * (no host copy); another device goes through the host.
+   */
   to(opts: TensorOptions): Tensor {
-    return Tensor.fromArray(this.toArray(), this.shape, { device: opts.device ?? this.device, dtype: opts.dtype ?? this.dtype });
+    const device = opts.device ?? this.device, dtype = opts.dtype ?? this.dtype;
+    if (device === this.device) return new Tensor(native.cast(this.native, dtype, null));
+    return Tensor.fromArray(this.toArray(), this.shape, { device, dtype });
   }
 
   /**
@@ -113,9 +118,15 @@ export function buildInfo() {
 }
 
 /**
- * CPU tensor memory: bytes in live tensors, their peak since the last `memoryStats(true)`
- * (which restarts it), and the bytes the backend holds from the OS (its cache included).
+ * Tensor memory: on the CPU, bytes in live tensors, their peak since the last
+ * `memoryStats(true)` (which restarts it), and the bytes the backend holds from the OS (its
+ * cache included); `cuda` the same for the device when it is available.
  */
-export function memoryStats(reset = false): { liveBytes: number; peakBytes: number; footprintBytes: number } {
+export function memoryStats(reset = false): MemoryStats {
   return native.memoryStats(reset);
+}
+
+/** Host↔device copies and waits for the device since the CUDA backend started (all 0 without it). */
+export function transferStats(): TransferStats {
+  return native.transferStats();
 }

@@ -1,6 +1,6 @@
 // optim.ts: stateless optimizer steps over flat f32 arenas (one native call per step or per
-// parameter group), the squared norm for clipping, and copy. Native: native/cpu/adamw.cpp,
-// sgd.cpp, sumsq.cpp, copy.cpp.
+// parameter group) and the squared norm for clipping. Native: native/cpu/adamw.cpp, sgd.cpp,
+// sumsq.cpp.
 import { native } from '../native.js';
 import { storage, Tensor } from '../tensor.js';
 
@@ -54,26 +54,4 @@ export function globalNorm(tensors: Tensor[]): number {
   let s = 0;
   for (const t of tensors) s += sumSquares(t);
   return Math.sqrt(s);
-}
-
-/** src copied into dst (same shape, device, dtype), or into a new tensor. */
-export interface Copy2dOptions {
-  rows: number;
-  cols: number;
-  srcOffset?: number;
-  /** elements between row starts in src (default cols) */
-  srcStride?: number;
-  dstOffset?: number;
-  dstStride?: number;
-}
-
-/** Copies a rows × cols block between row-strided layouts of src and dst (blocks may not overlap); returns dst. */
-export function copy2d(src: Tensor, dst: Tensor, o: Copy2dOptions): Tensor {
-  native.copy2d(storage(src), storage(dst), o.rows, o.cols, o.srcOffset ?? 0, o.srcStride ?? o.cols, o.dstOffset ?? 0, o.dstStride ?? o.cols);
-  return dst;
-}
-
-export function copy(src: Tensor, dst?: Tensor | null): Tensor {
-  const r = native.copy(storage(src), dst ? storage(dst) : null);
-  return dst ?? new Tensor(r);
 }

@@ -7,7 +7,6 @@
 #include "mamakit.h"
 #include "ops.h"
 #include "tensor.h"
-#include "../cpu/isa.h"
 
 #ifndef MK_BUILD_SYSTEM
 #define MK_BUILD_SYSTEM "unknown"
@@ -42,8 +41,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   out.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   out.Set("buildSystem", Napi::String::New(env, MK_BUILD_SYSTEM));
   out.Set("compiler", Napi::String::New(env, "g++ " __VERSION__));
-  out.Set("isa", Napi::String::New(env, isa_name(isa())));
-  out.Set("bestIsa", Napi::String::New(env, isa_name(best_isa())));
+  out.Set("isa", Napi::String::New(env, mk_cpu_isa()));
+  out.Set("bestIsa", Napi::String::New(env, mk_cpu_best_isa()));
   out.Set("threads", Napi::Number::New(env, mk_cpu_threads()));
   out.Set("cudaBuilt", Napi::Boolean::New(env, cuda_built()));
   out.Set("cudaEmulated", Napi::Boolean::New(env, cuda_emulated()));
@@ -57,12 +56,9 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MK_TYPE_CHECK(info[0].IsString(), "setIsa: name must be 'avx512', 'avx2' or 'scalar', got ", describe_value(info[0]));
   const std::string name = info[0].As<Napi::String>().Utf8Value();
-  Isa want;
-  if (name == "avx512") want = Isa::avx512;
-  else if (name == "avx2") want = Isa::avx2;
-  else if (name == "scalar") want = Isa::scalar;
-  else throw Napi::TypeError::New(env, "setIsa: name must be 'avx512', 'avx2' or 'scalar', got '" + name + "'");
-  MK_RANGE_CHECK(set_isa(want), "setIsa: this CPU cannot run ", name, " (best: ", isa_name(best_isa()), ")");
+  const int r = mk_cpu_set_isa(name.c_str());
+  MK_TYPE_CHECK(r != -1, "setIsa: name must be 'avx512', 'avx2' or 'scalar', got '", name, "'");
+  MK_RANGE_CHECK(r == 0, "setIsa: this CPU cannot run ", name, " (best: ", mk_cpu_best_isa(), ")");
   return env.Undefined();
 }
 
@@ -81,7 +77,8 @@ Napi::Value NoopTensor(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// memoryStats(reset?) -> { liveBytes, peakBytes, footprintBytes } of the CPU backend.
+// memoryStats(reset?) -> { liveBytes, peakBytes, footprintBytes } of the CPU backend, and
+// cuda: { liveBytes, peakBytes, heldBytes } when CUDA is available.
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool reset = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
@@ -89,6 +86,32 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   out.Set("liveBytes", Napi::Number::New(env, double(mk_cpu_live_bytes())));
   out.Set("peakBytes", Napi::Number::New(env, double(mk_cpu_peak_bytes(reset))));
   out.Set("footprintBytes", Napi::Number::New(env, double(mk_cpu_footprint())));
+  if (device_available(kCuda)) {
+    Device& d = device(kCuda);
+    int64_t live = 0, peak = 0, held = 0;
+    check_status(env, d.backend->memory(d.ctx, &live, &peak, &held, reset), kCuda, "memoryStats");
+    Napi::Object cuda = Napi::Object::New(env);
+    cuda.Set("liveBytes", Napi::Number::New(env, double(live)));
+    cuda.Set("peakBytes", Napi::Number::New(env, double(peak)));
+    cuda.Set("heldBytes", Napi::Number::New(env, double(held)));
+    out.Set("cuda", cuda);
+  }
+  return out;
+}
+
+// transferStats() -> { toDevice, toHost, syncs }: host↔device copies and waits for the device
+// since the CUDA backend started (zeros without CUDA).
+Napi::Value TransferStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t to_device = 0, to_host = 0, syncs = 0;
+  if (device_available(kCuda)) {
+    Device& d = device(kCuda);
+    check_status(env, d.backend->traffic(d.ctx, &to_device, &to_host, &syncs), kCuda, "transferStats");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("toDevice", Napi::Number::New(env, double(to_device)));
+  out.Set("toHost", Napi::Number::New(env, double(to_host)));
+  out.Set("syncs", Napi::Number::New(env, double(syncs)));
   return out;
 }
 
@@ -102,6 +125,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
   exports.Set("noop", Napi::Function::New<Noop>(env, "noop"));
   exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
+  exports.Set("transferStats", Napi::Function::New<TransferStats>(env, "transferStats"));
   exports.Set("noopTensor", Napi::Function::New<NoopTensor>(env, "noopTensor"));
 #define MK_EXPORT_BINDING(js, fn) exports.Set(#js, Napi::Function::New<fn>(env, #js));
   MK_ADDON_OPS(MK_EXPORT_BINDING)

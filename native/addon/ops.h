@@ -16,7 +16,9 @@ namespace mk {
   X(embedding, Embedding) X(embeddingBackward, EmbeddingBackward)                             \
   X(batchNorm, BatchNorm) X(batchNormBackward, BatchNormBackward)                             \
   X(dropout, Dropout)                                                                         \
-  X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares) X(copy, Copy) X(copy2d, Copy2d)                        \
+  X(adamw, AdamW) X(sgd, Sgd) X(sumSquares, SumSquares)                                       \
+  X(copy, Copy) X(copy2d, Copy2d) X(fill, Fill) X(cast, Cast)                                 \
+  X(axpy, Axpy) X(scale, Scale)                                                               \
   X(patchEmbed, PatchEmbed) X(patchEmbedBackward, PatchEmbedBackward)                         \
   X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)                   \
   X(flashAttention, Attention) X(flashAttentionBackward, AttentionBackward)                   \

@@ -1,7 +1,6 @@
 // optim.cpp: bindings of the optimizer kernels over a range [offset, offset + length) of flat
 // f32 arenas: adamw(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, bc2, gradScale, offset, length),
-// sgd(p, g, buf, lr, momentum, wd, gradScale, offset, length), sumSquares(x) -> number and
-// copy(src, dst) -> dst.
+// sgd(p, g, buf, lr, momentum, wd, gradScale, offset, length), and sumSquares(x) -> number.
 #include "checks.h"
 #include "ops.h"
 #include "tensor.h"
@@ -79,44 +78,6 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   double s = 0;
   a.status(fn(d.ctx, &s, x->data(), x->dtype(), x->numel()), x->dev());
   return Napi::Number::New(info.Env(), s);
-}
-
-Napi::Value Copy(const Napi::CallbackInfo& info) {
-  Args a(info.Env(), "copy");
-  NativeTensor* src = a.tensor(info[0], "src");
-  NativeTensor* dst = a.optional(info[1], "dst");
-  if (dst) a.like(dst, "dst", src, "src"), a.shape(dst, "dst", src->shape()), a.distinct(dst, "dst", src, "src");
-  Device& d = device(src->dev());
-  auto fn = a.entry(d.backend->copy, src->dev());
-  Napi::Value out = dst ? info[1] : Napi::Value(a.alloc(src->dev(), src->dtype(), src->shape()));
-  a.status(fn(d.ctx, unwrap(out.As<Napi::Object>())->data(), src->data(), src->dtype(), src->numel()), src->dev());
-  return out;
-}
-
-// copy2d(src, dst, rows, cols, srcOffset, srcStride, dstOffset, dstStride) -> dst
-Napi::Value Copy2d(const Napi::CallbackInfo& info) {
-  Args a(info.Env(), "copy2d");
-  Napi::Env env = info.Env();
-  NativeTensor* src = a.tensor(info[0], "src");
-  NativeTensor* dst = a.tensor(info[1], "dst");
-  a.like(dst, "dst", src, "src");
-  const int64_t rows = a.integer(info[2], "rows", 1, src->numel()), cols = a.integer(info[3], "cols", 1, src->numel());
-  const int64_t so = a.integer(info[4], "srcOffset", 0, src->numel() - 1), ss = a.integer(info[5], "srcStride", cols, src->numel());
-  const int64_t dO = a.integer(info[6], "dstOffset", 0, dst->numel() - 1), ds = a.integer(info[7], "dstStride", cols, dst->numel());
-  MK_RANGE_CHECK(so + (rows - 1) * ss + cols <= src->numel(), "copy2d: ", rows, " rows of ", cols, " from offset ", so,
-                 " with stride ", ss, " run past src's ", src->numel(), " elements");
-  MK_RANGE_CHECK(dO + (rows - 1) * ds + cols <= dst->numel(), "copy2d: ", rows, " rows of ", cols, " at offset ", dO,
-                 " with stride ", ds, " run past dst's ", dst->numel(), " elements");
-  const size_t es = dtype_size(src->dtype());
-  const char* s0 = static_cast<const char*>(src->data()) + so * es;
-  const char* s1 = s0 + ((rows - 1) * ss + cols) * es;
-  const char* d0 = static_cast<const char*>(dst->data()) + dO * es;
-  const char* d1 = d0 + ((rows - 1) * ds + cols) * es;
-  MK_RANGE_CHECK(s1 <= d0 || d1 <= s0, "copy2d: the source and destination blocks overlap in memory");
-  Device& d = device(src->dev());
-  auto fn = a.entry(d.backend->copy2d, src->dev());
-  a.status(fn(d.ctx, const_cast<char*>(d0), ds, s0, ss, src->dtype(), rows, cols), src->dev());
-  return info[1];
 }
 
 }  // namespace mk

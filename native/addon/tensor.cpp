@@ -41,13 +41,14 @@ bool parse_device(const std::string& s, DeviceId* out) {
   return false;
 }
 
+}  // namespace
+
 bool parse_dtype(const std::string& s, mk_dtype* out) {
   if (s == "f32") return *out = MK_F32, true;
   if (s == "bf16") return *out = MK_BF16, true;
   if (s == "f16") return *out = MK_F16, true;
   return false;
 }
-}  // namespace
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -198,15 +199,8 @@ NativeTensor::NativeTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   if (has_data) {
     s = d.backend->upload(d.ctx, data_, dtype_, data.As<Napi::Float32Array>().Data(), size_t(numel_));
   } else if (has_fill) {
-    const float v = fill.As<Napi::Number>().FloatValue();
-    if (dev_ == kCpu) {
-      float* f = static_cast<float*>(data_);
-      for (int64_t i = 0; i < numel_; ++i) f[i] = v;
-    } else {
-      std::unique_ptr<float[]> host(new float[size_t(numel_)]);
-      for (int64_t i = 0; i < numel_; ++i) host[i] = v;
-      s = d.backend->upload(d.ctx, data_, dtype_, host.get(), size_t(numel_));
-    }
+    // On the device: no host buffer, no transfer.
+    s = d.backend->fill(d.ctx, data_, dtype_, numel_, fill.As<Napi::Number>().FloatValue());
   }
   if (s != MK_OK) {
     Free();

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,8 @@
 namespace mk {
 
 const char* dtype_name(mk_dtype d);
+// "f32", "bf16", "f16" → *out; false for anything else.
+bool parse_dtype(const std::string& s, mk_dtype* out);
 size_t dtype_size(mk_dtype d);
 
 class NativeTensor : public Napi::ObjectWrap<NativeTensor> {

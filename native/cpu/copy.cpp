@@ -1,7 +1,7 @@
 // copy.cpp: dst = src over n floats, in parallel (compiled per ISA); also the bandwidth
 // yardstick of the memory-bound benches. Copies larger than the last-level cache use
 // non-temporal stores (store_out in simd.h): the destination is not read first and does not
-// evict the working set.
+// evict the working set. fill: x = value, the same way.
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -28,6 +28,19 @@ void copy_range(float* dst, const float* src, int64_t i, int64_t i1, bool stream
 void copy(float* dst, const float* src, int64_t n) {
   const bool streaming = n * 4 >= kStreamBytes;
   parallel_chunks(n, 65536, [=](int64_t i0, int64_t i1, int64_t) { copy_range(dst, src, i0, i1, streaming); });
+  if (streaming) stream_fence();
+}
+
+void fill(float* x, int64_t n, float value) {
+  const bool streaming = n * 4 >= kStreamBytes;
+  parallel_chunks(n, 65536, [=](int64_t i0, int64_t i1, int64_t) {
+    const V v = V::set1(value);
+    int64_t i = i0;
+    if (streaming)
+      for (; i < i1 && reinterpret_cast<uintptr_t>(x + i) % (4 * V::W) != 0; ++i) x[i] = value;
+    for (; i + V::W <= i1; i += V::W) store_out(v, x + i, streaming);
+    for (; i < i1; ++i) x[i] = value;
+  });
   if (streaming) stream_fence();
 }
 

@@ -79,7 +79,10 @@
   X(relu_forward, (float* y, const float* x, int64_t n), (y, x, n))                                           \
   X(relu_backward, (float* dx, const float* dy, const float* x, int64_t n), (dx, dy, x, n))                    \
   X(copy2d, (float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t rows, int64_t cols), \
-    (dst, dst_stride, src, src_stride, rows, cols))
+    (dst, dst_stride, src, src_stride, rows, cols))                                                            \
+  X(fill, (float* x, int64_t n, float value), (x, n, value))                                                   \
+  X(axpy, (float* y, const float* x, int64_t n, float alpha), (y, x, n, alpha))                                \
+  X(scale, (float* x, int64_t n, float alpha), (x, n, alpha))
 
 #define MK_DECLARE_OP(name, params, args) void name params;
 

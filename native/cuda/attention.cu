@@ -530,20 +530,11 @@ __global__ void convert_kernel(T* __restrict__ dst, const float* __restrict__ sr
   if (i < n) dst[i] = from_f32<T>(src[i]);
 }
 
-// kv_lens live on the host; the kernels read a device copy.
-cudaError_t stage(cudaStream_t s, const int32_t* host, int64_t B, int** dev) {
-  *dev = nullptr;
-  if (!host) return cudaSuccess;
-  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(dev), size_t(B) * sizeof(int), s);
-  if (e == cudaSuccess) e = cudaMemcpyAsync(*dev, host, size_t(B) * sizeof(int), cudaMemcpyHostToDevice, s);
-  return e;
-}
-
 template <class T>
 cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const void* k, const void* v,
                     const int32_t* kv_lens, const Geo& g) {
   int* lens = nullptr;
-  cudaError_t e = stage(s, kv_lens, g.B, &lens);
+  cudaError_t e = stage_ints(kv_lens, g.B, &lens, s);
   if (e == cudaSuccess) {
     T* o = static_cast<T*>(out);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
@@ -562,7 +553,7 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
   const int64_t nq = g.B * g.Lq * g.H * g.Dh, rows = g.B * g.H * g.Lq;
   int* lens = nullptr;
   float* ws = nullptr;
-  cudaError_t e = stage(s, kv_lens, g.B, &lens);
+  cudaError_t e = stage_ints(kv_lens, g.B, &lens, s);
   if (e == cudaSuccess) e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(nq + rows) * sizeof(float), s);
   if (e == cudaSuccess) e = cudaMemsetAsync(ws, 0, size_t(nq) * sizeof(float), s);
   float* dd = ws + nq;

@@ -4,9 +4,12 @@
 // by g++ over emu/ into libmamakit_cuda_emu.so, it drives the emulated device instead.
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 #include "common.cuh"
@@ -15,6 +18,37 @@ namespace mk_cuda {
 
 namespace {
 thread_local std::string t_error;
+std::atomic<uint64_t> g_to_device{0}, g_to_host{0}, g_waits{0};
+
+// Live device bytes (each block's size kept from its allocation) and their peak.
+struct Live {
+  std::mutex m;
+  std::unordered_map<void*, size_t> size;
+  int64_t bytes = 0, peak = 0;
+} g_live;
+}  // namespace
+
+cudaError_t to_device(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  g_to_device.fetch_add(1, std::memory_order_relaxed);
+  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s);
+}
+
+cudaError_t to_host(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  g_to_host.fetch_add(1, std::memory_order_relaxed);
+  const cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s);
+  return e == cudaSuccess ? wait(s) : e;
+}
+
+cudaError_t wait(cudaStream_t s) {
+  g_waits.fetch_add(1, std::memory_order_relaxed);
+  return cudaStreamSynchronize(s);
+}
+
+cudaError_t stage_ints(const int32_t* host, int64_t n, int** dev, cudaStream_t s) {
+  *dev = nullptr;
+  if (!host) return cudaSuccess;
+  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(dev), size_t(n) * sizeof(int), s);
+  return e == cudaSuccess ? to_device(*dev, host, size_t(n) * sizeof(int), s) : e;
 }
 
 mk_status fail(mk_status s, const std::string& msg) {
@@ -35,6 +69,11 @@ mk_status cu_create(mk_context** out) {
   if (!ctx) return fail(MK_ERR_OOM, "out of host memory");
   mk_status s = check(cudaSetDevice(0), "cudaSetDevice");
   if (s == MK_OK) s = check(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  // Freed blocks stay in the pool for the next allocation on the stream: the tape frees
+  // activations every step, and a release to the driver would synchronise.
+  uint64_t keep = UINT64_MAX;
+  if (s == MK_OK) s = check(cudaDeviceGetDefaultMemPool(&ctx->pool, 0), "cudaDeviceGetDefaultMemPool");
+  if (s == MK_OK) s = check(cudaMemPoolSetAttribute(ctx->pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
   if (s != MK_OK) {
     delete ctx;
     return s;
@@ -61,12 +100,54 @@ void cu_destroy(mk_context* ctx) {
 const char* cu_last_error(mk_context*) { return t_error.c_str(); }
 const char* cu_describe(mk_context* ctx) { return ctx->description.c_str(); }
 
-mk_status cu_alloc(mk_context*, void** ptr, size_t bytes) { return check(cudaMalloc(ptr, bytes), "cudaMalloc"); }
+// Stream-ordered allocation: a block freed on the stream is reused by later work on it, and
+// neither call waits for the device. When the device is full, the pool gives its cached blocks
+// back and the allocation is tried once more; a failure then names what was free.
+mk_status cu_alloc(mk_context* ctx, void** ptr, size_t bytes) {
+  cudaError_t e = cudaMallocAsync(ptr, bytes, ctx->stream);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    if (wait(ctx->stream) == cudaSuccess && cudaMemPoolTrimTo(ctx->pool, 0) == cudaSuccess) e = cudaMallocAsync(ptr, bytes, ctx->stream);
+  }
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "out of device memory: %.1f MiB requested, %.1f MiB free of %.1f MiB", double(bytes) / 1048576,
+                  double(free) / 1048576, double(total) / 1048576);
+    return fail(MK_ERR_OOM, buf);
+  }
+  if (e != cudaSuccess) return check(e, "cudaMallocAsync");
+  std::lock_guard<std::mutex> l(g_live.m);
+  g_live.size[*ptr] = bytes;
+  g_live.bytes += int64_t(bytes);
+  if (g_live.bytes > g_live.peak) g_live.peak = g_live.bytes;
+  return MK_OK;
+}
 
 void cu_free(mk_context* ctx, void* ptr) {
-  // Freed memory may still be read by queued kernels: cudaFree synchronises the device.
-  (void)ctx;
-  cudaFree(ptr);
+  if (!ptr) return;
+  {
+    std::lock_guard<std::mutex> l(g_live.m);
+    auto it = g_live.size.find(ptr);
+    if (it != g_live.size.end()) g_live.bytes -= int64_t(it->second), g_live.size.erase(it);
+  }
+  cudaFreeAsync(ptr, ctx->stream);
+}
+
+mk_status cu_memory(mk_context* ctx, int64_t* live, int64_t* peak, int64_t* held, int reset) {
+  uint64_t reserved = 0;
+  mk_status s = check(cudaMemPoolGetAttribute(ctx->pool, cudaMemPoolAttrReservedMemCurrent, &reserved), "cudaMemPoolGetAttribute");
+  std::lock_guard<std::mutex> l(g_live.m);
+  *live = g_live.bytes, *peak = g_live.peak, *held = int64_t(reserved);
+  if (reset) g_live.peak = g_live.bytes;
+  return s;
+}
+
+mk_status cu_traffic(mk_context*, uint64_t* to_device, uint64_t* to_host, uint64_t* syncs) {
+  *to_device = g_to_device.load(), *to_host = g_to_host.load(), *syncs = g_waits.load();
+  return MK_OK;
 }
 
 __global__ void convert_from_f32(void* dst, mk_dtype dtype, const float* src, size_t n) {
@@ -88,48 +169,33 @@ unsigned blocks_for(size_t n) {
   return unsigned(b < 4096 ? (b ? b : 1) : 4096);
 }
 
+// Uploads copy from pageable host memory, which returns once the data has left the host
+// buffer: no wait. 16-bit tensors are converted on the device from an f32 staging copy.
 mk_status cu_upload(mk_context* ctx, void* dst, mk_dtype dtype, const float* src, size_t n) {
-  if (dtype == MK_F32) {
-    mk_status s = check(cudaMemcpyAsync(dst, src, n * 4, cudaMemcpyHostToDevice, ctx->stream), "upload");
-    return s != MK_OK ? s : check(cudaStreamSynchronize(ctx->stream), "upload");
-  }
+  if (dtype == MK_F32) return check(to_device(dst, src, n * 4, ctx->stream), "upload");
   float* tmp = nullptr;
   mk_status s = check(cudaMallocAsync(&tmp, n * 4, ctx->stream), "upload staging");
   if (s != MK_OK) return s;
-  s = check(cudaMemcpyAsync(tmp, src, n * 4, cudaMemcpyHostToDevice, ctx->stream), "upload");
+  s = check(to_device(tmp, src, n * 4, ctx->stream), "upload");
   if (s == MK_OK) s = check(launch<convert_from_f32>(blocks_for(n), 256, 0, ctx->stream, dst, dtype, tmp, n), "upload convert");
   cudaFreeAsync(tmp, ctx->stream);
-  mk_status s2 = check(cudaStreamSynchronize(ctx->stream), "upload");
-  return s != MK_OK ? s : s2;
+  return s;
 }
 
 mk_status cu_download(mk_context* ctx, float* dst, const void* src, mk_dtype dtype, size_t n) {
-  if (dtype == MK_F32) {
-    mk_status s = check(cudaMemcpyAsync(dst, src, n * 4, cudaMemcpyDeviceToHost, ctx->stream), "download");
-    return s != MK_OK ? s : check(cudaStreamSynchronize(ctx->stream), "download");
-  }
+  if (dtype == MK_F32) return check(to_host(dst, src, n * 4, ctx->stream), "download");
   float* tmp = nullptr;
   mk_status s = check(cudaMallocAsync(&tmp, n * 4, ctx->stream), "download staging");
   if (s != MK_OK) return s;
   s = check(launch<convert_to_f32>(blocks_for(n), 256, 0, ctx->stream, tmp, src, dtype, n), "download convert");
-  if (s == MK_OK) s = check(cudaMemcpyAsync(dst, tmp, n * 4, cudaMemcpyDeviceToHost, ctx->stream), "download");
+  if (s == MK_OK) s = check(to_host(dst, tmp, n * 4, ctx->stream), "download");
   cudaFreeAsync(tmp, ctx->stream);
-  mk_status s2 = check(cudaStreamSynchronize(ctx->stream), "download");
-  return s != MK_OK ? s : s2;
+  return s;
 }
 
-mk_status cu_synchronize(mk_context* ctx) { return check(cudaStreamSynchronize(ctx->stream), "synchronize"); }
+mk_status cu_synchronize(mk_context* ctx) { return check(wait(ctx->stream), "synchronize"); }
 mk_status cu_noop(mk_context*) { return MK_OK; }
 
-mk_status cu_copy2d(mk_context* ctx, void* dst, int64_t dst_stride, const void* src, int64_t src_stride, mk_dtype dtype,
-                     int64_t rows, int64_t cols) {
-  const size_t es = dtype == MK_F32 ? 4 : 2;
-  return check(cudaMemcpy2DAsync(dst, size_t(dst_stride) * es, src, size_t(src_stride) * es, size_t(cols) * es, size_t(rows),
-                                 cudaMemcpyDeviceToDevice, ctx->stream),
-               "copy2d");
-}
-
-MK_CUDA_ENTRY(copy2d, cu_copy2d);
 
 }  // namespace
 
@@ -147,6 +213,8 @@ mk_backend& table() {
       .download = cu_download,
       .synchronize = cu_synchronize,
       .noop = cu_noop,
+      .memory = cu_memory,
+      .traffic = cu_traffic,
   };
   return t;
 }

@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -14,6 +15,7 @@
 struct mk_context {
   int device = 0;
   cudaStream_t stream = nullptr;
+  cudaMemPool_t pool = nullptr;  // the device's stream-ordered pool: freed blocks stay cached
   std::string description;
 };
 
@@ -22,6 +24,16 @@ namespace mk_cuda {
 mk_status fail(mk_status s, const std::string& msg);
 // Records a CUDA error as MK_ERR_DEVICE with the op name; MK_OK for cudaSuccess.
 mk_status check(cudaError_t e, const char* what);
+
+// Host↔device traffic goes through these, which count it (mk_backend.traffic): a copy to the
+// device (from pageable memory: the host buffer may go once it returns), a copy to the host
+// followed by the wait that makes it usable, and a wait for the stream alone.
+cudaError_t to_device(void* dst, const void* src, size_t bytes, cudaStream_t s);
+cudaError_t to_host(void* dst, const void* src, size_t bytes, cudaStream_t s);
+cudaError_t wait(cudaStream_t s);
+// A device copy of n host int32 values (indices, lengths) in *dev, freed by the caller with
+// cudaFreeAsync; nullptr for a null host pointer.
+cudaError_t stage_ints(const int32_t* host, int64_t n, int** dev, cudaStream_t s);
 
 template <class T> __device__ __forceinline__ float to_f32(T x);
 template <> __device__ __forceinline__ float to_f32<float>(float x) { return x; }

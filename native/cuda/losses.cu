@@ -47,13 +47,11 @@ __global__ void gemm_kernel(T* __restrict__ out, const float* __restrict__ g, co
 
 cudaError_t download(cudaStream_t s, std::vector<float>& host, const float* dev, int64_t n) {
   host.resize(size_t(n));
-  cudaError_t e = cudaMemcpyAsync(host.data(), dev, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, s);
-  return e == cudaSuccess ? cudaStreamSynchronize(s) : e;
+  return to_host(host.data(), dev, size_t(n) * sizeof(float), s);
 }
 
 cudaError_t upload(cudaStream_t s, float* dev, const std::vector<float>& host) {
-  cudaError_t e = cudaMemcpyAsync(dev, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice, s);
-  return e == cudaSuccess ? cudaStreamSynchronize(s) : e;  // host buffer dies with the caller
+  return to_device(dev, host.data(), host.size() * sizeof(float), s);
 }
 
 // A device f32 workspace freed at scope exit.
@@ -270,8 +268,8 @@ cudaError_t local(cudaStream_t s, double* loss, double* dscale, void* dpatches, 
   int* cg = cl + Bl;
   float* fr = reinterpret_cast<float*>(cg + Bg);
   float *dpl = fr, *dsl = dpl + Bl * P * E, *dpa = dsl + Bl * S * E, *dsa = dpa + Bg * P * E;
-  if ((e = cudaMemcpyAsync(cl, counts, size_t(Bl) * sizeof(int), cudaMemcpyHostToDevice, s)) != cudaSuccess) return e;
-  if ((e = cudaMemcpyAsync(cg, counts_all, size_t(Bg) * sizeof(int), cudaMemcpyHostToDevice, s)) != cudaSuccess) return e;
+  if ((e = to_device(cl, counts, size_t(Bl) * sizeof(int), s)) != cudaSuccess) return e;
+  if ((e = to_device(cg, counts_all, size_t(Bg) * sizeof(int), s)) != cudaSuccess) return e;
   if ((e = cudaMemsetAsync(fr, 0, size_t(rows) * sizeof(float), s)) != cudaSuccess) return e;
   const T *PL = static_cast<const T*>(patches), *SL = static_cast<const T*>(sentences);
   const T *PA = static_cast<const T*>(patches_all), *SA = static_cast<const T*>(sentences_all);
@@ -315,7 +313,7 @@ cudaError_t local(cudaStream_t s, double* loss, double* dscale, void* dpatches, 
   if ((e = launch<add_kernel<T>>(blocks(Bl * P * E, 256), 256, 0, s, static_cast<T*>(dpatches), dpl, Bl * P * E, false)) != cudaSuccess ||
       (e = launch<add_kernel<T>>(blocks(Bl * S * E, 256), 256, 0, s, static_cast<T*>(dsentences), dsl, Bl * S * E, false)) != cudaSuccess)
     return e;
-  return cudaStreamSynchronize(s);  // the host copies of counts must outlive the copies
+  return cudaSuccess;
 }
 
 }  // namespace

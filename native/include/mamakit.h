@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define MK_ABI_VERSION 1
+#define MK_ABI_VERSION 2
 
 typedef enum mk_status {
   MK_OK = 0,
@@ -65,6 +65,13 @@ typedef struct mk_backend {
   mk_status (*synchronize)(mk_context* ctx);
   /* A call that does nothing: measures the fixed cost of crossing the ABI. */
   mk_status (*noop)(mk_context* ctx);
+  /* Memory of this backend's allocations: bytes live now, their peak since the last reset (reset
+   * != 0 restarts it from now), and the bytes held from the system (a cache of freed blocks
+   * included). */
+  mk_status (*memory)(mk_context* ctx, int64_t* live, int64_t* peak, int64_t* held, int reset);
+  /* Host↔device traffic since the context was created: copies to the device, copies to the
+   * host, and waits for the device (stream synchronisations). The CPU backend counts none. */
+  mk_status (*traffic)(mk_context* ctx, uint64_t* to_device, uint64_t* to_host, uint64_t* syncs);
 
   /* --- kernels ---------------------------------------------------------------------- */
   /* C = op(A)·op(B) (+ bias) (+ C when accumulate != 0)
@@ -231,6 +238,14 @@ typedef struct mk_backend {
                            const int32_t* counts, const void* patches_all, const void* sentences_all,
                            const int32_t* counts_all, mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t P, int64_t S,
                            int64_t E, int64_t offset, float local_scale);
+
+  /* Elementwise over x, y [n] in `dtype` (f32 arithmetic; 16-bit results rounded to nearest even):
+   * fill: x = value;  axpy: y += alpha·x;  scale: x *= alpha. */
+  mk_status (*fill)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float value);
+  mk_status (*axpy)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float alpha);
+  mk_status (*scale)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float alpha);
+  /* dst [n] in dst_dtype = src [n] in src_dtype (to 16 bits: rounded to nearest even). */
+  mk_status (*cast)(mk_context* ctx, void* dst, mk_dtype dst_dtype, const void* src, mk_dtype src_dtype, int64_t n);
 } mk_backend;
 
 /* Every kernel entry of mk_backend, in the order of the struct (tools that walk the table, such
@@ -242,13 +257,19 @@ typedef struct mk_backend {
   X(embedding_forward) X(embedding_backward) X(batchnorm_forward) X(batchnorm_backward) X(dropout)  \
   X(adamw) X(sgd) X(sumsq) X(copy) X(patch_embed_forward) X(patch_embed_backward)                   \
   X(pos_interp_forward) X(pos_interp_backward) X(attention_forward) X(attention_backward)           \
-  X(relu_forward) X(relu_backward) X(copy2d) X(clip_loss) X(nt_xent) X(local_align)
+  X(relu_forward) X(relu_backward) X(copy2d) X(clip_loss) X(nt_xent) X(local_align) X(fill) X(axpy)         \
+  X(scale) X(cast)
 
 /* The CPU backend, linked into the addon. */
 const mk_backend* mk_cpu_backend(void);
 
-/* Instruction set the CPU backend chose at load ("avx512", "avx2" or "scalar"). */
+/* Instruction set the CPU kernels use now ("avx512", "avx2" or "scalar"), and the best this CPU
+ * runs (chosen at load by cpuid). */
 const char* mk_cpu_isa(void);
+const char* mk_cpu_best_isa(void);
+/* Lowers (or restores) the instruction set the CPU kernels use: 0 on success, -1 for a name
+ * that is none of the three, -2 for one this CPU cannot run. */
+int mk_cpu_set_isa(const char* name);
 /* Worker threads in the CPU pool (the calling thread included). */
 int mk_cpu_threads(void);
 /* Bytes the CPU backend holds from the OS: live blocks plus its cache of freed large ones. */

@@ -692,6 +692,36 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
   return cudaSuccess;
 }
 
+struct CUmemPoolHandle_st {
+  int device;
+};
+
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  static CUmemPoolHandle_st the_pool{0};
+  if (device != 0) return fail(cudaErrorInvalidDevice, "the emulator has one device, 0");
+  *pool = &the_pool;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void*) {
+  if (!pool) return fail(cudaErrorInvalidValue, "cudaMemPoolSetAttribute: null pool");
+  return attr == cudaMemPoolAttrReleaseThreshold ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaMemPoolSetAttribute: not settable");
+}
+
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (!pool) return fail(cudaErrorInvalidValue, "cudaMemPoolGetAttribute: null pool");
+  std::lock_guard<std::mutex> l(mk_emu::g_mem);
+  switch (attr) {
+    case cudaMemPoolAttrReservedMemCurrent:
+    case cudaMemPoolAttrUsedMemCurrent: *static_cast<uint64_t*>(value) = mk_emu::g_used; return cudaSuccess;
+    default: return fail(cudaErrorInvalidValue, "cudaMemPoolGetAttribute: an attribute the emulator does not model");
+  }
+}
+
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t) {
+  return pool ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaMemPoolTrimTo: null pool");
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (cudaError_t e = mk_emu::check_copy("cudaMemcpy", dst, src, bytes, kind)) return e;
   if (bytes) std::memmove(dst, src, bytes);

@@ -1,4 +1,6 @@
-// copy.cpp: the op test's copy cases (copy2d: strided blocks, NaN outside them kept).
+// copy.cpp: the op test's cases for moving values: copy, copy2d (strided blocks, NaN outside them
+// kept), fill, and cast between every pair of dtypes (against the values rounded on the host side
+// of the upload, which both ends must agree with).
 #include "common.h"
 
 namespace ops {
@@ -28,8 +30,48 @@ void check_copy2d() {
   }
 }
 
+void copy_case(mk_dtype dt, int64_t n) {
+  const std::string what = fmt("copy %s n=%lld", dtype_name(dt), (long long)n);
+  auto src = rnd(n, dt);
+  CpuBuf cs(src), cd(nans(n));
+  GpuBuf gs(src, dt), gd(nans(n), dt);
+  if (!CPU(copy(g_cpu_ctx, cd.p, cs.p, MK_F32, n), what) || !GPU(copy(g_gpu_ctx, gd.p, gs.p, dt, n), what)) return;
+  compare(what, dt, {{"dst", gd.get(), cd.get()}});
+}
+
+void fill_case(mk_dtype dt, int64_t n, float value) {
+  const std::string what = fmt("fill %s n=%lld value=%g", dtype_name(dt), (long long)n, value);
+  CpuBuf cx(nans(n));
+  GpuBuf gx(nans(n), dt);
+  if (!CPU(fill(g_cpu_ctx, cx.p, MK_F32, n, value), what) || !GPU(fill(g_gpu_ctx, gx.p, dt, n, value), what)) return;
+  // The CPU keeps f32: compare with the value rounded as the GPU stores it.
+  auto want = cx.get();
+  if (dt != MK_F32) want = rounded(want, dt);
+  compare(what, dt, {{"x", gx.get(), want}});
+}
+
+void cast_case(mk_dtype to, mk_dtype from, int64_t n) {
+  const std::string what = fmt("cast %s <- %s n=%lld", dtype_name(to), dtype_name(from), (long long)n);
+  auto src = rnd(n, from, 3.f);
+  GpuBuf gs(src, from), gd(nans(n), to);
+  if (!GPU(cast(g_gpu_ctx, gd.p, to, gs.p, from, n), what)) return;
+  // Exactly the upload's rounding of the same values (round to nearest even, once).
+  compare(what, MK_F32, {{"dst", gd.get(), rounded(src, to)}}, 0);
+}
+
+void check_copy() {
+  for (mk_dtype dt : kDtypes) {
+    copy_case(dt, 1);
+    copy_case(dt, 1000003);
+    fill_case(dt, 7, 0.f);
+    fill_case(dt, 70001, -1.234567f);
+    for (mk_dtype from : kDtypes) cast_case(dt, from, 4099);
+  }
+  check_copy2d();
+}
+
 }  // namespace
 
-MK_OP_CASES(copy, {"copy2d"}, check_copy2d, nullptr);
+MK_OP_CASES(copy, {"copy", "copy2d", "fill", "cast"}, check_copy, nullptr);
 
 }  // namespace ops

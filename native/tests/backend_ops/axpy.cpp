@@ -1,0 +1,38 @@
+// axpy.cpp: the op test's in-place accumulate (y += alpha·x) and scale (x *= alpha) cases.
+#include "common.h"
+
+namespace ops {
+namespace {
+
+void axpy_case(mk_dtype dt, int64_t n, float alpha) {
+  const std::string what = fmt("axpy %s n=%lld alpha=%g", dtype_name(dt), (long long)n, alpha);
+  auto x = rnd(n, dt), y = rnd(n, dt);
+  CpuBuf cx(x), cy(y);
+  GpuBuf gx(x, dt), gy(y, dt);
+  if (!CPU(axpy(g_cpu_ctx, cy.p, cx.p, MK_F32, n, alpha), what) || !GPU(axpy(g_gpu_ctx, gy.p, gx.p, dt, n, alpha), what)) return;
+  compare(what, dt, {{"y", gy.get(), cy.get()}});
+}
+
+void scale_case(mk_dtype dt, int64_t n, float alpha) {
+  const std::string what = fmt("scale %s n=%lld alpha=%g", dtype_name(dt), (long long)n, alpha);
+  auto x = rnd(n, dt);
+  CpuBuf cx(x);
+  GpuBuf gx(x, dt);
+  if (!CPU(scale(g_cpu_ctx, cx.p, MK_F32, n, alpha), what) || !GPU(scale(g_gpu_ctx, gx.p, dt, n, alpha), what)) return;
+  compare(what, dt, {{"x", gx.get(), cx.get()}});
+}
+
+void check_axpy() {
+  for (mk_dtype dt : kDtypes) {
+    axpy_case(dt, 1, 0.5f);
+    axpy_case(dt, 100003, -1.75f);
+    scale_case(dt, 3, 2.f);
+    scale_case(dt, 100003, 0.125f);
+  }
+}
+
+}  // namespace
+
+MK_OP_CASES(axpy, {"axpy", "scale"}, check_axpy, nullptr);
+
+}  // namespace ops

@@ -248,6 +248,9 @@ export function checkParamGrads(params: ReadonlyArray<readonly [string, { value:
 
 export const hasCuda = backends().includes('cuda');
 
+/** CUDA against the CPU: f32 within 1e-5; 16-bit storage within one rounding of the dtype. */
+export const cudaTol = (dtype: 'f32' | 'bf16' | 'f16', atol = 1e-5) => ({ atol, rtol: dtype === 'f32' ? 1e-5 : dtype === 'bf16' ? 2 ** -7 : 2 ** -10 });
+
 /**
  * Registers a test that needs CUDA. Without a usable GPU it is registered as skipped (uvu
  * counts it under "Skipped") and the reason is printed, so it never reads as a pass.

@@ -1,8 +1,9 @@
 // batchnorm.test.ts: batchNorm in training (batch statistics, running-statistic update) and
-// evaluation modes against float64, and both backwards against central differences.
+// evaluation modes against float64, and both backwards against central differences; on CUDA
+// both modes and their backwards against the CPU in f32, bf16 and f16.
 import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+import { assertClose, checkGrad, cudaTest, dot64, forEachIsa, maxAbs, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('batchNorm');
 const rng = new Rng(18);
@@ -62,6 +63,43 @@ forEachIsa(test, 'evaluation: running statistics normalise; backward', () => {
   const g = rng.randn(R * C);
   const dx = kernels.batchNormBackward(Tensor.fromArray(g, [R, C]), tx, out.mean, out.rstd, { weight: tw, training: false });
   checkGrad((v) => dot64(ref(v, w, b, R, C, 1e-5, running).y, g), x, dx.toArray(), { what: 'eval dx', atol: 2e-4 });
+});
+
+cudaTest(test, 'cuda: forward, running statistics and backward match the CPU in f32, bf16 and f16', () => {
+  const cases: Array<[number, number, boolean, boolean]> = [[3, 1, true, true], [5, 3, true, false], [17, 70, true, true], [9, 33, false, true], [4, 9, false, false]];
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const o = { device: 'cuda' as const, dtype }, f32 = { device: 'cuda' as const, dtype: 'f32' as const };
+    // Outputs in the dtype are rounded once on the device; statistics are f32 on both.
+    const tol = dtype === 'f32' ? 1e-5 : dtype === 'bf16' ? 2 ** -7 : 2 ** -10;
+    const near = (got: Tensor, want: Tensor, t: number, what: string) => {
+      const w = want.toArray();
+      assertClose(got.toArray(), w, { atol: t * maxAbs(w), rtol: t, what: `cuda ${dtype} ${what}` });
+    };
+    for (const [R, C, training, affine] of cases) {
+      const both = (v: Float32Array, shape: number[], opt = o) => {
+        const g = Tensor.fromArray(v, shape, opt);
+        return [g, Tensor.fromArray(g.toArray(), shape)] as const;
+      };
+      const [xg, xc] = both(Float32Array.from(rng.randn(R * C, 2), (v) => v + 1), [R, C]);
+      const [wg, wc] = both(rng.randn(C), [C]), [bg, bc] = both(rng.randn(C), [C]);
+      const [rmg, rmc] = both(rng.randn(C), [C], f32), [rvg, rvc] = both(Float32Array.from(rng.randn(C), (v) => 0.5 + Math.abs(v)), [C], f32);
+      const opts = (w: Tensor, b: Tensor, rm: Tensor, rv: Tensor) => ({ weight: affine ? w : null, bias: affine ? b : null, runningMean: rm, runningVar: rv, training, momentum: 0.1, eps: 1e-5 });
+      const got = kernels.batchNorm(xg, opts(wg, bg, rmg, rvg)), want = kernels.batchNorm(xc, opts(wc, bc, rmc, rvc));
+      const what = `R=${R} C=${C} ${training ? 'training' : 'eval'}${affine ? ' affine' : ''}`;
+      near(got.y, want.y, tol, `y ${what}`);
+      near(got.mean, want.mean, 1e-5, `mean ${what}`);
+      near(got.rstd, want.rstd, 1e-5, `rstd ${what}`);
+      near(rmg, rmc, 1e-5, `runningMean ${what}`);
+      near(rvg, rvc, 1e-5, `runningVar ${what}`);
+      const [dyg, dyc] = both(rng.randn(R * C), [R, C]);
+      const [dWg, dWc] = both(rng.randn(C), [C]), [dBg, dBc] = both(rng.randn(C), [C]);
+      const dxg = kernels.batchNormBackward(dyg, xg, got.mean, got.rstd, { weight: affine ? wg : null, training, dWeight: dWg, dBias: dBg });
+      const dxc = kernels.batchNormBackward(dyc, xc, want.mean, want.rstd, { weight: affine ? wc : null, training, dWeight: dWc, dBias: dBc });
+      near(dxg, dxc, tol, `dx ${what}`);
+      near(dWg, dWc, tol, `dWeight ${what}`);
+      near(dBg, dBc, tol, `dBias ${what}`);
+    }
+  }
 });
 
 test('bad arguments are named', () => {

@@ -1,8 +1,9 @@
 // layernorm.test.ts: layerNorm against a float64 reference and its backward against central
-// differences of that reference, on every ISA, odd widths included.
+// differences of that reference, on every ISA, odd widths included; on CUDA in f32, bf16 and f16
+// against the CPU.
 import { suite } from '../helpers/suite.js';
 import { kernels, Tensor } from 'mamakit';
-import { assertIdentical, assertClose, checkGrad, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+import { assertClose, assertIdentical, checkGrad, cudaTest, cudaTol, dot64, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('layerNorm');
 const rng = new Rng(11);
@@ -158,5 +159,34 @@ test('bad arguments are named', () => {
   throwsNamed(() => kernels.layerNormBackward(Tensor.fromArray(rng.randn(4), [2, 2]), x, mean, rstd, null), RangeError, /dy must have shape \[2,3\]/);
   throwsNamed(() => kernels.layerNormBackward(x, x, rstd, Tensor.fromArray(rng.randn(3), [3]), null), RangeError, /rstd must have shape \[2\]/);
 });
+
+
+for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+  cudaTest(test, `cuda ${dtype}: forward and backward match the CPU on the same values (affine and not, dWeight and dBias accumulated)`, () => {
+    const o = { device: 'cuda' as const, dtype };
+    const round = (a: Float32Array) => Tensor.fromArray(a, [a.length], o).toArray();
+    for (const [R, D, affine] of [[5, 37, true], [3, 300, true], [4, 33, false], [1, 1, true]] as const) {
+      const x = round(rng.randn(R * D, 2).map((v) => v + 3)), g = round(rng.randn(R * D));
+      const w = round(rng.randn(D)), b = round(rng.randn(D)), dw0 = round(rng.randn(D)), db0 = round(rng.randn(D));
+      const run = (opt: { device?: 'cuda'; dtype?: 'f32' | 'bf16' | 'f16' }) => {
+        const tx = Tensor.fromArray(x, [R, D], opt), tw = affine ? Tensor.fromArray(w, [D], opt) : null;
+        const f = kernels.layerNorm(tx, tw, affine ? Tensor.fromArray(b, [D], opt) : null, { eps: 1e-5 });
+        const dWeight = affine ? Tensor.fromArray(dw0, [D], opt) : null, dBias = affine ? Tensor.fromArray(db0, [D], opt) : null;
+        const dx = kernels.layerNormBackward(Tensor.fromArray(g, [R, D], opt), tx, f.mean, f.rstd, tw, { dWeight, dBias });
+        return { y: f.y.toArray(), mean: f.mean.toArray(), rstd: f.rstd.toArray(), dx: dx.toArray(), dw: dWeight?.toArray(), db: dBias?.toArray() };
+      };
+      const c = run({}), r = run(o), what = `cuda ${dtype} R=${R} D=${D} affine=${affine}`;
+      assertClose(r.y, c.y, { ...cudaTol(dtype), what: `y ${what}` });
+      assertClose(r.mean, c.mean, { ...cudaTol('f32'), what: `mean ${what}` });
+      assertClose(r.rstd, c.rstd, { ...cudaTol('f32'), what: `rstd ${what}` });
+      // D = 1: dx is 0 up to rounding noise of rstd·g (rstd = 1/√eps ≈ 316) on either side.
+      assertClose(r.dx, c.dx, { ...cudaTol(dtype, D === 1 ? 1e-3 : 1e-4), what: `dx ${what}` });
+      if (affine) {
+        assertClose(r.dw!, c.dw!, { ...cudaTol(dtype, 1e-4), what: `dWeight ${what}` });
+        assertClose(r.db!, c.db!, { ...cudaTol(dtype, 1e-4), what: `dBias ${what}` });
+      }
+    }
+  });
+}
 
 test.run();

@@ -1,9 +1,10 @@
 // optim.test.ts: AdamW and SGD steps against float64 re-implementations of torch.optim's
-// update rules over several steps and parameter groups; sumSquares and globalNorm.
+// update rules over several steps and parameter groups; sumSquares and globalNorm. On CUDA the
+// steps (f32 arenas) and sumSquares (f32, bf16, f16) against the CPU.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+import { assertClose, cudaTest, forEachIsa, maxAbs, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('optim');
 const rng = new Rng(20);
@@ -63,6 +64,59 @@ forEachIsa(test, 'sumSquares and globalNorm in double', () => {
   const norm = kernels.globalNorm([Tensor.fromArray(a, [50]), Tensor.fromArray(b, [7, 10])]);
   const want = Math.sqrt([...a, ...b].reduce((s, v) => s + v * v, 0));
   assert.ok(Math.abs(norm - want) <= 1e-6 * want);
+});
+
+// The same f32 values on the device and on the CPU.
+function pair(x: Float32Array, device: 'cuda' | 'cpu') {
+  return Tensor.fromArray(x, [x.length], { device });
+}
+
+function near(got: Tensor, want: Tensor, what: string) {
+  const w = want.toArray();
+  assertClose(got.toArray(), w, { atol: 1e-5 * maxAbs(w), rtol: 1e-5, what });
+}
+
+cudaTest(test, 'cuda: adamwStep over 3 steps and two groups (decay, gradient scale) matches the CPU', () => {
+  for (const n of [1, 257, 3001]) {
+    const p0 = rng.randn(n), m0 = rng.randn(n, 0.1), v0 = Float32Array.from(rng.randn(n, 0.01), (x) => Math.abs(x) + 1e-5);
+    const [pg, mg, vg] = [p0, m0, v0].map((x) => pair(x, 'cuda')), [pc, mc, vc] = [p0, m0, v0].map((x) => pair(x, 'cpu'));
+    const split = Math.floor(n / 2);
+    for (let step = 1; step <= 3; step++) {
+      const g = rng.randn(n), gg = pair(g, 'cuda'), gc = pair(g, 'cpu');
+      const groups = split ? [{ offset: 0, length: split, weightDecay: 0.1, gradScale: 0.5 }, { offset: split, length: n - split, weightDecay: 0, gradScale: 1 }]
+        : [{ offset: 0, length: n, weightDecay: 0.05, gradScale: 2 }];
+      for (const gr of groups) {
+        kernels.adamwStep(pg, gg, mg, vg, { lr: 1e-2, step, ...gr });
+        kernels.adamwStep(pc, gc, mc, vc, { lr: 1e-2, step, ...gr });
+      }
+    }
+    near(pg, pc, `cuda adamw params n=${n}`), near(mg, mc, `cuda adamw m n=${n}`), near(vg, vc, `cuda adamw v n=${n}`);
+  }
+});
+
+cudaTest(test, 'cuda: sgdStep with momentum and decay, and without a buffer, matches the CPU', () => {
+  for (const n of [1, 257, 3001]) {
+    const p0 = rng.randn(n), b0 = rng.randn(n, 0.1);
+    const pg = pair(p0, 'cuda'), bg = pair(b0, 'cuda'), pc = pair(p0, 'cpu'), bc = pair(b0, 'cpu');
+    const qg = pair(p0, 'cuda'), qc = pair(p0, 'cpu');
+    for (let step = 0; step < 3; step++) {
+      const g = rng.randn(n), gg = pair(g, 'cuda'), gc = pair(g, 'cpu');
+      const o = { lr: 0.1, momentum: 0.9, weightDecay: 1e-2, gradScale: 0.5 };
+      kernels.sgdStep(pg, gg, bg, o), kernels.sgdStep(pc, gc, bc, o);
+      kernels.sgdStep(qg, gg, null, { lr: 0.05, weightDecay: 1e-3 }), kernels.sgdStep(qc, gc, null, { lr: 0.05, weightDecay: 1e-3 });
+    }
+    near(pg, pc, `cuda sgd params n=${n}`), near(bg, bc, `cuda sgd buffer n=${n}`), near(qg, qc, `cuda plain sgd n=${n}`);
+  }
+});
+
+cudaTest(test, 'cuda: sumSquares matches the CPU in f32, bf16 and f16', () => {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    for (const n of [1, 7, 1000, 300_001]) {
+      const xg = Tensor.fromArray(rng.randn(n), [n], { device: 'cuda', dtype });
+      const got = kernels.sumSquares(xg), want = kernels.sumSquares(Tensor.fromArray(xg.toArray(), [n]));
+      assert.ok(got > 0 && Math.abs(got - want) <= 1e-6 * want, `cuda ${dtype} sumSquares n=${n}: ${got} vs ${want}`);
+    }
+  }
 });
 
 test('bad arguments are named', () => {

@@ -1,9 +1,9 @@
 // softmax_xent.test.ts: softmax cross-entropy against float64, ignored rows, and the backward
-// against central differences, on every ISA.
+// against central differences, on every ISA; on CUDA against the CPU in f32, bf16 and f16.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { kernels, Tensor } from 'mamakit';
-import { assertClose, checkGrad, forEachIsa, Rng, throwsNamed } from '../helpers/index.js';
+import { assertClose, checkGrad, cudaTest, forEachIsa, maxAbs, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('softmaxCrossEntropy');
 const rng = new Rng(13);
@@ -55,6 +55,30 @@ forEachIsa(test, 'backward matches finite differences of the mean loss', () => {
     const d = kernels.softmaxCrossEntropyBackward(tx, lse, t).toArray();
     checkGrad((v) => meanLoss(v, t, R, C), x, d, { what: 'dlogits', atol: 1e-5, rtol: 1e-3 });
     for (let r = 0; r < R; r++) if (t[r] < 0) for (let c = 0; c < C; c++) assert.is(d[r * C + c], 0);
+  }
+});
+
+cudaTest(test, 'cuda: loss, lse and the backward match the CPU in f32, bf16 and f16 (ignored rows)', () => {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const o = { device: 'cuda' as const, dtype };
+    // Statistics are f32 on both from the same inputs; dlogits are rounded to the dtype once.
+    const rtol = dtype === 'f32' ? 1e-5 : dtype === 'bf16' ? 2 ** -8 : 2 ** -11;
+    for (const [R, C] of [[1, 1], [5, 7], [9, 33], [6, 1000]]) {
+      const raw = rng.randn(R * C, 3);
+      raw[0] += 40;
+      const xg = Tensor.fromArray(raw, [R, C], o), x = xg.toArray(), xc = Tensor.fromArray(x, [R, C]);
+      const t = targets(R, C, 0.3);
+      t[0] = 0;
+      if (R > 1) t[R - 1] = -1;
+      const got = kernels.softmaxCrossEntropy(xg, t), want = kernels.softmaxCrossEntropy(xc, t);
+      assert.ok(Math.abs(got.loss - want.loss) <= 1e-5 * Math.max(1, Math.abs(want.loss)), `cuda ${dtype} loss ${got.loss} vs ${want.loss}`);
+      assertClose(got.losses.toArray(), want.losses.toArray(), { atol: 1e-5 * maxAbs(want.losses.toArray()), rtol: 1e-5, what: `cuda ${dtype} losses R=${R} C=${C}` });
+      assertClose(got.lse.toArray(), want.lse.toArray(), { atol: 1e-5, rtol: 1e-6, what: `cuda ${dtype} lse R=${R} C=${C}` });
+      const d = kernels.softmaxCrossEntropyBackward(xg, got.lse, t, { scale: 0.5 }).toArray();
+      const dw = kernels.softmaxCrossEntropyBackward(xc, want.lse, t, { scale: 0.5 }).toArray();
+      assertClose(d, dw, { atol: 1e-5 * maxAbs(dw), rtol, what: `cuda ${dtype} dlogits R=${R} C=${C}` });
+      if (R > 1) for (let c = 0; c < C; c++) assert.is(d[(R - 1) * C + c], 0);
+    }
   }
 });
 

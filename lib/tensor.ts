@@ -94,6 +94,16 @@ export class Tensor {
   }
 }
 
+/**
+ * A new tensor on x's device, with x's dtype unless `dtype` says otherwise: contents unspecified,
+ * or `fill` everywhere (filled on the device). Code that makes tensors from other tensors
+ * allocates through this, so that a model placed on a device stays there.
+ */
+export function like(x: Tensor, shape: readonly number[] = x.shape, o: { fill?: number; dtype?: DType } = {}): Tensor {
+  const opts = { device: x.device, dtype: o.dtype ?? x.dtype };
+  return o.fill === undefined ? Tensor.empty(shape, opts) : Tensor.full(shape, o.fill, opts);
+}
+
 // A copy of an array shape; anything else goes to the addon as is, to be named in its error.
 function shapeArg(shape: readonly number[]): number[] {
   return Array.isArray(shape) ? [...shape] : (shape as unknown as number[]);

@@ -5,7 +5,7 @@
 // saved as soon as the rule has run, and adds the gradients of parameters into their `grad`
 // (which persists, so micro-batches accumulate until the optimiser zeroes it).
 import * as kernels from '../kernels/index.js';
-import { Tensor } from '../tensor.js';
+import { like, Tensor } from '../tensor.js';
 
 /** A value in the graph. Leaves with requiresGrad are parameters (or inputs) that collect `grad`. */
 export class Var {
@@ -114,11 +114,9 @@ function freeSaved(saved: Node['saved'], inputs: Array<Var | null>, out: Var): v
     if (!k.startsWith('_') && v instanceof Tensor && v !== out.value && !inputs.some((i) => i?.value === v) && !v.disposed) v.dispose();
 }
 
-/** dst += src in place (dst may be a view). */
+/** dst += src in place (dst may be a view), allocating nothing. */
 export function addInto(dst: Tensor, src: Tensor): void {
-  const sum = kernels.residual(dst, src);
-  kernels.copy(sum, dst);
-  sum.dispose();
+  kernels.axpy(dst, src, 1);
 }
 
 /**
@@ -129,7 +127,7 @@ export function addInto(dst: Tensor, src: Tensor): void {
  */
 export function backward(loss: Var, seed?: Tensor, keep: Var[] = []): void {
   const grads = new Map<Var, Tensor>();
-  grads.set(loss, seed ?? Tensor.full(loss.shape, 1));
+  grads.set(loss, seed ?? like(loss.value, loss.shape, { fill: 1 }));
   const kept = new Set(keep);
   kept.add(loss);
   for (let i = tape.length - 1; i >= 0; i--) {

@@ -9,9 +9,9 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
-                        [--workers N]
+                        [--workers N] [--device cpu|cuda]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
-                    [--probe-steps N] [--probe-lr X]
+                    [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
   pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
             evaluate, and write a run folder (checkpoint/, config.json, metrics.jsonl, eval.json,
@@ -20,7 +20,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             --workers sets the data loader's threads (default: the CPUs less one);
             --image-weights / --text-weights start from pre-trained encoders (safetensors with Hugging
             Face names: DINOv2 with registers, GPT-2; LoRA applies only to a loaded language model);
-            --set overrides any field of the config (e.g. --set model.vit.depth=6)
+            --set overrides any field of the config (e.g. --set model.vit.depth=6);
+            --device cuda trains and evaluates on the GPU (or, for tests, the emulated CUDA library)
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md
@@ -32,6 +33,11 @@ const num = (cmd: string, name: string, v: string) => {
   if (v.trim() === '' || !Number.isFinite(n)) throw new RangeError(`mamakit ${cmd}: --${name} must be a number, got ${v}`);
   return n;
 };
+
+function device(cmd: string, v: string | undefined) {
+  if (v !== undefined && v !== 'cpu' && v !== 'cuda') throw new RangeError(`mamakit ${cmd}: --device must be cpu or cuda, got ${v}`);
+  return v;
+}
 
 function pooling(cmd: string, v: string | undefined) {
   if (v !== undefined && v !== 'mean' && v !== 'first-pad') throw new RangeError(`mamakit ${cmd}: --pooling must be mean or first-pad, got ${v}`);
@@ -51,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
         preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
-        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' },
+        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' }, device: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -63,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       if (v !== undefined) cfg[key] = num('pretrain', flag, v);
     }
     if (values.pooling !== undefined) cfg.pooling = pooling('pretrain', values.pooling);
+    if (values.device !== undefined) cfg.device = device('pretrain', values.device);
     if (values.ablation !== undefined) {
       // CLIP-only: the image-text term alone for the whole run (no second view, no local loss).
       if (values.ablation !== 'clip-only') throw new RangeError(`mamakit pretrain: --ablation must be clip-only, got ${values.ablation}`);
@@ -97,13 +104,14 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'eval') {
     const { values } = parseArgs({
       args: rest,
-      options: { run: { type: 'string' }, weights: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'test' }, pooling: { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' } },
+      options: { run: { type: 'string' }, weights: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'test' }, pooling: { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, device: { type: 'string' } },
     });
     if (!values.run) throw new RangeError('mamakit eval: --run DIR is required (the folder pretrain wrote)');
     if (values.split !== 'test' && values.split !== 'val') throw new RangeError(`mamakit eval: --split must be test or val, got ${values.split}`);
     const probeSteps = values['probe-steps'] === undefined ? undefined : num('eval', 'probe-steps', values['probe-steps']);
     const probeLr = values['probe-lr'] === undefined ? undefined : num('eval', 'probe-lr', values['probe-lr']);
-    const m = await runEval(values.run, { weights: values.weights, data: values.data, split: values.split, pooling: pooling('eval', values.pooling), probeSteps, probeLr });
+    const m = await runEval(values.run, { weights: values.weights, data: values.data, split: values.split, pooling: pooling('eval', values.pooling), probeSteps, probeLr,
+      device: device('eval', values.device) as 'cpu' | 'cuda' | undefined });
     const f = (k: string) => m[k]?.toFixed(3) ?? '—';
     console.log(`${values.split}: zero-shot density bACC ${f('zeroshot_density_bacc')} AUC ${f('zeroshot_density_auc')}, BI-RADS bACC ${f('zeroshot_birads_bacc')} AUC ${f('zeroshot_birads_auc')}; ` +
       `linear probe 100 %: density bACC ${f('probe100_density_bacc')}, BI-RADS bACC ${f('probe100_birads_bacc')}; ${values.split === 'test' ? `report in ${values.run}/report.md` : `eval-val.json in ${values.run}`}`);

@@ -11,12 +11,12 @@ import { loadEmbed } from '../data/embed.js';
 import { Loader } from '../data/loader.js';
 import { generateStudies } from '../data/synth.js';
 import { CaptionTokenizer } from '../data/tokenizer.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import * as kernels from '../kernels/index.js';
 import { ParamArena } from '../nn/module.js';
 import { AdamW, warmupCosine } from '../optim/adamw.js';
-import { Tensor } from '../tensor.js';
+import * as kernels from '../kernels/index.js';
+import { backends, cudaStatus, like, Tensor, type Device } from '../tensor.js';
 import { loadWeights } from '../nn/weights.js';
+import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
 import { evalLoader, evaluate } from './evaluate.js';
 import { Mama, mamaPresets, type MamaConfig, type TextPooling } from './model.js';
 import { readMetrics, writePlots, writeReport } from './runfolder.js';
@@ -58,6 +58,8 @@ export interface TrainConfig {
   /** text pooling of the zero-shot prompts */
   pooling: TextPooling;
   workers?: number;
+  /** where the model trains and evaluates (default 'cpu') */
+  device?: Device;
 }
 
 export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainConfig {
@@ -69,35 +71,6 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
     probeSteps: 8000, probeLr: 5e-4, pooling: 'mean',
   };
-}
-
-function saveCheckpoint(dir: string, arena: ParamArena, opt: AdamW, state: object): void {
-  mkdirSync(dir, { recursive: true });
-  const t = (name: string, x: Tensor): [string, { shape: number[]; data: Float32Array }] => [name, { shape: [x.size], data: x.toArray() }];
-  const idle = Object.fromEntries(arena.params.filter(([, p]) => opt.idleSteps(p)).map(([n, p]) => [n, opt.idleSteps(p)]));
-  writeSafetensors(join(dir, 'state.safetensors'), [t('values', arena.values), t('adam_m', opt.m), t('adam_v', opt.v)], { state: JSON.stringify({ ...state, idle }) });
-  const weights: Array<[string, { shape: number[]; data: Float32Array }]> = arena.params.map(([n, p]) => [n, { shape: p.hfShape, data: p.value.toArray() }]);
-  writeSafetensors(join(dir, 'model.safetensors'), weights, { format: 'pt' });
-}
-
-function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { step: number } {
-  const { tensors, metadata } = readSafetensors(join(dir, 'state.safetensors'));
-  for (const [name, dst] of [['values', arena.values], ['adam_m', opt.m], ['adam_v', opt.v]] as const) {
-    const t = tensors.get(name);
-    if (!t || t.data.length !== dst.size) throw new Error(`${dir}: checkpoint ${name} does not match this model (${t?.data.length} values, ${dst.size} expected)`);
-    const src = Tensor.fromArray(t.data, [t.data.length]);
-    kernels.copy(src, dst);
-    src.dispose();
-  }
-  const state = JSON.parse(metadata.state ?? '{}') as { step?: number; idle?: Record<string, number> };
-  opt.step = state.step ?? 0;
-  const byName = new Map(arena.params);
-  for (const [n, k] of Object.entries(state.idle ?? {})) {
-    const p = byName.get(n);
-    if (!p) throw new Error(`${dir}: checkpoint names a parameter this model lacks (${n})`);
-    opt.setIdleSteps(p, k);
-  }
-  return { step: state.step ?? 0 };
 }
 
 export interface RunResult {
@@ -113,6 +86,8 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   // Without a terminal (a log file, CI) the bar becomes a line every 10 s, not a redraw per step.
   const redraw = opts.log !== undefined || process.stderr.isTTY === true;
   checkConfig(cfg);
+  const device = cfg.device ?? 'cpu';
+  if (device === 'cuda' && !backends().includes('cuda')) throw new RangeError(`pretrain: device cuda is not available (${cudaStatus().detail})`);
   if (!existsSync(join(cfg.data, 'metadata.csv'))) {
     if (!cfg.synthStudies) throw new Error(`pretrain: ${cfg.data}/metadata.csv not found (give --data, or --synth-studies N to generate)`);
     log(`generating ${cfg.synthStudies} synthetic studies in ${cfg.data} …\n`);
@@ -129,7 +104,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (tok.vocabSize > cfg.model.text.vocab) throw new Error(`pretrain: the tokenizer has ${tok.vocabSize} tokens, the text encoder ${cfg.model.text.vocab}`);
   const train = images.filter((i) => i.split === 'train'), val = images.filter((i) => i.split === 'val');
   const model = new Mama(cfg.model, cfg.seed);
-  const arena = new ParamArena(model);
+  const arena = new ParamArena(model, { device });
   loadPretrained(model, cfg, log);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
   const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
@@ -162,7 +137,12 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     writeFileSync(metricsPath, JSON.stringify({ step, val_zeroshot_density_bacc: m.zeroshot_density_bacc, val_zeroshot_density_auc: m.zeroshot_density_auc }) + '\n', { flag: 'a' });
   };
   try {
-    let micro = step * cfg.accum, sums: Record<string, number> = {};
+    // The step's loss terms accumulate on the device and come back in one copy with the logit scale.
+    const terms = ['loss', 'clip', 'clip2', 'ntxent', 'local'];
+    const sums = Tensor.zeros([terms.length + 1], { device });
+    const slots = terms.map((_, i) => sums.view(i, [1]));
+    const scaleSlot = sums.view(terms.length, [1]);
+    let micro = step * cfg.accum, present = new Set<string>();
     while (step < cfg.steps && !stop) {
       const epoch = Math.floor(micro / perEpoch);
       let k = 0;
@@ -170,22 +150,25 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         // Resuming mid-epoch: batches before the saved position are drawn (the same ones) and skipped.
         if (k++ < micro - epoch * perEpoch) continue;
         const late = step >= cfg.lateStep;
-        if (micro % cfg.accum === 0) arena.zeroGrad(), (sums = {});
+        if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
         const r = model.loss(batch, late, micro + 1);
-        for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) sums[n] = (sums[n] ?? 0) + v.value.toArray()[0] / cfg.accum;
-        backward(r.loss, Tensor.full([1], 1 / cfg.accum)); // backward consumes its seed
+        for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) kernels.axpy(slots[terms.indexOf(n)], v.value, 1 / cfg.accum), present.add(n);
+        backward(r.loss, like(r.loss.value, [1], { fill: 1 / cfg.accum })); // backward consumes its seed
         r.inputs.forEach((t) => t.dispose());
         if (++micro % cfg.accum) continue;
         const lr = warmupCosine(step, { lr: cfg.lr, warmup: cfg.warmup, total: cfg.steps, minLr: cfg.minLr });
         // Before lateStep the heads outside the image-text loss stay exactly as they are (no decay either).
         const gradNorm = opt.update(lr, late ? [] : early);
         step++;
-        writeFileSync(metricsPath, JSON.stringify({ step, ...sums, lr, gradNorm, logitScale: model.logitScale.value.toArray()[0] }) + '\n', { flag: 'a' });
+        kernels.copy(model.logitScale.value, scaleSlot);
+        const host = sums.toArray(), row: Record<string, number> = {};
+        terms.forEach((n, i) => present.has(n) && (row[n] = host[i]));
+        writeFileSync(metricsPath, JSON.stringify({ step, ...row, lr, gradNorm, logitScale: host[terms.length] }) + '\n', { flag: 'a' });
         const secs = (performance.now() - t0) / 1000, rate = ((step - start) * perStep) / secs;
         const left = ((cfg.steps - step) * perStep) / rate;
         const bar = '█'.repeat(Math.round((20 * step) / cfg.steps)).padEnd(20, '░');
-        const line = `${bar} ${step}/${cfg.steps} loss ${sums.loss.toFixed(3)} ${late ? '(all terms)' : '(image-text)'} ${rate.toFixed(1)} samples/s, ${formatTime(left)} left`;
+        const line = `${bar} ${step}/${cfg.steps} loss ${row.loss.toFixed(3)} ${late ? '(all terms)' : '(image-text)'} ${rate.toFixed(1)} samples/s, ${formatTime(left)} left`;
         if (redraw) log(`\r${line}   `);
         else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
@@ -266,7 +249,7 @@ function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Reco
  * `mamakit eval`: a run folder's checkpoint (or `weights`, a model.safetensors under our names)
  * evaluated on a split; writes eval.json (eval-<split>.json for val) and report.md.
  */
-export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; log?: (l: string) => void } = {}) {
+export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void } = {}) {
   const log = o.log ?? ((l: string) => process.stderr.write(l));
   const cfgPath = join(run, 'config.json');
   if (!existsSync(cfgPath)) throw new Error(`eval: ${cfgPath} not found (give the folder pretrain wrote)`);
@@ -284,8 +267,10 @@ export async function runEval(run: string, o: { weights?: string; data?: string;
   checkConfig(cfg);
   const weights = o.weights ?? join(run, 'checkpoint', 'model.safetensors');
   if (!existsSync(weights)) throw new Error(`eval: ${weights} not found`);
+  const device = o.device ?? 'cpu';
+  if (device === 'cuda' && !backends().includes('cuda')) throw new RangeError(`eval: device cuda is not available (${cudaStatus().detail})`);
   const model = new Mama(cfg.model, cfg.seed);
-  new ParamArena(model);
+  new ParamArena(model, { device });
   loadWeights(model, weights);
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);

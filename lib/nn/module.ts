@@ -4,7 +4,7 @@
 // the optimiser updates the whole model with one native call per group.
 import { Var } from '../autograd/tape.js';
 import * as kernels from '../kernels/index.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, type Device } from '../tensor.js';
 
 export class Param extends Var {
   constructor(
@@ -100,12 +100,19 @@ export interface Range {
   length: number;
 }
 
+export interface ParamArenaOptions {
+  /** where the values and gradients live (default 'cpu') */
+  device?: Device;
+}
+
 /**
- * The parameters of a module in one arena (trainable with decay, trainable without, frozen),
- * their gradients in another of the same layout, and the AdamW moments.
+ * The parameters of a module in one f32 arena on one device (trainable with decay, trainable
+ * without, frozen last), and the gradients of the trainable ones in another arena of the same
+ * layout over that prefix: frozen parameters have a value and nothing else.
  */
 export class ParamArena {
   readonly values: Tensor;
+  /** [trainable.length]: the gradients of values[0 .. trainable.length) */
   readonly grads: Tensor;
   readonly decay: Range;
   readonly noDecay: Range;
@@ -114,7 +121,7 @@ export class ParamArena {
   /** Every parameter with its place in the arena, in arena order. */
   readonly layout: ReadonlyArray<{ name: string; param: Param; offset: number; length: number }>;
 
-  constructor(module: Module) {
+  constructor(module: Module, opts: ParamArenaOptions = {}) {
     this.params = module.namedParameters();
     const groups = [
       this.params.filter(([, p]) => p.requiresGrad && p.decay),
@@ -134,8 +141,10 @@ export class ParamArena {
       }
       return off - start;
     });
-    this.values = Tensor.fromArray(host, [total]);
-    this.grads = Tensor.zeros([total]);
+    const device = opts.device ?? 'cpu';
+    this.values = Tensor.fromArray(host, [total], { device });
+    // A model with nothing to train still gets a one-element arena (tensors are never empty).
+    this.grads = Tensor.zeros([Math.max(1, sizes[0] + sizes[1])], { device });
     this.decay = { offset: 0, length: sizes[0] };
     this.noDecay = { offset: sizes[0], length: sizes[1] };
     this.trainable = { offset: 0, length: sizes[0] + sizes[1] };
@@ -147,10 +156,17 @@ export class ParamArena {
     }
   }
 
-  /** Gradients to zero (one copy over the whole gradient arena). */
+  get device(): Device {
+    return this.values.device;
+  }
+
+  /** Gradients to zero, in place (one fill over the gradient arena). */
   zeroGrad(): void {
-    const z = Tensor.zeros([this.grads.size]);
-    kernels.copy(z, this.grads);
-    z.dispose();
+    kernels.fill(this.grads, 0);
+  }
+
+  /** The values of the trainable parameters, values[0 .. trainable.length): the optimizer's arena. */
+  trainableValues(): Tensor {
+    return this.values.view(0, [this.grads.size]);
   }
 }

@@ -56,7 +56,7 @@ export function loadWeights(module: Module, path: string, opts: LoadOptions = {}
       rows = t.shape[0];
     }
     const dst = rows ? p.value.view(0, [rows, ...p.shape.slice(1)]) : p.value;
-    const src = Tensor.fromArray(t.data, dst.shape);
+    const src = Tensor.fromArray(t.data, dst.shape, { device: dst.device });
     kernels.copy(src, dst);
     src.dispose();
     if (dst !== p.value) dst.dispose();

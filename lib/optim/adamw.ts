@@ -3,7 +3,7 @@
 // (linear warm-up, then cosine) and clipping by the global gradient norm.
 import * as kernels from '../kernels/index.js';
 import type { Param, ParamArena } from '../nn/module.js';
-import { Tensor } from '../tensor.js';
+import { like, type Tensor } from '../tensor.js';
 
 export interface AdamWConfig {
   lr: number;
@@ -24,22 +24,21 @@ export function warmupCosine(step: number, o: { lr: number; warmup: number; tota
 }
 
 export class AdamW {
+  /** the moments of the trainable parameters, on the arena's device ([trainable.length]) */
   readonly m: Tensor;
   readonly v: Tensor;
   step = 0;
+  // values[0 .. trainable.length): the arena the moments and gradients line up with.
+  private readonly params: Tensor;
   constructor(readonly arena: ParamArena, readonly cfg: AdamWConfig) {
-    this.m = Tensor.zeros([arena.values.size]);
-    this.v = Tensor.zeros([arena.values.size]);
+    this.m = like(arena.grads, undefined, { fill: 0 });
+    this.v = like(arena.grads, undefined, { fill: 0 });
+    this.params = arena.trainableValues();
   }
 
-  /** The global L2 norm of the trainable gradients. */
+  /** The global L2 norm of the trainable gradients (one value read back from the device). */
   gradNorm(): number {
-    const t = this.arena.trainable;
-    if (!t.length) return 0;
-    const g = this.arena.grads.view(t.offset, [t.length]);
-    const n = Math.sqrt(kernels.sumSquares(g));
-    g.dispose();
-    return n;
+    return this.arena.trainable.length ? Math.sqrt(kernels.sumSquares(this.arena.grads)) : 0;
   }
 
   // Steps each parameter sat out (update's skip): its own step count, for the bias correction,
@@ -69,7 +68,7 @@ export class AdamW {
     const common = { lr, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps, gradScale: scale };
     const groups = [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const;
     if (!this.idle.size) {
-      for (const [range, wd] of groups) if (range.length) kernels.adamwStep(this.arena.values, this.arena.grads, this.m, this.v, { ...common, step: this.step, weightDecay: wd, offset: range.offset, length: range.length });
+      for (const [range, wd] of groups) if (range.length) kernels.adamwStep(this.params, this.arena.grads, this.m, this.v, { ...common, step: this.step, weightDecay: wd, offset: range.offset, length: range.length });
       return norm;
     }
     // Runs of adjacent parameters with the same own step, skipped ones left out.
@@ -77,7 +76,7 @@ export class AdamW {
     for (const [range, wd] of groups) {
       let run: { offset: number; length: number; step: number } | null = null;
       const flush = () => {
-        if (run?.length) kernels.adamwStep(this.arena.values, this.arena.grads, this.m, this.v, { ...common, step: run.step, weightDecay: wd, offset: run.offset, length: run.length });
+        if (run?.length) kernels.adamwStep(this.params, this.arena.grads, this.m, this.v, { ...common, step: run.step, weightDecay: wd, offset: run.offset, length: run.length });
         run = null;
       };
       for (const e of layout) {
@@ -106,19 +105,19 @@ export interface SgdConfig {
 
 /** SGD with momentum over the arena (torch.optim.SGD), decay on the decay group only. */
 export class SGD {
+  /** the momentum buffer of the trainable parameters ([trainable.length]) */
   readonly buf: Tensor;
+  private readonly params: Tensor;
   constructor(readonly arena: ParamArena, readonly cfg: SgdConfig) {
-    this.buf = Tensor.zeros([arena.values.size]);
+    this.buf = like(arena.grads, undefined, { fill: 0 });
+    this.params = arena.trainableValues();
   }
   update(lr = this.cfg.lr): number {
-    const t = this.arena.trainable;
-    const g = this.arena.grads.view(t.offset, [Math.max(1, t.length)]);
-    const norm = t.length ? Math.sqrt(kernels.sumSquares(g)) : 0;
-    g.dispose();
+    const norm = this.arena.trainable.length ? Math.sqrt(kernels.sumSquares(this.arena.grads)) : 0;
     const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
     for (const [range, wd] of [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const)
       if (range.length)
-        kernels.sgdStep(this.arena.values, this.arena.grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: wd, gradScale: scale, offset: range.offset, length: range.length });
+        kernels.sgdStep(this.params, this.arena.grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: wd, gradScale: scale, offset: range.offset, length: range.length });
     return norm;
   }
 }

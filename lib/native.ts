@@ -131,7 +131,7 @@ export interface NativeAddon {
   /** y += alpha·x in place; returns y. */
   axpy(y: NativeTensor, x: NativeTensor, alpha: number): NativeTensor;
   /** x *= alpha in place; returns x. */
-  scale(x: NativeTensor, alpha: number): NativeTensor;
+  scale(x: NativeTensor, alpha: number | NativeTensor): NativeTensor;
   relu(x: NativeTensor): NativeTensor;
   reluBackward(dy: NativeTensor, x: NativeTensor): NativeTensor;
   /** CPU tensor memory (live bytes, their peak since the last reset, bytes held from the OS), and CUDA's when available. */
@@ -148,12 +148,12 @@ export interface NativeAddon {
   interpolatePosBackward(dy: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
   /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh. */
   flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor];
-  /** Returns [loss, dLogitScale, dImg, dTxt, dImgAll | null, dTxtAll | null]. */
-  clipLoss(img: NativeTensor, txt: NativeTensor, logitScale: number, imgAll: NativeTensor | null, txtAll: NativeTensor | null, offset: number | undefined): [number, number, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
-  /** Returns [loss, dZ0, dZ1]. */
-  ntXent(z0: NativeTensor, z1: NativeTensor, temperature: number): [number, NativeTensor, NativeTensor];
-  /** Returns [loss, dLocalScale, dPatches, dSentences, dPatchesAll | null, dSentencesAll | null]. */
-  localAlignLoss(patches: NativeTensor, sentences: NativeTensor, counts: Int32Array, localScale: number, patchesAll: NativeTensor | null, sentencesAll: NativeTensor | null, countsAll: Int32Array | null, offset: number | undefined): [number, number, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
+  /** Returns [loss, dLogitScale (f32 [1] each), dImg, dTxt, dImgAll | null, dTxtAll | null]. */
+  clipLoss(img: NativeTensor, txt: NativeTensor, logitScale: number | NativeTensor, imgAll: NativeTensor | null, txtAll: NativeTensor | null, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
+  /** Returns [loss (f32 [1]), dZ0, dZ1]. */
+  ntXent(z0: NativeTensor, z1: NativeTensor, temperature: number): [NativeTensor, NativeTensor, NativeTensor];
+  /** Returns [loss, dLocalScale (f32 [1] each), dPatches, dSentences, dPatchesAll | null, dSentencesAll | null]. */
+  localAlignLoss(patches: NativeTensor, sentences: NativeTensor, counts: Int32Array, localScale: number | NativeTensor, patchesAll: NativeTensor | null, sentencesAll: NativeTensor | null, countsAll: Int32Array | null, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
   flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor, NativeTensor];
 }
 

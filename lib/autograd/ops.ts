@@ -2,7 +2,7 @@
 // needs; every derivative rule is in the table at the end of this file (defineRule).
 // Shapes: x [..., D] means any leading dimensions, flattened to rows for the GEMMs.
 import * as kernels from '../kernels/index.js';
-import { Tensor } from '../tensor.js';
+import { like, Tensor } from '../tensor.js';
 import { addInto, defineRule, record, type Node, Var } from './tape.js';
 
 
@@ -20,7 +20,7 @@ function matmulInto(out: Tensor, a: Tensor, b: Tensor, opts: kernels.MatmulOptio
 
 // Column sums of g [R, N] as [N] (a bias gradient): onesᵀ·g.
 function columnSums(g: Tensor, N: number): Tensor {
-  const R = g.size / N, ones = Tensor.full([R], 1), out = Tensor.empty([N]);
+  const R = g.size / N, ones = like(g, [R], { fill: 1 }), out = like(g, [N]);
   matmulInto(out, ones, g, { M: 1, K: R, N });
   ones.dispose();
   return out;
@@ -38,7 +38,7 @@ function scaled(t: Tensor, a: number): Tensor {
 export function linear(x: Var, w: Var, b: Var | null, outShape?: number[], inOut = false): Var {
   const [N, K] = inOut ? [w.shape[1], w.shape[0]] : w.shape, M = x.value.size / K;
   if (!Number.isInteger(M)) throw new RangeError(`linear: x ${JSON.stringify(x.shape)} does not split into rows of ${K}`);
-  const y = Tensor.empty(outShape ?? [...x.shape.slice(0, -1), N]);
+  const y = like(x.value, outShape ?? [...x.shape.slice(0, -1), N]);
   matmulInto(y, x.value, w.value, { M, K, N, transB: !inOut, bias: b?.value ?? null });
   return record('linear', [x, w, b], y, { M, K, N, inOut });
 }
@@ -46,7 +46,7 @@ export function linear(x: Var, w: Var, b: Var | null, outShape?: number[], inOut
 /** Rows of table at ids: [...shape, D] (shape's product = ids.length). */
 export function embedding(table: Var, ids: Int32Array, shape: number[]): Var {
   const D = table.shape[1], flat = kernels.embedding(table.value, ids);
-  const y = Tensor.empty([...shape, D]);
+  const y = like(table.value, [...shape, D]);
   kernels.copy2d(flat, y, { rows: 1, cols: flat.size });
   flat.dispose();
   return record('embedding', [table], y, { ids });
@@ -55,7 +55,7 @@ export function embedding(table: Var, ids: Int32Array, shape: number[]): Var {
 /** Columns start .. start+cols of x [..., C] as [..., cols] (or outShape): a slice of a fused projection. */
 export function columns(x: Var, start: number, cols: number, outShape?: number[]): Var {
   const C = x.shape[x.shape.length - 1], R = x.value.size / C;
-  const y = Tensor.empty(outShape ?? [...x.shape.slice(0, -1), cols]);
+  const y = like(x.value, outShape ?? [...x.shape.slice(0, -1), cols]);
   kernels.copy2d(x.value, y, { rows: R, cols, srcOffset: start, srcStride: C });
   return record('columns', [x], y, { start, cols, C, R });
 }
@@ -78,7 +78,7 @@ export function interpolatePos(pos: Var, from: [number, number], to: [number, nu
   const grid = pos.value.view(D, [n0, D]);
   const moved = kernels.interpolatePos(grid, { from, to });
   grid.dispose();
-  const y = Tensor.empty([1 + n1, D]);
+  const y = like(pos.value, [1 + n1, D]);
   kernels.copy2d(pos.value, y, { rows: 1, cols: D });
   kernels.copy2d(moved, y, { rows: 1, cols: n1 * D, dstOffset: D });
   moved.dispose();
@@ -88,7 +88,7 @@ export function interpolatePos(pos: Var, from: [number, number], to: [number, nu
 /** Tokens start .. start+count of x [B, T, D] as [B, count, D] (the patch tokens of a ViT). */
 export function tokens(x: Var, start: number, count: number): Var {
   const [B, T, D] = x.shape;
-  const y = Tensor.empty([B, count, D]);
+  const y = like(x.value, [B, count, D]);
   kernels.copy2d(x.value, y, { rows: B, cols: count * D, srcOffset: start * D, srcStride: T * D });
   return record('tokens', [x], y, { start, count });
 }
@@ -162,7 +162,7 @@ export function vitTokens(images: Tensor, weight: Var, bias: Var, pos: Var, cls:
   const np = pos.shape[0] - 1, T = 1 + o.registers + np;
   if ((H / o.patch) * (W / o.patch) !== np)
     throw new RangeError(`vitTokens: ${H}×${W} images in ${o.patch}-pixel patches make ${(H / o.patch) * (W / o.patch)} patches, pos has ${np}`);
-  const out = Tensor.empty([B, T, D]);
+  const out = like(weight.value, [B, T, D]);
   const posPatches = pos.value.view(D, [np, D]), pos0 = pos.value.view(0, [1, D]);
   const head = kernels.residual(cls.value, pos0);
   try {
@@ -187,15 +187,21 @@ export function vitTokens(images: Tensor, weight: Var, bias: Var, pos: Var, cls:
  * The symmetric InfoNCE loss [1] of img, txt [B,E]; logitScale a [1] Var (the log-scale).
  */
 export function clipLoss(img: Var, txt: Var, logitScale: Var): Var {
-  const r = kernels.clipLoss(img.value, txt.value, logitScale.value.toArray()[0]);
-  return record('clipLoss', [img, txt, logitScale], Tensor.fromArray(Float32Array.of(r.loss), [1]), {
-    dImg: r.dImg, dTxt: r.dTxt, dScale: r.dLogitScale,
-  });
+  const scale = asF32(logitScale.value);
+  const r = kernels.clipLoss(img.value, txt.value, scale);
+  if (scale !== logitScale.value) scale.dispose();
+  return record('lossHead', [img, txt, logitScale], r.lossTensor, { g0: r.dImg, g1: r.dTxt, g2: r.dLogitScaleTensor });
+}
+
+// A learnable log-scale as the f32 [1] that the loss kernels read on its device (a converted
+// copy when the parameters are stored in 16 bits).
+function asF32(t: Tensor): Tensor {
+  return t.dtype === 'f32' ? t : t.to({ dtype: 'f32' });
 }
 
 /** The same values with another shape (a copy: values of the graph are never views). */
 export function reshape(x: Var, shape: number[]): Var {
-  const y = Tensor.empty(shape);
+  const y = like(x.value, shape);
   if (y.size !== x.value.size) throw new RangeError(`reshape: ${JSON.stringify(shape)} does not hold the ${x.value.size} values of ${JSON.stringify(x.shape)}`);
   kernels.copy2d(x.value, y, { rows: 1, cols: y.size });
   return record('reshape', [x], y);
@@ -204,14 +210,16 @@ export function reshape(x: Var, shape: number[]): Var {
 /** NT-Xent [1] of two views z0, z1 [B, E] (normalised inside). */
 export function ntXent(z0: Var, z1: Var, temperature: number): Var {
   const r = kernels.ntXent(z0.value, z1.value, temperature);
-  return record('lossHead', [z0, z1], Tensor.fromArray(Float32Array.of(r.loss), [1]), { g0: r.dZ0, g1: r.dZ1 });
+  return record('lossHead', [z0, z1], r.lossTensor, { g0: r.dZ0, g1: r.dZ1 });
 }
 
 /** MaMA's local alignment loss [1]; localScale a [1] Var. */
 export function localAlign(patches: Var, sentences: Var, counts: Int32Array, localScale: Var): Var {
-  const r = kernels.localAlignLoss(patches.value, sentences.value, counts, localScale.value.toArray()[0]);
-  return record('lossHead', [patches, sentences, localScale], Tensor.fromArray(Float32Array.of(r.loss), [1]), {
-    g0: r.dPatches, g1: r.dSentences, g2: Tensor.fromArray(Float32Array.of(r.dLocalScale), [1]),
+  const scale = asF32(localScale.value);
+  const r = kernels.localAlignLoss(patches.value, sentences.value, counts, scale);
+  if (scale !== localScale.value) scale.dispose();
+  return record('lossHead', [patches, sentences, localScale], r.lossTensor, {
+    g0: r.dPatches, g1: r.dSentences, g2: r.dLocalScaleTensor,
   });
 }
 
@@ -224,17 +232,17 @@ defineRule('linear', (n, g) => {
   const [x, w, b] = n.inputs as [Var, Var, Var | null];
   const { M, K, N, inOut } = n.saved as { M: number; K: number; N: number; inOut: boolean };
   // W [out, in]: dx = g·W, dW = gᵀ·x. W [in, out]: dx = g·Wᵀ, dW = xᵀ·g.
-  const dx = need(n, 0) ? matmulInto(Tensor.empty(x.shape), g, w.value, { M, K: N, N: K, transB: inOut }) : null;
+  const dx = need(n, 0) ? matmulInto(like(x.value), g, w.value, { M, K: N, N: K, transB: inOut }) : null;
   const dw = !need(n, 1) ? null
-    : inOut ? matmulInto(Tensor.empty(w.shape), x.value, g, { M: K, K: M, N, transA: true })
-      : matmulInto(Tensor.empty(w.shape), g, x.value, { M: N, K: M, N: K, transA: true });
+    : inOut ? matmulInto(like(w.value), x.value, g, { M: K, K: M, N, transA: true })
+      : matmulInto(like(w.value), g, x.value, { M: N, K: M, N: K, transA: true });
   const db = b && need(n, 2) ? columnSums(g, N) : null;
   return [dx, dw, db];
 });
 
 defineRule('layerNorm', (n, g) => {
   const [x, w, b] = n.inputs as [Var, Var | null, Var | null];
-  const dw = w && need(n, 1) ? Tensor.zeros(w.shape) : null, db = b && need(n, 2) ? Tensor.zeros(b.shape) : null;
+  const dw = w && need(n, 1) ? like(w.value, w.shape, { fill: 0 }) : null, db = b && need(n, 2) ? like(b.value, b.shape, { fill: 0 }) : null;
   const dx = kernels.layerNormBackward(g, x.value, T(n, 'mean'), T(n, 'rstd'), w?.value ?? null, { dWeight: dw, dBias: db });
   return [need(n, 0) ? dx : (dx.dispose(), null), dw, db];
 });
@@ -243,7 +251,7 @@ defineRule('relu', (n, g) => [kernels.reluBackward(g, (n.inputs[0] as Var).value
 
 defineRule('gatherRows', (n, g) => {
   const x = n.inputs[0] as Var, D = x.shape[x.shape.length - 1];
-  const dx = Tensor.zeros(x.shape), flat = dx.view(0, [x.value.size / D, D]);
+  const dx = like(x.value, x.shape, { fill: 0 }), flat = dx.view(0, [x.value.size / D, D]);
   kernels.embeddingBackward(g, n.saved.idx as Int32Array, flat);
   flat.dispose();
   return [dx];
@@ -253,7 +261,7 @@ defineRule('gelu', (n, g) => [kernels.geluBackward(g, (n.inputs[0] as Var).value
 
 defineRule('add', (n, g) => {
   const [, h, gamma] = n.inputs as [Var, Var, Var | null];
-  const dGamma = gamma && need(n, 2) ? Tensor.zeros(gamma.shape) : null;
+  const dGamma = gamma && need(n, 2) ? like(gamma.value, gamma.shape, { fill: 0 }) : null;
   const dh = need(n, 1) || dGamma ? kernels.residualBackward(g, h.value, { gamma: gamma?.value ?? null, dGamma }) : null;
   return [need(n, 0) ? kernels.copy(g) : null, need(n, 1) ? dh : (dh?.dispose(), null), dGamma];
 });
@@ -269,7 +277,7 @@ defineRule('attention', (n, g) => {
 
 defineRule('embedding', (n, g) => {
   const table = n.inputs[0] as Var;
-  const dTable = Tensor.zeros(table.shape), flat = g.view(0, [g.size / table.shape[1], table.shape[1]]);
+  const dTable = like(table.value, table.shape, { fill: 0 }), flat = g.view(0, [g.size / table.shape[1], table.shape[1]]);
   kernels.embeddingBackward(flat, n.saved.ids as Int32Array, dTable);
   flat.dispose();
   return [dTable];
@@ -277,14 +285,14 @@ defineRule('embedding', (n, g) => {
 
 defineRule('columns', (n, g) => {
   const { start, cols, C, R } = n.saved as { start: number; cols: number; C: number; R: number };
-  const dx = Tensor.zeros((n.inputs[0] as Var).shape);
+  const dx = like((n.inputs[0] as Var).value, undefined, { fill: 0 });
   kernels.copy2d(g, dx, { rows: R, cols, dstOffset: start, dstStride: C });
   return [dx];
 });
 
 defineRule('tokens', (n, g) => {
   const x = n.inputs[0] as Var, [B, T, D] = x.shape, { start, count } = n.saved as { start: number; count: number };
-  const dx = Tensor.zeros(x.shape);
+  const dx = like(x.value, x.shape, { fill: 0 });
   kernels.copy2d(g, dx, { rows: B, cols: count * D, dstOffset: start * D, dstStride: T * D });
   return [dx];
 });
@@ -298,7 +306,7 @@ defineRule('dropout', (n, g) => {
 
 defineRule('batchNorm', (n, g) => {
   const [x, w, b] = n.inputs as [Var, Var | null, Var | null];
-  const dw = w && need(n, 1) ? Tensor.zeros(w.shape) : null, db = b && need(n, 2) ? Tensor.zeros(b.shape) : null;
+  const dw = w && need(n, 1) ? like(w.value, w.shape, { fill: 0 }) : null, db = b && need(n, 2) ? like(b.value, b.shape, { fill: 0 }) : null;
   const dx = kernels.batchNormBackward(g, x.value, T(n, 'mean'), T(n, 'rstd'), { weight: w?.value ?? null, training: n.saved.training as boolean, dWeight: dw, dBias: db });
   return [dx, dw, db];
 });
@@ -310,7 +318,7 @@ defineRule('interpolatePos', (n, g) => {
   const gGrid = g.view(D, [n1, D]);
   const dGrid = kernels.interpolatePosBackward(gGrid, { from, to });
   gGrid.dispose();
-  const dPos = Tensor.empty(pos.shape);
+  const dPos = like(pos.value);
   kernels.copy2d(g, dPos, { rows: 1, cols: D });
   kernels.copy2d(dGrid, dPos, { rows: 1, cols: dGrid.size, dstOffset: D });
   dGrid.dispose();
@@ -325,12 +333,13 @@ defineRule('vitTokens', (n, g) => {
   const [weight, bias, pos, cls, reg] = n.inputs as [Var, Var, Var, Var, Var | null];
   const R = n.saved.registers as number, D = weight.shape[0], np = pos.shape[0] - 1;
   const [B, Tn] = g.shape;
-  const dW = Tensor.zeros(weight.shape), dB = Tensor.zeros(bias.shape), dPos = Tensor.zeros(pos.shape);
+  const zeros = (v: Var) => like(v.value, v.shape, { fill: 0 });
+  const dW = zeros(weight), dB = zeros(bias), dPos = zeros(pos);
   const dPosPatches = dPos.view(D, [np, D]);
   kernels.patchEmbedBackward(T(n, '_images'), g, { patch: n.saved.patch as number, offset: 1 + R, dWeight: dW, dBias: dB, dPos: dPosPatches });
   dPosPatches.dispose();
   // CLS (and pos[0]) and the registers get the sum over images of their rows.
-  const dCls = Tensor.zeros(cls.shape), dReg = reg ? Tensor.zeros(reg.shape) : null;
+  const dCls = zeros(cls), dReg = reg ? zeros(reg) : null;
   for (let b = 0; b < B; b++) {
     const row = g.view(b * Tn * D, [1, D]);
     addInto(dCls, row);
@@ -348,31 +357,23 @@ defineRule('vitTokens', (n, g) => {
 });
 
 defineRule('reshape', (n, g) => {
-  const dx = Tensor.empty((n.inputs[0] as Var).shape);
+  const dx = like((n.inputs[0] as Var).value);
   kernels.copy2d(g, dx, { rows: 1, cols: dx.size });
   return [dx];
 });
 
-// Fused loss heads: their gradients (for an upstream 1) were computed with the loss; scale them.
-defineRule('lossHead', (n, g) => {
-  const a = g.toArray()[0];
-  return n.inputs.map((_, i) => {
-    const t = n.saved[`g${i}`] as Tensor;
-    delete n.saved[`g${i}`];
-    if (a === 1) return t;
-    const s = scaled(t, a);
-    t.dispose();
-    return s;
-  });
-});
+// Fused loss heads: their gradients (for an upstream 1) were computed with the loss. They are
+// scaled in place by the upstream g [1], read on the device, and handed on (not freed with the
+// node); a gradient kept in f32 for a 16-bit input (a log-scale) is converted to its dtype.
+function handOn(n: Node, i: number, g: Tensor, input: Var): Tensor {
+  const t = n.saved[`g${i}`] as Tensor;
+  delete n.saved[`g${i}`];
+  kernels.scale(t, g);
+  if (t.dtype === input.value.dtype) return t;
+  const c = t.to({ dtype: input.value.dtype });
+  t.dispose();
+  return c;
+}
 
-defineRule('clipLoss', (n, g) => {
-  const a = g.toArray()[0];
-  const dImg = T(n, 'dImg'), dTxt = T(n, 'dTxt');
-  // The saved gradients are handed on (not freed with the node) unless they are rescaled.
-  delete n.saved.dImg, delete n.saved.dTxt;
-  const out = a === 1 ? [dImg, dTxt] : [scaled(dImg, a), scaled(dTxt, a)];
-  if (a !== 1) dImg.dispose(), dTxt.dispose();
-  return [...out, Tensor.fromArray(Float32Array.of((n.saved.dScale as number) * a), [1])];
-});
+defineRule('lossHead', (n, g) => n.inputs.map((x, i) => handOn(n, i, g, x as Var)));
 

@@ -9,8 +9,11 @@ export function axpy(y: Tensor, x: Tensor, alpha = 1): Tensor {
   return y;
 }
 
-/** x *= alpha in place; returns x. */
-export function scale(x: Tensor, alpha: number): Tensor {
-  native.scale(storage(x), alpha);
+/**
+ * x *= alpha in place; returns x. alpha may be an f32 [1] tensor on x's device (read there: an
+ * upstream gradient scales a saved one without coming to the host).
+ */
+export function scale(x: Tensor, alpha: number | Tensor): Tensor {
+  native.scale(storage(x), typeof alpha === 'number' ? alpha : storage(alpha));
   return x;
 }

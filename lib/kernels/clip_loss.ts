@@ -11,15 +11,21 @@ export interface ClipLossOptions {
 }
 
 /**
- * img, txt [B, E] (L2-normalised), logitScale the learnable log-scale → { loss, dImg, dTxt,
- * dLogitScale } for an upstream gradient of 1; with imgAll/txtAll also { dImgAll, dTxtAll }, the
- * gradients of the gathered tensors (to be reduced across processes).
+ * img, txt [B, E] (L2-normalised), logitScale the learnable log-scale (a number, or an f32 [1]
+ * tensor on img's device, read there) → the loss and dLogitScale as f32 [1] tensors on that device
+ * (lossTensor, dLogitScaleTensor; `loss` and `dLogitScale` read them back), dImg, dTxt for an
+ * upstream gradient of 1; with imgAll/txtAll also dImgAll, dTxtAll, the gradients of the gathered
+ * tensors (to be reduced across processes).
  */
-export function clipLoss(img: Tensor, txt: Tensor, logitScale: number, opts: ClipLossOptions = {}) {
-  const [loss, dLogitScale, dImg, dTxt, dImgAll, dTxtAll] = native.clipLoss(storage(img), storage(txt), logitScale,
+export function clipLoss(img: Tensor, txt: Tensor, logitScale: number | Tensor, opts: ClipLossOptions = {}) {
+  const [loss, dLogitScale, dImg, dTxt, dImgAll, dTxtAll] = native.clipLoss(storage(img), storage(txt),
+    typeof logitScale === 'number' ? logitScale : storage(logitScale),
     opts.imgAll ? storage(opts.imgAll) : null, opts.txtAll ? storage(opts.txtAll) : null, opts.offset);
   return {
-    loss, dLogitScale, dImg: new Tensor(dImg), dTxt: new Tensor(dTxt),
+    lossTensor: new Tensor(loss), dLogitScaleTensor: new Tensor(dLogitScale),
+    get loss() { return this.lossTensor.toArray()[0]; },
+    get dLogitScale() { return this.dLogitScaleTensor.toArray()[0]; },
+    dImg: new Tensor(dImg), dTxt: new Tensor(dTxt),
     dImgAll: dImgAll ? new Tensor(dImgAll) : null, dTxtAll: dTxtAll ? new Tensor(dTxtAll) : null,
   };
 }

@@ -14,15 +14,22 @@ export interface LocalAlignOptions {
 
 /**
  * patches [B,P,E], sentences [B,S,E] (L2-normalised), sentenceCounts Int32Array [B] in [1, S]
- * (rows past the count are ignored entirely), localScale the learnable log-scale →
- * { loss, dPatches, dSentences, dLocalScale } (+ dPatchesAll, dSentencesAll with the gathered options).
+ * (rows past the count are ignored entirely), localScale the learnable log-scale (a number, or
+ * an f32 [1] tensor on the patches' device) → the loss and dLocalScale as f32 [1] tensors there
+ * (lossTensor, dLocalScaleTensor; `loss`, `dLocalScale` read them back), dPatches, dSentences
+ * (+ dPatchesAll, dSentencesAll with the gathered options).
  */
-export function localAlignLoss(patches: Tensor, sentences: Tensor, sentenceCounts: Int32Array, localScale: number, opts: LocalAlignOptions = {}) {
+export function localAlignLoss(patches: Tensor, sentences: Tensor, sentenceCounts: Int32Array, localScale: number | Tensor,
+  opts: LocalAlignOptions = {}) {
   const [loss, dLocalScale, dPatches, dSentences, dPatchesAll, dSentencesAll] = native.localAlignLoss(storage(patches), storage(sentences),
-    sentenceCounts, localScale, opts.patchesAll ? storage(opts.patchesAll) : null, opts.sentencesAll ? storage(opts.sentencesAll) : null,
+    sentenceCounts, typeof localScale === 'number' ? localScale : storage(localScale),
+    opts.patchesAll ? storage(opts.patchesAll) : null, opts.sentencesAll ? storage(opts.sentencesAll) : null,
     opts.sentenceCountsAll ?? null, opts.offset);
   return {
-    loss, dLocalScale, dPatches: new Tensor(dPatches), dSentences: new Tensor(dSentences),
+    lossTensor: new Tensor(loss), dLocalScaleTensor: new Tensor(dLocalScale),
+    get loss() { return this.lossTensor.toArray()[0]; },
+    get dLocalScale() { return this.dLocalScaleTensor.toArray()[0]; },
+    dPatches: new Tensor(dPatches), dSentences: new Tensor(dSentences),
     dPatchesAll: dPatchesAll ? new Tensor(dPatchesAll) : null, dSentencesAll: dSentencesAll ? new Tensor(dSentencesAll) : null,
   };
 }

@@ -3,8 +3,14 @@
 import { native } from '../native.js';
 import { storage, Tensor } from '../tensor.js';
 
-/** z0, z1 [B, E] (normalised inside) → { loss, dZ0, dZ1 }: mean CE over the 2B anchors. */
+/**
+ * z0, z1 [B, E] (normalised inside) → the mean CE over the 2B anchors as an f32 [1] tensor on
+ * their device (lossTensor; `loss` reads it back) and dZ0, dZ1.
+ */
 export function ntXent(z0: Tensor, z1: Tensor, temperature: number) {
   const [loss, dZ0, dZ1] = native.ntXent(storage(z0), storage(z1), temperature);
-  return { loss, dZ0: new Tensor(dZ0), dZ1: new Tensor(dZ1) };
+  return {
+    lossTensor: new Tensor(loss), get loss() { return this.lossTensor.toArray()[0]; },
+    dZ0: new Tensor(dZ0), dZ1: new Tensor(dZ1),
+  };
 }

@@ -1,5 +1,5 @@
 // axpy.cpp: bindings of axpy(y, x, alpha) -> y (y += alpha·x in place) and scale(x, alpha) -> x
-// (x *= alpha in place).
+// (x *= alpha in place; alpha a number or an f32 [1] tensor on x's device).
 #include "checks.h"
 #include "ops.h"
 #include "tensor.h"
@@ -21,10 +21,15 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
 Napi::Value Scale(const Napi::CallbackInfo& info) {
   Args a(info.Env(), "scale");
   NativeTensor* x = a.tensor(info[0], "x");
-  const float alpha = float(a.number(info[1], "alpha", -3.4e38, 3.4e38));
   Device& d = device(x->dev());
   auto fn = a.entry(d.backend->scale, x->dev());
-  a.status(fn(d.ctx, x->data(), x->dtype(), x->numel(), alpha), x->dev());
+  if (info[1].IsNumber()) {
+    const float alpha = float(a.number(info[1], "alpha", -3.4e38, 3.4e38));
+    a.status(fn(d.ctx, x->data(), x->dtype(), x->numel(), alpha, nullptr), x->dev());
+  } else {
+    const Args::Scalar by = a.scalar(info[1], "alpha", 0, 0, x->dev());
+    a.status(fn(d.ctx, x->data(), x->dtype(), x->numel(), 1.f, by.ptr), x->dev());
+  }
   return info[0];
 }
 

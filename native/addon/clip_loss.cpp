@@ -1,5 +1,6 @@
 // clip_loss.cpp: binding of clipLoss(img, txt, logitScale, imgAll, txtAll, offset)
-//   -> [loss, dLogitScale, dImg, dTxt, dImgAll | null, dTxtAll | null]
+//   -> [loss, dLogitScale, dImg, dTxt, dImgAll | null, dTxtAll | null], loss and dLogitScale f32 [1]
+// on the inputs' device; logitScale a number or an f32 [1] tensor there
 // (imgAll/txtAll null: one process, the local tensors are the gathered ones).
 #include "checks.h"
 #include "ops.h"
@@ -12,7 +13,6 @@ Napi::Value ClipLoss(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativeTensor* img = a.tensor(info[0], "img");
   NativeTensor* txt = a.tensor(info[1], "txt");
-  const float scale = float(a.number(info[2], "logitScale", -80, 80));
   NativeTensor* img_all = a.optional(info[3], "imgAll");
   NativeTensor* txt_all = a.optional(info[4], "txtAll");
   MK_RANGE_CHECK(img->shape().size() == 2, "clipLoss: img must be [B,E], got ", shape_str(img->shape()));
@@ -30,6 +30,7 @@ Napi::Value ClipLoss(const Napi::CallbackInfo& info) {
   } else {
     MK_TYPE_CHECK(info[5].IsUndefined() || info[5].IsNull(), "clipLoss: offset needs imgAll and txtAll");
   }
+  const Args::Scalar scale = a.scalar(info[2], "logitScale", -80, 80, img->dev());
   Device& d = device(img->dev());
   auto fn = a.entry(d.backend->clip_loss, img->dev());
   Napi::Object dimg = a.alloc(img->dev(), img->dtype(), {Bl, E}), dtxt = a.alloc(img->dev(), img->dtype(), {Bl, E});
@@ -39,13 +40,13 @@ Napi::Value ClipLoss(const Napi::CallbackInfo& info) {
     dimg_all = a.zeros(img->dev(), img->dtype(), {Bg, E}), dtxt_all = a.zeros(img->dev(), img->dtype(), {Bg, E});
     pia = ptr(unwrap(dimg_all.As<Napi::Object>())), pta = ptr(unwrap(dtxt_all.As<Napi::Object>()));
   }
-  double loss = 0, dscale = 0;
-  a.status(fn(d.ctx, &loss, &dscale, ptr(unwrap(dimg)), ptr(unwrap(dtxt)), pia, pta, img->data(), txt->data(),
+  Napi::Object loss = a.alloc(img->dev(), MK_F32, {1}), dscale = a.alloc(img->dev(), MK_F32, {1});
+  a.status(fn(d.ctx, f32(unwrap(loss)), f32(unwrap(dscale)), ptr(unwrap(dimg)), ptr(unwrap(dtxt)), pia, pta, img->data(), txt->data(),
               img_all ? img_all->data() : img->data(), txt_all ? txt_all->data() : txt->data(), img->dtype(), Bl, Bg, E,
-              offset, scale),
+              offset, scale.ptr),
            img->dev());
   Napi::Array r = Napi::Array::New(env, 6);
-  r.Set(0u, Napi::Number::New(env, loss)), r.Set(1u, Napi::Number::New(env, dscale));
+  r.Set(0u, loss), r.Set(1u, dscale);
   r.Set(2u, dimg), r.Set(3u, dtxt), r.Set(4u, dimg_all), r.Set(5u, dtxt_all);
   return r;
 }

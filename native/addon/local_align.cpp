@@ -1,6 +1,7 @@
 // local_align.cpp: binding of
 //   localAlignLoss(patches, sentences, counts, localScale, patchesAll, sentencesAll, countsAll, offset)
-//   -> [loss, dLocalScale, dPatches, dSentences, dPatchesAll | null, dSentencesAll | null]
+//   -> [loss, dLocalScale, dPatches, dSentences, dPatchesAll | null, dSentencesAll | null], loss and
+// dLocalScale f32 [1] on the inputs' device; localScale a number or an f32 [1] tensor there
 #include "checks.h"
 #include "ops.h"
 #include "tensor.h"
@@ -19,7 +20,6 @@ Napi::Value LocalAlign(const Napi::CallbackInfo& info) {
   MK_RANGE_CHECK(sentences->shape()[0] == Bl && sentences->shape()[2] == E, "localAlignLoss: sentences must be [", Bl,
                  ", S, ", E, "] like patches ", shape_str(patches->shape()), ", got ", shape_str(sentences->shape()));
   const int32_t* counts = a.int32s(info[2], "sentenceCounts", Bl, 1, int32_t(S));
-  const float scale = float(a.number(info[3], "localScale", -80, 80));
   NativeTensor* patches_all = a.optional(info[4], "patchesAll");
   NativeTensor* sentences_all = a.optional(info[5], "sentencesAll");
   MK_TYPE_CHECK(!patches_all == !sentences_all, "localAlignLoss: patchesAll and sentencesAll come together, got only one");
@@ -39,6 +39,7 @@ Napi::Value LocalAlign(const Napi::CallbackInfo& info) {
     MK_TYPE_CHECK((info[6].IsUndefined() || info[6].IsNull()) && (info[7].IsUndefined() || info[7].IsNull()),
                   "localAlignLoss: sentenceCountsAll and offset need patchesAll and sentencesAll");
   }
+  const Args::Scalar scale = a.scalar(info[3], "localScale", -80, 80, patches->dev());
   Device& d = device(patches->dev());
   auto fn = a.entry(d.backend->local_align, patches->dev());
   Napi::Object dp = a.alloc(patches->dev(), patches->dtype(), patches->shape());
@@ -50,13 +51,13 @@ Napi::Value LocalAlign(const Napi::CallbackInfo& info) {
     ds_all = a.zeros(patches->dev(), patches->dtype(), sentences_all->shape());
     pp = ptr(unwrap(dp_all.As<Napi::Object>())), ps = ptr(unwrap(ds_all.As<Napi::Object>()));
   }
-  double loss = 0, dscale = 0;
-  a.status(fn(d.ctx, &loss, &dscale, ptr(unwrap(dp)), ptr(unwrap(ds)), pp, ps, patches->data(), sentences->data(), counts,
+  Napi::Object loss = a.alloc(patches->dev(), MK_F32, {1}), dscale = a.alloc(patches->dev(), MK_F32, {1});
+  a.status(fn(d.ctx, f32(unwrap(loss)), f32(unwrap(dscale)), ptr(unwrap(dp)), ptr(unwrap(ds)), pp, ps, patches->data(), sentences->data(), counts,
               patches_all ? patches_all->data() : patches->data(), sentences_all ? sentences_all->data() : sentences->data(),
-              counts_all, patches->dtype(), Bl, Bg, P, S, E, offset, scale),
+              counts_all, patches->dtype(), Bl, Bg, P, S, E, offset, scale.ptr),
            patches->dev());
   Napi::Array r = Napi::Array::New(env, 6);
-  r.Set(0u, Napi::Number::New(env, loss)), r.Set(1u, Napi::Number::New(env, dscale));
+  r.Set(0u, loss), r.Set(1u, dscale);
   r.Set(2u, dp), r.Set(3u, ds), r.Set(4u, dp_all), r.Set(5u, ds_all);
   return r;
 }

@@ -327,6 +327,21 @@ const int32_t* Args::int32s(const Napi::Value& v, const char* name, int64_t n, i
   return p;
 }
 
+Args::Scalar Args::scalar(const Napi::Value& v, const char* name, double lo, double hi, DeviceId dev) const {
+  Napi::Env env = env_;
+  if (v.IsNumber()) {
+    const double x = number(v, name, lo, hi);
+    Napi::Object t = NativeTensor::Create(env_, dev, MK_F32, {1}, &x);
+    return {t, static_cast<const float*>(unwrap(t)->data())};
+  }
+  MK_TYPE_CHECK(v.IsObject(), op_, ": ", name, " must be a number or an f32 [1] tensor, got ", describe_value(v));
+  NativeTensor* t = tensor(v, name);
+  MK_TYPE_CHECK(t->dtype() == MK_F32 && t->numel() == 1, op_, ": ", name, " must be a number or an f32 [1] tensor, got ",
+                dtype_name(t->dtype()), " ", shape_str(t->shape()));
+  MK_TYPE_CHECK(t->dev() == dev, op_, ": ", name, " is on ", device_name(t->dev()), " but the data is on ", device_name(dev));
+  return {v.As<Napi::Object>(), static_cast<const float*>(t->data())};
+}
+
 void Args::like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const {
   Napi::Env env = env_;
   MK_TYPE_CHECK(t->dev() == ref->dev(), op_, ": ", name, " is on ", device_name(t->dev()), " but ", ref_name, " is on ",

@@ -93,6 +93,13 @@ class Args {
   // allow_ignore); the pointer stays valid while the JS array is alive (during the call).
   const int32_t* int32s(const Napi::Value& v, const char* name, int64_t n, int32_t lo, int32_t hi,
                         bool allow_ignore = false) const;
+  // A scalar the kernel reads in device memory: a number in [lo, hi] (put in a new f32 [1] on
+  // dev) or an f32 [1] tensor on dev, read there as it is (e.g. a learnable log-scale).
+  struct Scalar {
+    Napi::Object holder;  // keeps the tensor alive for the call
+    const float* ptr;
+  };
+  Scalar scalar(const Napi::Value& v, const char* name, double lo, double hi, DeviceId dev) const;
   // t is on the same device and has the same dtype as ref.
   void like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const;
   void shape(const NativeTensor* t, const char* name, const std::vector<int64_t>& want) const;

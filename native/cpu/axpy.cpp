@@ -1,4 +1,4 @@
-// axpy.cpp: y += alpha·x and x *= alpha over n floats, in parallel (compiled per ISA): gradient
+// axpy.cpp: y += alpha·x and x *= alpha (·*by) over n floats, in parallel (compiled per ISA): gradient
 // accumulation and scaling in place, with no temporary.
 #include "ops.h"
 #include "simd.h"
@@ -16,9 +16,10 @@ void axpy(float* y, const float* x, int64_t n, float alpha) {
   });
 }
 
-void scale(float* x, int64_t n, float alpha) {
+void scale(float* x, int64_t n, float alpha, const float* by) {
+  const float f = by ? alpha * *by : alpha;
   parallel_chunks(n, 32768, [=](int64_t i0, int64_t i1, int64_t) {
-    const V a = V::set1(alpha);
+    const V a = V::set1(f);
     int64_t i = i0;
     for (; i + V::W <= i1; i += V::W) (V::load(x + i) * a).store(x + i);
     if (i < i1) (V::load(x + i, i1 - i) * a).store(x + i, i1 - i);

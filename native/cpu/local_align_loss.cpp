@@ -9,15 +9,15 @@
 
 #include "losses.h"
 #include "ops.h"
-#include "xent.h"
+#include "../common/xent.h"
 
 namespace mk {
 
-void local_align_loss(double* loss, double* dscale, float* dpatches, float* dsentences, float* dpatches_all,
+void local_align_loss(float* loss, float* dscale, float* dpatches, float* dsentences, float* dpatches_all,
                       float* dsentences_all, const float* patches, const float* sentences, const int32_t* counts,
                       const float* patches_all, const float* sentences_all, const int32_t* counts_all, int64_t Bl,
-                      int64_t Bg, int64_t P, int64_t S, int64_t E, int64_t offset, float local_scale) {
-  const float s = std::exp(local_scale);
+                      int64_t Bg, int64_t P, int64_t S, int64_t E, int64_t offset, const float* local_scale) {
+  const float s = std::exp(*local_scale);
   const bool one = patches == patches_all && sentences == sentences_all;  // a single process
   const int64_t n = Bl * Bg;
   // a: local captions × all images [Bl, Bg]; b: all captions × local images [Bg, Bl].
@@ -33,15 +33,13 @@ void local_align_loss(double* loss, double* dscale, float* dpatches, float* dsen
   } else {
     local_align_scores(cvb, ctb, avb, atb, sentences_all, counts_all, Bg, patches, Bl, P, S, E);
   }
-  for (int64_t i = 0; i < 4 * n; ++i) cva[i] *= s;
-  std::unique_ptr<int64_t[]> label(new int64_t[size_t(Bl)]);
-  for (int64_t r = 0; r < Bl; ++r) label[r] = offset + r;
   // The ᵀ terms read b column-wise: row r (a local image) is column r of b.
-  *loss = xent_rows(cva, Bg, 1, label.get(), Bl, Bg, gva, 1.0) + xent_rows(cvb, 1, Bl, label.get(), Bl, Bg, gvb, 1.0) +
-          xent_rows(cta, Bg, 1, label.get(), Bl, Bg, gta, 1.0) + xent_rows(ctb, 1, Bl, label.get(), Bl, Bg, gtb, 1.0);
   double ds = 0;
-  for (int64_t i = 0; i < 4 * n; ++i) ds += double(gva[i]) * double(cva[i]);
-  *dscale = ds;
+  *loss = float(xent_rows(cva, Bg, 1, Bl, Bg, offset, false, s, gva, &ds) +
+                xent_rows(cvb, 1, Bl, Bl, Bg, offset, false, s, gvb, &ds) +
+                xent_rows(cta, Bg, 1, Bl, Bg, offset, false, s, gta, &ds) +
+                xent_rows(ctb, 1, Bl, Bl, Bg, offset, false, s, gtb, &ds));
+  *dscale = float(ds);
   for (int64_t i = 0; i < 4 * n; ++i) gva[i] *= s;
   std::memset(dpatches, 0, sizeof(float) * size_t(Bl * P * E));
   std::memset(dsentences, 0, sizeof(float) * size_t(Bl * S * E));

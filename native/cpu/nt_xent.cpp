@@ -7,11 +7,11 @@
 #include "losses.h"
 #include "matmul.h"
 #include "threadpool.h"
-#include "xent.h"
+#include "../common/xent.h"
 
 namespace mk {
 
-void nt_xent(double* loss, float* dz0, float* dz1, const float* z0, const float* z1, int64_t B, int64_t E,
+void nt_xent(float* loss, float* dz0, float* dz1, const float* z0, const float* z1, int64_t B, int64_t E,
              float temperature) {
   const int64_t n = 2 * B;
   std::unique_ptr<float[]> buf(new float[size_t(2 * n * E + 2 * n * n + n)]());
@@ -25,11 +25,9 @@ void nt_xent(double* loss, float* dz0, float* dz1, const float* z0, const float*
   }
   matmul_f32(sim, z, z, nullptr, n, n, E, false, true, false);
   const float inv_t = 1.f / temperature;
-  for (int64_t i = 0; i < n * n; ++i) sim[i] *= inv_t;
-  std::unique_ptr<int64_t[]> label(new int64_t[size_t(2 * n)]);
-  int64_t* self = label.get() + n;
-  for (int64_t a = 0; a < n; ++a) label[a] = (a + B) % n, self[a] = a;
-  *loss = xent_rows(sim, n, 1, label.get(), n, n, g, 1.0, self);
+  double unused = 0;
+  // Anchor a's positive is the other view of its sample, a + B mod 2B; its own column is left out.
+  *loss = float(xent_rows(sim, n, 1, n, n, B, true, inv_t, g, &unused));
   // sim = z·zᵀ/τ is symmetric in its use of z: dz = (g + gᵀ)·z / τ.
   for (int64_t a = 0; a < n; ++a)
     for (int64_t c = a; c < n; ++c) {

@@ -82,7 +82,7 @@
     (dst, dst_stride, src, src_stride, rows, cols))                                                            \
   X(fill, (float* x, int64_t n, float value), (x, n, value))                                                   \
   X(axpy, (float* y, const float* x, int64_t n, float alpha), (y, x, n, alpha))                                \
-  X(scale, (float* x, int64_t n, float alpha), (x, n, alpha))
+  X(scale, (float* x, int64_t n, float alpha, const float* by), (x, n, alpha, by))
 
 #define MK_DECLARE_OP(name, params, args) void name params;
 

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define MK_ABI_VERSION 2
+#define MK_ABI_VERSION 3
 
 typedef enum mk_status {
   MK_OK = 0,
@@ -211,39 +211,42 @@ typedef struct mk_backend {
   mk_status (*copy2d)(mk_context* ctx, void* dst, int64_t dst_stride, const void* src, int64_t src_stride,
                       mk_dtype dtype, int64_t rows, int64_t cols);
 
-  /* Contrastive losses (MAMA.md §3): each writes the loss (a host double) and the gradients for
-   * an upstream gradient of 1. Blocks of Bl local rows against Bg gathered ones, the local
+  /* Contrastive losses (MAMA.md §3): each writes the loss and the gradients for an upstream
+   * gradient of 1. loss, dscale and the learnable log-scale are f32 [1] in the backend's memory
+   * (on a GPU nothing comes back to the host; the log-scale is read there, not range-checked:
+   * a non-finite one gives a non-finite loss). Blocks of Bl local rows against Bg gathered ones, the local
    * rows at `offset` of the gathered (one process: Bl = Bg, offset 0, the *_all inputs the local
    * ones and the *_all gradients the local gradients).
    *
    * Symmetric InfoNCE: CE(s·img·txt_allᵀ) + CE(s·txt·img_allᵀ), s = exp(logit_scale), each a
    * mean over the Bl rows, labels offset + row. img, txt, dimg, dtxt [Bl,E]; img_all, txt_all,
    * dimg_all, dtxt_all [Bg,E]. dimg, dtxt are written first, then dimg_all, dtxt_all are added
-   * to (so they may alias). *dscale = dloss/dlogit_scale (host). */
-  mk_status (*clip_loss)(mk_context* ctx, double* loss, double* dscale, void* dimg, void* dtxt, void* dimg_all,
+   * to (so they may alias). *dscale = dloss/dlogit_scale. */
+  mk_status (*clip_loss)(mk_context* ctx, float* loss, float* dscale, void* dimg, void* dtxt, void* dimg_all,
                          void* dtxt_all, const void* img, const void* txt, const void* img_all, const void* txt_all,
-                         mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, float logit_scale);
+                         mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, const float* logit_scale);
   /* NT-Xent (SimCLR) over the 2B anchors of z0, z1 [B,E] (normalised inside, eps 1e-12), logits
    * z·zᵀ/temperature without the anchor itself, positive the other view; mean over anchors.
    * dz0, dz1 [B,E] written. */
-  mk_status (*nt_xent)(mk_context* ctx, double* loss, void* dz0, void* dz1, const void* z0, const void* z1,
+  mk_status (*nt_xent)(mk_context* ctx, float* loss, void* dz0, void* dz1, const void* z0, const void* z1,
                        mk_dtype dtype, int64_t B, int64_t E, float temperature);
   /* Symmetric local alignment: patches [Bl,P,E], sentences [Bl,S,E] (L2-normalised), counts
    * host int32 [Bl] in [1,S] (sentence rows at or past the count are ignored entirely);
    * *_all [Bg,...] the gathered ones. loss = CE(s_l·cV) + CE(s_l·cVᵀ) + CE(s_l·cT) + CE(s_l·cTᵀ)
    * (MAMA.md §3.4), s_l = exp(local_scale). dpatches, dsentences written; dpatches_all,
    * dsentences_all accumulated (ignored for one process). Extra memory O(Bl·Bg·(S+P)). */
-  mk_status (*local_align)(mk_context* ctx, double* loss, double* dscale, void* dpatches, void* dsentences,
+  mk_status (*local_align)(mk_context* ctx, float* loss, float* dscale, void* dpatches, void* dsentences,
                            void* dpatches_all, void* dsentences_all, const void* patches, const void* sentences,
                            const int32_t* counts, const void* patches_all, const void* sentences_all,
                            const int32_t* counts_all, mk_dtype dtype, int64_t Bl, int64_t Bg, int64_t P, int64_t S,
-                           int64_t E, int64_t offset, float local_scale);
+                           int64_t E, int64_t offset, const float* local_scale);
 
   /* Elementwise over x, y [n] in `dtype` (f32 arithmetic; 16-bit results rounded to nearest even):
-   * fill: x = value;  axpy: y += alpha·x;  scale: x *= alpha. */
+   * fill: x = value;  axpy: y += alpha·x;  scale: x *= alpha·(*by), by an f32 [1] in the
+   * backend's memory (an upstream gradient left on the device), or x *= alpha when by is null. */
   mk_status (*fill)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float value);
   mk_status (*axpy)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float alpha);
-  mk_status (*scale)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float alpha);
+  mk_status (*scale)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float alpha, const float* by);
   /* dst [n] in dst_dtype = src [n] in src_dtype (to 16 bits: rounded to nearest even). */
   mk_status (*cast)(mk_context* ctx, void* dst, mk_dtype dst_dtype, const void* src, mk_dtype src_dtype, int64_t n);
 } mk_backend;

@@ -84,22 +84,20 @@ const cases: Record<string, Array<[string, () => Case]>> = {
   }]],
   reshape: [['[2,6] → [3,4]', () => { const x = leaf([2, 6]); return { leaves: [x], f: () => ops.reshape(x, [3, 4]) }; }]],
   lossHead: [
+    ['CLIP: image, text, scale', () => {
+      const i = leaf([3, 4]), t = leaf([3, 4]), s = leaf([1], 1, Float32Array.of(0.8));
+      return { leaves: [i, t, s], f: () => ops.clipLoss(ops.l2Normalize(i), ops.l2Normalize(t), s) };
+    }],
+    ['CLIP: one normalised Var as image and text', () => {
+      const x = leaf([3, 4]), s = leaf([1], 1, Float32Array.of(0.8));
+      return { leaves: [x, s], f: () => { const n = ops.l2Normalize(x); return ops.clipLoss(n, n, s); } };
+    }],
     ['NT-Xent', () => { const a = leaf([4, 3]), b = leaf([4, 3]); return { leaves: [a, b], f: () => ops.ntXent(a, b, 0.5) }; }],
     ['NT-Xent of one Var against itself', () => { const a = leaf([4, 3]); return { leaves: [a], f: () => ops.ntXent(a, a, 0.5) }; }],
     ['local alignment', () => {
       const p = leaf([2, 3, 4], 1, rng.unitRows(6, 4)), s = leaf([2, 2, 4], 1, rng.unitRows(4, 4)), scale = leaf([1], 1, Float32Array.of(0.4));
       // Normalised inside the graph: the differences move the raw rows, the maxima stay put.
       return { leaves: [p, s, scale], f: () => ops.localAlign(ops.l2Normalize(p), ops.l2Normalize(s), Int32Array.of(2, 1), scale), h: 1e-3 };
-    }],
-  ],
-  clipLoss: [
-    ['image, text, scale', () => {
-      const i = leaf([3, 4]), t = leaf([3, 4]), s = leaf([1], 1, Float32Array.of(0.8));
-      return { leaves: [i, t, s], f: () => ops.clipLoss(ops.l2Normalize(i), ops.l2Normalize(t), s) };
-    }],
-    ['one normalised Var as image and text', () => {
-      const x = leaf([3, 4]), s = leaf([1], 1, Float32Array.of(0.8));
-      return { leaves: [x, s], f: () => { const n = ops.l2Normalize(x); return ops.clipLoss(n, n, s); } };
     }],
   ],
   checkpoint: [['a block that uses its input twice and a parameter', () => {

@@ -1,4 +1,4 @@
-// axpy.cpp: the op test's in-place accumulate (y += alpha·x) and scale (x *= alpha) cases.
+// axpy.cpp: the op test's in-place accumulate (y += alpha·x) and scale (x *= alpha, or alpha·*by) cases.
 #include "common.h"
 
 namespace ops {
@@ -13,12 +13,16 @@ void axpy_case(mk_dtype dt, int64_t n, float alpha) {
   compare(what, dt, {{"y", gy.get(), cy.get()}});
 }
 
-void scale_case(mk_dtype dt, int64_t n, float alpha) {
-  const std::string what = fmt("scale %s n=%lld alpha=%g", dtype_name(dt), (long long)n, alpha);
+// by: the factor read in device memory too (NaN: none).
+void scale_case(mk_dtype dt, int64_t n, float alpha, float by = kNaN) {
+  const std::string what = fmt("scale %s n=%lld alpha=%g by=%g", dtype_name(dt), (long long)n, alpha, by);
   auto x = rnd(n, dt);
-  CpuBuf cx(x);
-  GpuBuf gx(x, dt);
-  if (!CPU(scale(g_cpu_ctx, cx.p, MK_F32, n, alpha), what) || !GPU(scale(g_gpu_ctx, gx.p, dt, n, alpha), what)) return;
+  CpuBuf cx(x), cb({by});
+  GpuBuf gx(x, dt), gb({by}, MK_F32);
+  const bool use = by == by;
+  if (!CPU(scale(g_cpu_ctx, cx.p, MK_F32, n, alpha, use ? cb.f32() : nullptr), what) ||
+      !GPU(scale(g_gpu_ctx, gx.p, dt, n, alpha, use ? gb.f32() : nullptr), what))
+    return;
   compare(what, dt, {{"x", gx.get(), cx.get()}});
 }
 
@@ -28,6 +32,7 @@ void check_axpy() {
     axpy_case(dt, 100003, -1.75f);
     scale_case(dt, 3, 2.f);
     scale_case(dt, 100003, 0.125f);
+    scale_case(dt, 1001, 0.5f, -3.f);
   }
 }
 

@@ -15,16 +15,17 @@ void clip_loss_case(mk_dtype dt, int64_t Bl, int64_t Bg, int64_t E, int64_t offs
   auto dia0 = one ? nans(Bg * E) : rnd(Bg * E, dt), dta0 = one ? nans(Bg * E) : rnd(Bg * E, dt);
   CpuBuf ci(il), ct(tl), cia(ia), cta(ta), cdi(nans(Bl * E)), cdt(nans(Bl * E)), cdia(dia0), cdta(dta0);
   GpuBuf gi(il, dt), gt(tl, dt), gia(ia, dt), gta(ta, dt), gdi(nans(Bl * E), dt), gdt(nans(Bl * E), dt), gdia(dia0, dt), gdta(dta0, dt);
-  double cl = 0, cds = 0, gl = 0, gds = 0;
+  CpuBuf cl(nans(1)), cds(nans(1)), cls({2.f});
+  GpuBuf gl(nans(1), MK_F32), gds(nans(1), MK_F32), gls({2.f}, MK_F32);
   // One process: the *_all arguments are the local ones (and the *_all gradients alias them).
-  if (!CPU(clip_loss(g_cpu_ctx, &cl, &cds, cdi.p, cdt.p, one ? cdi.p : cdia.p, one ? cdt.p : cdta.p, ci.p, ct.p, one ? ci.p : cia.p,
-                     one ? ct.p : cta.p, MK_F32, Bl, Bg, E, offset, 2.f),
+  if (!CPU(clip_loss(g_cpu_ctx, cl.f32(), cds.f32(), cdi.p, cdt.p, one ? cdi.p : cdia.p, one ? cdt.p : cdta.p, ci.p, ct.p, one ? ci.p : cia.p,
+                     one ? ct.p : cta.p, MK_F32, Bl, Bg, E, offset, cls.f32()),
            what) ||
-      !GPU(clip_loss(g_gpu_ctx, &gl, &gds, gdi.p, gdt.p, one ? gdi.p : gdia.p, one ? gdt.p : gdta.p, gi.p, gt.p, one ? gi.p : gia.p,
-                     one ? gt.p : gta.p, dt, Bl, Bg, E, offset, 2.f),
+      !GPU(clip_loss(g_gpu_ctx, gl.f32(), gds.f32(), gdi.p, gdt.p, one ? gdi.p : gdia.p, one ? gdt.p : gdta.p, gi.p, gt.p, one ? gi.p : gia.p,
+                     one ? gt.p : gta.p, dt, Bl, Bg, E, offset, gls.f32()),
            what))
     return;
-  std::vector<Out> outs = {{"loss", {float(gl), float(gds)}, {float(cl), float(cds)}}, {"dimg", gdi.get(), cdi.get()}, {"dtxt", gdt.get(), cdt.get()}};
+  std::vector<Out> outs = {{"loss", {gl.get()[0], gds.get()[0]}, {cl.get()[0], cds.get()[0]}}, {"dimg", gdi.get(), cdi.get()}, {"dtxt", gdt.get(), cdt.get()}};
   if (!one) outs.push_back({"dimg_all", gdia.get(), cdia.get()}), outs.push_back({"dtxt_all", gdta.get(), cdta.get()});
   compare(what, dt, outs);
 }

@@ -38,15 +38,16 @@ void local_align_case(mk_dtype dt, int64_t Bl, int64_t Bg, int64_t P, int64_t S,
   CpuBuf cp(pl), cs(sl), cpa(pa), csa(sa), cdp(nans(Bl * P * E)), cds(nans(Bl * S * E)), cdpa(dpa0), cdsa(dsa0);
   GpuBuf gp(pl, dt), gs(sl, dt), gpa(pa, dt), gsa(sa, dt), gdp(nans(Bl * P * E), dt), gds(nans(Bl * S * E), dt), gdpa(dpa0, dt),
       gdsa(dsa0, dt);
-  double cl = 0, cdsc = 0, gl = 0, gdsc = 0;
-  if (!CPU(local_align(g_cpu_ctx, &cl, &cdsc, cdp.p, cds.p, one ? cdp.p : cdpa.p, one ? cds.p : cdsa.p, cp.p, cs.p, cl_.data(),
-                       one ? cp.p : cpa.p, one ? cs.p : csa.p, counts.data(), MK_F32, Bl, Bg, P, S, E, offset, 1.f),
+  CpuBuf cl(nans(1)), cdsc(nans(1)), cls({1.f});
+  GpuBuf gl(nans(1), MK_F32), gdsc(nans(1), MK_F32), gls({1.f}, MK_F32);
+  if (!CPU(local_align(g_cpu_ctx, cl.f32(), cdsc.f32(), cdp.p, cds.p, one ? cdp.p : cdpa.p, one ? cds.p : cdsa.p, cp.p, cs.p, cl_.data(),
+                       one ? cp.p : cpa.p, one ? cs.p : csa.p, counts.data(), MK_F32, Bl, Bg, P, S, E, offset, cls.f32()),
            what) ||
-      !GPU(local_align(g_gpu_ctx, &gl, &gdsc, gdp.p, gds.p, one ? gdp.p : gdpa.p, one ? gds.p : gdsa.p, gp.p, gs.p, cl_.data(),
-                       one ? gp.p : gpa.p, one ? gs.p : gsa.p, counts.data(), dt, Bl, Bg, P, S, E, offset, 1.f),
+      !GPU(local_align(g_gpu_ctx, gl.f32(), gdsc.f32(), gdp.p, gds.p, one ? gdp.p : gdpa.p, one ? gds.p : gdsa.p, gp.p, gs.p, cl_.data(),
+                       one ? gp.p : gpa.p, one ? gs.p : gsa.p, counts.data(), dt, Bl, Bg, P, S, E, offset, gls.f32()),
            what))
     return;
-  std::vector<Out> outs = {{"loss", {float(gl), float(gdsc)}, {float(cl), float(cdsc)}}, {"dpatches", gdp.get(), cdp.get()},
+  std::vector<Out> outs = {{"loss", {gl.get()[0], gdsc.get()[0]}, {cl.get()[0], cdsc.get()[0]}}, {"dpatches", gdp.get(), cdp.get()},
                            {"dsentences", gds.get(), cds.get()}};
   if (!one) outs.push_back({"dpatches_all", gdpa.get(), cdpa.get()}), outs.push_back({"dsentences_all", gdsa.get(), cdsa.get()});
   compare(what, dt, outs);
@@ -66,11 +67,11 @@ void bench_local_align_shape(FILE* out, mk_dtype dt, int64_t B, int64_t P, int64
   std::vector<int32_t> counts(B);
   std::string cs;
   for (int64_t b = 0; b < B; ++b) counts[b] = int32_t(8 + b % 5), cs += fmt("%s%d", b ? "," : "", counts[b]);
-  double loss = 0, dscale = 0;
+  GpuBuf loss(nans(1), MK_F32), dscale(nans(1), MK_F32), ls({1.f}, MK_F32);
   const std::string name = fmt("fwd+bwd B%lld P%lld S%lld E%lld", (long long)B, (long long)P, (long long)S, (long long)E);
   const double s = time_gpu("bench local_align", [&] {
-    return GPU(local_align(g_gpu_ctx, &loss, &dscale, dp.p, ds.p, dp.p, ds.p, pat.p, sen.p, counts.data(), pat.p, sen.p, counts.data(), dt, B,
-                           B, P, S, E, 0, 1.f),
+    return GPU(local_align(g_gpu_ctx, loss.f32(), dscale.f32(), dp.p, ds.p, dp.p, ds.p, pat.p, sen.p, counts.data(), pat.p, sen.p, counts.data(), dt, B,
+                           B, P, S, E, 0, ls.f32()),
                "bench local_align");
   });
   record(out, "local_align", dt, name,

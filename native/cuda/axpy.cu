@@ -21,24 +21,18 @@ __global__ void scale_kernel(T* __restrict__ x, int64_t n, float alpha, const fl
 }
 
 mk_status cu_axpy(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float alpha) {
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16:
-      e = launch<axpy_kernel<__nv_bfloat16>>(blocks(n), 256, 0, ctx->stream, static_cast<__nv_bfloat16*>(y), static_cast<const __nv_bfloat16*>(x), n, alpha);
-      break;
-    case MK_F16: e = launch<axpy_kernel<__half>>(blocks(n), 256, 0, ctx->stream, static_cast<__half*>(y), static_cast<const __half*>(x), n, alpha); break;
-    default: e = launch<axpy_kernel<float>>(blocks(n), 256, 0, ctx->stream, static_cast<float*>(y), static_cast<const float*>(x), n, alpha);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return launch<axpy_kernel<St>>(blocks(n), 256, 0, ctx->stream, static_cast<St*>(y), static_cast<const St*>(x), n, alpha);
+  });
   return check(e, "axpy");
 }
 
 mk_status cu_scale(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float alpha, const float* by) {
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = launch<scale_kernel<__nv_bfloat16>>(blocks(n), 256, 0, ctx->stream, static_cast<__nv_bfloat16*>(x), n, alpha, by); break;
-    case MK_F16: e = launch<scale_kernel<__half>>(blocks(n), 256, 0, ctx->stream, static_cast<__half*>(x), n, alpha, by); break;
-    default: e = launch<scale_kernel<float>>(blocks(n), 256, 0, ctx->stream, static_cast<float*>(x), n, alpha, by);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return launch<scale_kernel<St>>(blocks(n), 256, 0, ctx->stream, static_cast<St*>(x), n, alpha, by);
+  });
   return check(e, "scale");
 }
 

@@ -150,16 +150,10 @@ mk_status cu_batchnorm_forward(mk_context* ctx, void* y, float* mean, float* rst
                                float* running_var, const void* x, const void* w, const void* b, mk_dtype dtype, int64_t R,
                                int64_t C, float eps, float momentum, int training) {
   if (R <= 0 || C <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16:
-      e = forward<__nv_bfloat16>(ctx->stream, y, mean, rstd, running_mean, running_var, x, w, b, R, C, eps, momentum, training);
-      break;
-    case MK_F16:
-      e = forward<__half>(ctx->stream, y, mean, rstd, running_mean, running_var, x, w, b, R, C, eps, momentum, training);
-      break;
-    default: e = forward<float>(ctx->stream, y, mean, rstd, running_mean, running_var, x, w, b, R, C, eps, momentum, training);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(ctx->stream, y, mean, rstd, running_mean, running_var, x, w, b, R, C, eps, momentum, training);
+  });
   return check(e, "batchNorm");
 }
 
@@ -167,12 +161,10 @@ mk_status cu_batchnorm_backward(mk_context* ctx, void* dx, void* dw, void* db, c
                                 const float* mean, const float* rstd, const void* w, mk_dtype dtype, int64_t R, int64_t C,
                                 int training) {
   if (R <= 0 || C <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, C, training); break;
-    case MK_F16: e = backward<__half>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, C, training); break;
-    default: e = backward<float>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, C, training);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, C, training);
+  });
   return check(e, "batchNormBackward");
 }
 

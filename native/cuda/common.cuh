@@ -45,6 +45,17 @@ template <> __device__ __forceinline__ float from_f32<float>(float x) { return x
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
 
+// f(st) with st a value of dtype's storage type (float, __nv_bfloat16, __half): the one place a
+// kernel's template is picked from the ABI's dtype, as `using St = decltype(st);` in f.
+template <class F>
+cudaError_t by_dtype(mk_dtype dtype, F&& f) {
+  switch (dtype) {
+    case MK_BF16: return f(__nv_bfloat16{});
+    case MK_F16: return f(__half{});
+    default: return f(float{});
+  }
+}
+
 // Every kernel starts through launch<K>: K<<<grid, block, smem, stream>>> on a GPU, the CPU's
 // emulation of it in the emulated library (emu/emu.h). Returns the launch's error.
 template <auto K, class... A>

@@ -21,11 +21,10 @@ __global__ void cast_kernel(D* __restrict__ dst, const S* __restrict__ src, int6
 
 template <class D>
 cudaError_t cast_from(cudaStream_t s, D* dst, const void* src, mk_dtype src_dtype, int64_t n) {
-  switch (src_dtype) {
-    case MK_BF16: return launch<cast_kernel<D, __nv_bfloat16>>(blocks(n), 256, 0, s, dst, static_cast<const __nv_bfloat16*>(src), n);
-    case MK_F16: return launch<cast_kernel<D, __half>>(blocks(n), 256, 0, s, dst, static_cast<const __half*>(src), n);
-    default: return launch<cast_kernel<D, float>>(blocks(n), 256, 0, s, dst, static_cast<const float*>(src), n);
-  }
+  return by_dtype(src_dtype, [&](auto st) {
+    using St = decltype(st);
+    return launch<cast_kernel<D, St>>(blocks(n), 256, 0, s, dst, static_cast<const St*>(src), n);
+  });
 }
 
 size_t size_of(mk_dtype d) { return d == MK_F32 ? 4 : 2; }
@@ -43,22 +42,18 @@ mk_status cu_copy2d(mk_context* ctx, void* dst, int64_t dst_stride, const void* 
 }
 
 mk_status cu_fill(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float value) {
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = launch<fill_kernel<__nv_bfloat16>>(blocks(n), 256, 0, ctx->stream, static_cast<__nv_bfloat16*>(x), n, value); break;
-    case MK_F16: e = launch<fill_kernel<__half>>(blocks(n), 256, 0, ctx->stream, static_cast<__half*>(x), n, value); break;
-    default: e = launch<fill_kernel<float>>(blocks(n), 256, 0, ctx->stream, static_cast<float*>(x), n, value);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return launch<fill_kernel<St>>(blocks(n), 256, 0, ctx->stream, static_cast<St*>(x), n, value);
+  });
   return check(e, "fill");
 }
 
 mk_status cu_cast(mk_context* ctx, void* dst, mk_dtype dst_dtype, const void* src, mk_dtype src_dtype, int64_t n) {
-  cudaError_t e;
-  switch (dst_dtype) {
-    case MK_BF16: e = cast_from(ctx->stream, static_cast<__nv_bfloat16*>(dst), src, src_dtype, n); break;
-    case MK_F16: e = cast_from(ctx->stream, static_cast<__half*>(dst), src, src_dtype, n); break;
-    default: e = cast_from(ctx->stream, static_cast<float*>(dst), src, src_dtype, n);
-  }
+  const cudaError_t e = by_dtype(dst_dtype, [&](auto st) {
+    using St = decltype(st);
+    return cast_from(ctx->stream, static_cast<St*>(dst), src, src_dtype, n);
+  });
   return check(e, "cast");
 }
 

@@ -42,12 +42,10 @@ mk_status cu_dropout(mk_context* ctx, void* y, const void* x, mk_dtype dtype, in
   const uint64_t key = mix64(seed + kPhi);
   const uint32_t threshold = uint32_t(double(p) * 16777216.0);
   const float scale = 1.f / (1.f - p);
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = run<__nv_bfloat16>(ctx->stream, y, x, n, key, offset, threshold, scale); break;
-    case MK_F16: e = run<__half>(ctx->stream, y, x, n, key, offset, threshold, scale); break;
-    default: e = run<float>(ctx->stream, y, x, n, key, offset, threshold, scale);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return run<St>(ctx->stream, y, x, n, key, offset, threshold, scale);
+  });
   return check(e, "dropout");
 }
 

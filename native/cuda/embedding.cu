@@ -61,11 +61,10 @@ mk_status cu_embedding_forward(mk_context* ctx, void* y, const void* table, cons
   int* dids = nullptr;
   cudaError_t e = stage_ints(ids, N, &dids, ctx->stream);
   if (e == cudaSuccess) {
-    switch (dtype) {
-      case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, y, table, dids, N, D); break;
-      case MK_F16: e = forward<__half>(ctx->stream, y, table, dids, N, D); break;
-      default: e = forward<float>(ctx->stream, y, table, dids, N, D);
-    }
+    e = by_dtype(dtype, [&](auto st) {
+      using St = decltype(st);
+      return forward<St>(ctx->stream, y, table, dids, N, D);
+    });
   }
   const cudaError_t f = dids ? cudaFreeAsync(dids, ctx->stream) : cudaSuccess;
   return check(e != cudaSuccess ? e : f, "embedding");
@@ -100,11 +99,10 @@ mk_status cu_embedding_backward(mk_context* ctx, void* dtable, const void* dy, c
   int* dcsr = nullptr;
   cudaError_t e = stage_ints(csr.data(), int64_t(csr.size()), &dcsr, ctx->stream);
   if (e == cudaSuccess) {
-    switch (dtype) {
-      case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dtable, dy, dcsr, N, U, D); break;
-      case MK_F16: e = backward<__half>(ctx->stream, dtable, dy, dcsr, N, U, D); break;
-      default: e = backward<float>(ctx->stream, dtable, dy, dcsr, N, U, D);
-    }
+    e = by_dtype(dtype, [&](auto st) {
+      using St = decltype(st);
+      return backward<St>(ctx->stream, dtable, dy, dcsr, N, U, D);
+    });
   }
   const cudaError_t f = dcsr ? cudaFreeAsync(dcsr, ctx->stream) : cudaSuccess;
   return check(e != cudaSuccess ? e : f, "embeddingBackward");

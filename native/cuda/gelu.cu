@@ -66,24 +66,20 @@ cudaError_t backward(cudaStream_t s, void* dx, const void* dy, const void* x, in
 
 mk_status cu_gelu_forward(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, int tanh_approx) {
   if (n <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, y, x, n, tanh_approx != 0); break;
-    case MK_F16: e = forward<__half>(ctx->stream, y, x, n, tanh_approx != 0); break;
-    default: e = forward<float>(ctx->stream, y, x, n, tanh_approx != 0);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(ctx->stream, y, x, n, tanh_approx != 0);
+  });
   return check(e, "gelu");
 }
 
 mk_status cu_gelu_backward(mk_context* ctx, void* dx, const void* dy, const void* x, mk_dtype dtype, int64_t n,
                            int tanh_approx) {
   if (n <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dx, dy, x, n, tanh_approx != 0); break;
-    case MK_F16: e = backward<__half>(ctx->stream, dx, dy, x, n, tanh_approx != 0); break;
-    default: e = backward<float>(ctx->stream, dx, dy, x, n, tanh_approx != 0);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(ctx->stream, dx, dy, x, n, tanh_approx != 0);
+  });
   return check(e, "geluBackward");
 }
 

@@ -72,24 +72,20 @@ cudaError_t backward(cudaStream_t s, void* dx, const void* dy, const void* y, co
 mk_status cu_l2norm_forward(mk_context* ctx, void* y, float* norm, const void* x, mk_dtype dtype, int64_t R, int64_t D,
                             float eps) {
   if (R <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, y, norm, x, R, D, eps); break;
-    case MK_F16: e = forward<__half>(ctx->stream, y, norm, x, R, D, eps); break;
-    default: e = forward<float>(ctx->stream, y, norm, x, R, D, eps);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(ctx->stream, y, norm, x, R, D, eps);
+  });
   return check(e, "l2Normalize");
 }
 
 mk_status cu_l2norm_backward(mk_context* ctx, void* dx, const void* dy, const void* y, const float* norm, mk_dtype dtype,
                              int64_t R, int64_t D, float eps) {
   if (R <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dx, dy, y, norm, R, D, eps); break;
-    case MK_F16: e = backward<__half>(ctx->stream, dx, dy, y, norm, R, D, eps); break;
-    default: e = backward<float>(ctx->stream, dx, dy, y, norm, R, D, eps);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(ctx->stream, dx, dy, y, norm, R, D, eps);
+  });
   return check(e, "l2NormalizeBackward");
 }
 

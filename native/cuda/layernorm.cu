@@ -113,12 +113,10 @@ cudaError_t backward(cudaStream_t s, void* dx, void* dw, void* db, const void* d
 mk_status cu_layernorm_forward(mk_context* ctx, void* y, float* mean, float* rstd, const void* x, const void* w,
                                const void* b, mk_dtype dtype, int64_t R, int64_t D, float eps) {
   if (R <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, y, mean, rstd, x, w, b, R, D, eps); break;
-    case MK_F16: e = forward<__half>(ctx->stream, y, mean, rstd, x, w, b, R, D, eps); break;
-    default: e = forward<float>(ctx->stream, y, mean, rstd, x, w, b, R, D, eps);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(ctx->stream, y, mean, rstd, x, w, b, R, D, eps);
+  });
   return check(e, "layerNorm");
 }
 
@@ -126,12 +124,10 @@ mk_status cu_layernorm_backward(mk_context* ctx, void* dx, void* dw, void* db, c
                                 const float* mean, const float* rstd, const void* w, mk_dtype dtype, int64_t R,
                                 int64_t D) {
   if (R <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, D); break;
-    case MK_F16: e = backward<__half>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, D); break;
-    default: e = backward<float>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, D);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(ctx->stream, dx, dw, db, dy, x, mean, rstd, w, R, D);
+  });
   return check(e, "layerNormBackward");
 }
 

@@ -354,26 +354,18 @@ cudaError_t local(cudaStream_t s, float* loss, float* dscale, void* dpatches, vo
 cudaError_t launch_clip_loss(cudaStream_t s, mk_dtype dtype, float* loss, float* dscale, void* dimg, void* dtxt,
                              void* dimg_all, void* dtxt_all, const void* img, const void* txt, const void* img_all,
                              const void* txt_all, int64_t Bl, int64_t Bg, int64_t E, int64_t offset, const float* logit_scale) {
-  switch (dtype) {
-    case MK_BF16:
-      return clip<__nv_bfloat16>(s, loss, dscale, dimg, dtxt, dimg_all, dtxt_all, img, txt, img_all, txt_all, Bl, Bg, E,
-                                 offset, logit_scale);
-    case MK_F16:
-      return clip<__half>(s, loss, dscale, dimg, dtxt, dimg_all, dtxt_all, img, txt, img_all, txt_all, Bl, Bg, E, offset,
-                          logit_scale);
-    default:
-      return clip<float>(s, loss, dscale, dimg, dtxt, dimg_all, dtxt_all, img, txt, img_all, txt_all, Bl, Bg, E, offset,
-                         logit_scale);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return clip<St>(s, loss, dscale, dimg, dtxt, dimg_all, dtxt_all, img, txt, img_all, txt_all, Bl, Bg, E, offset, logit_scale);
+  });
 }
 
 cudaError_t launch_nt_xent(cudaStream_t s, mk_dtype dtype, float* loss, void* dz0, void* dz1, const void* z0,
                            const void* z1, int64_t B, int64_t E, float temperature) {
-  switch (dtype) {
-    case MK_BF16: return ntxent<__nv_bfloat16>(s, loss, dz0, dz1, z0, z1, B, E, temperature);
-    case MK_F16: return ntxent<__half>(s, loss, dz0, dz1, z0, z1, B, E, temperature);
-    default: return ntxent<float>(s, loss, dz0, dz1, z0, z1, B, E, temperature);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return ntxent<St>(s, loss, dz0, dz1, z0, z1, B, E, temperature);
+  });
 }
 
 cudaError_t launch_local_align(cudaStream_t s, mk_dtype dtype, float* loss, float* dscale, void* dpatches,
@@ -381,17 +373,11 @@ cudaError_t launch_local_align(cudaStream_t s, mk_dtype dtype, float* loss, floa
                                const void* sentences, const int32_t* counts, const void* patches_all,
                                const void* sentences_all, const int32_t* counts_all, int64_t Bl, int64_t Bg, int64_t P,
                                int64_t S, int64_t E, int64_t offset, const float* local_scale) {
-  switch (dtype) {
-    case MK_BF16:
-      return local<__nv_bfloat16>(s, loss, dscale, dpatches, dsentences, dpatches_all, dsentences_all, patches, sentences,
-                                  counts, patches_all, sentences_all, counts_all, Bl, Bg, P, S, E, offset, local_scale);
-    case MK_F16:
-      return local<__half>(s, loss, dscale, dpatches, dsentences, dpatches_all, dsentences_all, patches, sentences, counts,
-                           patches_all, sentences_all, counts_all, Bl, Bg, P, S, E, offset, local_scale);
-    default:
-      return local<float>(s, loss, dscale, dpatches, dsentences, dpatches_all, dsentences_all, patches, sentences, counts,
-                          patches_all, sentences_all, counts_all, Bl, Bg, P, S, E, offset, local_scale);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return local<St>(s, loss, dscale, dpatches, dsentences, dpatches_all, dsentences_all, patches, sentences, counts,
+                     patches_all, sentences_all, counts_all, Bl, Bg, P, S, E, offset, local_scale);
+  });
 }
 
 namespace {

@@ -75,11 +75,10 @@ cudaError_t run(cudaStream_t stream, void* c, const void* a, const void* b, cons
 cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const void* a,
                           const void* b, const void* bias, int64_t M, int64_t N, int64_t K,
                           bool ta, bool tb, bool acc) {
-  switch (dtype) {
-    case MK_BF16: return run<__nv_bfloat16>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
-    case MK_F16: return run<__half>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
-    default: return run<float>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return run<St>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
+  });
 }
 
 namespace {

@@ -40,23 +40,19 @@ cudaError_t backward(cudaStream_t s, void* dx, const void* dy, int64_t B, int64_
 
 mk_status cu_meanpool_forward(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t B, int64_t L, int64_t D) {
   if (B <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, y, x, B, L, D); break;
-    case MK_F16: e = forward<__half>(ctx->stream, y, x, B, L, D); break;
-    default: e = forward<float>(ctx->stream, y, x, B, L, D);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(ctx->stream, y, x, B, L, D);
+  });
   return check(e, "meanPool");
 }
 
 mk_status cu_meanpool_backward(mk_context* ctx, void* dx, const void* dy, mk_dtype dtype, int64_t B, int64_t L, int64_t D) {
   if (B <= 0 || L <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dx, dy, B, L, D); break;
-    case MK_F16: e = backward<__half>(ctx->stream, dx, dy, B, L, D); break;
-    default: e = backward<float>(ctx->stream, dx, dy, B, L, D);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(ctx->stream, dx, dy, B, L, D);
+  });
   return check(e, "meanPoolBackward");
 }
 

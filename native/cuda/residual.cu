@@ -75,24 +75,20 @@ cudaError_t backward(cudaStream_t s, void* dh, void* dgamma, const void* dy, con
 mk_status cu_residual_forward(mk_context* ctx, void* out, const void* x, const void* h, const void* gamma, float alpha,
                               mk_dtype dtype, int64_t R, int64_t D) {
   if (R <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, out, x, h, gamma, alpha, R, D); break;
-    case MK_F16: e = forward<__half>(ctx->stream, out, x, h, gamma, alpha, R, D); break;
-    default: e = forward<float>(ctx->stream, out, x, h, gamma, alpha, R, D);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(ctx->stream, out, x, h, gamma, alpha, R, D);
+  });
   return check(e, "residual");
 }
 
 mk_status cu_residual_backward(mk_context* ctx, void* dh, void* dgamma, const void* dy, const void* h, const void* gamma,
                                float alpha, mk_dtype dtype, int64_t R, int64_t D) {
   if (R <= 0 || D <= 0) return MK_OK;
-  cudaError_t e;
-  switch (dtype) {
-    case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dh, dgamma, dy, h, gamma, alpha, R, D); break;
-    case MK_F16: e = backward<__half>(ctx->stream, dh, dgamma, dy, h, gamma, alpha, R, D); break;
-    default: e = backward<float>(ctx->stream, dh, dgamma, dy, h, gamma, alpha, R, D);
-  }
+  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(ctx->stream, dh, dgamma, dy, h, gamma, alpha, R, D);
+  });
   return check(e, "residualBackward");
 }
 

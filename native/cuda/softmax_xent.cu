@@ -101,11 +101,10 @@ mk_status cu_softmax_xent_forward(mk_context* ctx, float* loss, float* lse, cons
   int* t = nullptr;
   cudaError_t e = stage_ints(targets, R, &t, ctx->stream);
   if (e == cudaSuccess) {
-    switch (dtype) {
-      case MK_BF16: e = forward<__nv_bfloat16>(ctx->stream, loss, lse, logits, t, R, C); break;
-      case MK_F16: e = forward<__half>(ctx->stream, loss, lse, logits, t, R, C); break;
-      default: e = forward<float>(ctx->stream, loss, lse, logits, t, R, C);
-    }
+    e = by_dtype(dtype, [&](auto st) {
+      using St = decltype(st);
+      return forward<St>(ctx->stream, loss, lse, logits, t, R, C);
+    });
   }
   const cudaError_t f = t ? cudaFreeAsync(t, ctx->stream) : cudaSuccess;
   return check(e != cudaSuccess ? e : f, "softmaxCrossEntropy");
@@ -117,11 +116,10 @@ mk_status cu_softmax_xent_backward(mk_context* ctx, void* dlogits, const void* l
   int* t = nullptr;
   cudaError_t e = stage_ints(targets, R, &t, ctx->stream);
   if (e == cudaSuccess) {
-    switch (dtype) {
-      case MK_BF16: e = backward<__nv_bfloat16>(ctx->stream, dlogits, logits, lse, t, scale, R, C); break;
-      case MK_F16: e = backward<__half>(ctx->stream, dlogits, logits, lse, t, scale, R, C); break;
-      default: e = backward<float>(ctx->stream, dlogits, logits, lse, t, scale, R, C);
-    }
+    e = by_dtype(dtype, [&](auto st) {
+      using St = decltype(st);
+      return backward<St>(ctx->stream, dlogits, logits, lse, t, scale, R, C);
+    });
   }
   const cudaError_t f = t ? cudaFreeAsync(t, ctx->stream) : cudaSuccess;
   return check(e != cudaSuccess ? e : f, "softmaxCrossEntropyBackward");

@@ -52,11 +52,10 @@ mk_status cu_sumsq(mk_context* ctx, double* out, const void* x, mk_dtype dtype, 
   double* ws = nullptr;  // [count] partials, then the total at ws[count]
   cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(count + 1) * sizeof(double), ctx->stream);
   if (e != cudaSuccess) return check(e, "sumSquares");
-  switch (dtype) {
-    case MK_BF16: e = partials<__nv_bfloat16>(ctx->stream, ws, x, n, count); break;
-    case MK_F16: e = partials<__half>(ctx->stream, ws, x, n, count); break;
-    default: e = partials<float>(ctx->stream, ws, x, n, count);
-  }
+  e = by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return partials<St>(ctx->stream, ws, x, n, count);
+  });
   if (e == cudaSuccess) e = launch<final_kernel>(1, kThreads, 0, ctx->stream, ws + count, ws, count);
   if (e == cudaSuccess) e = to_host(out, ws + count, sizeof(double), ctx->stream);
   const cudaError_t f = cudaFreeAsync(ws, ctx->stream);

@@ -261,7 +261,7 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   const models = [model];
   if (withRandom) {
     const random = new Mama(model.cfg, seed + 1000);
-    new ParamArena(random, { device: model.device });
+    new ParamArena(random, { device: model.device, dtype: model.dtype });
     models.push(random);
   }
   log(`features of ${test.length} ${split} images …\n`);

@@ -9,7 +9,7 @@ import { Gpt2, gpt2Presets, type Gpt2Config, type LoraConfig } from '../nn/gpt2.
 import { BatchNorm1d, Linear } from '../nn/layers.js';
 import { InitRng, Module, type Param } from '../nn/module.js';
 import { VisionTransformer, vitPresets, type VitConfig } from '../nn/vit.js';
-import { Tensor, type Device } from '../tensor.js';
+import { Tensor, type Device, type DType } from '../tensor.js';
 
 export type TextPooling = 'mean' | 'first-pad';
 
@@ -123,16 +123,21 @@ export class Mama extends Module {
     return this.logitScale.value.device;
   }
 
+  /** the dtype the model computes in (its arena's) */
+  get dtype(): DType {
+    return this.logitScale.value.dtype;
+  }
+
   /**
    * images [B·S·S] (one channel) → a tensor [B, C, S, S] for the encoder (grayscale copied to C
    * channels), uploaded to the model's device in one copy.
    */
   imageTensor(px: Float32Array): Tensor {
-    const S = this.cfg.vit.imageSize, C = this.cfg.vit.channels, B = px.length / (S * S), device = this.device;
-    if (C === 1) return Tensor.fromArray(px, [B, 1, S, S], { device });
+    const S = this.cfg.vit.imageSize, C = this.cfg.vit.channels, B = px.length / (S * S), device = this.device, dtype = this.dtype;
+    if (C === 1) return Tensor.fromArray(px, [B, 1, S, S], { device, dtype });
     const out = new Float32Array(B * C * S * S);
     for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) out.set(px.subarray(b * S * S, (b + 1) * S * S), (b * C + c) * S * S);
-    return Tensor.fromArray(out, [B, C, S, S], { device });
+    return Tensor.fromArray(out, [B, C, S, S], { device, dtype });
   }
 
   /** Global image features [B, E] (unit rows) and what the other heads need. */

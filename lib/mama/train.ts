@@ -14,7 +14,7 @@ import { CaptionTokenizer } from '../data/tokenizer.js';
 import { ParamArena } from '../nn/module.js';
 import { AdamW, warmupCosine } from '../optim/adamw.js';
 import * as kernels from '../kernels/index.js';
-import { backends, cudaStatus, like, Tensor, type Device } from '../tensor.js';
+import { backends, cudaStatus, like, Tensor, transferStats, type Device, type DType, type TransferStats } from '../tensor.js';
 import { loadWeights } from '../nn/weights.js';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
 import { evalLoader, evaluate } from './evaluate.js';
@@ -60,6 +60,11 @@ export interface TrainConfig {
   workers?: number;
   /** where the model trains and evaluates (default 'cpu') */
   device?: Device;
+  /**
+   * the dtype the model computes in (default 'f32'); 'bf16' or 'f16' (CUDA only) is mixed
+   * precision: 16-bit weights, activations and gradients, f32 master weights and AdamW moments
+   */
+  dtype?: DType;
 }
 
 export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainConfig {
@@ -81,13 +86,26 @@ export interface RunResult {
 }
 
 /** Trains (or resumes) and evaluates; writes the run folder. */
-export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?: (line: string) => void; evaluate?: boolean } = {}): Promise<RunResult> {
+// The device asked for (default cpu), or a RangeError saying why CUDA cannot be used.
+function usable(what: string, device: Device | undefined): Device {
+  if (device === 'cuda' && !backends().includes('cuda')) throw new RangeError(`${what}: device cuda is not available (${cudaStatus().detail})`);
+  return device ?? 'cpu';
+}
+
+/** What pretrain reports after each optimizer step (opts.onStep). */
+export interface StepInfo {
+  /** the metrics.jsonl row of the step */
+  row: Record<string, number>;
+  /** host↔device traffic of the step on CUDA, from zeroing the gradients to reading the row back */
+  transfers: TransferStats;
+}
+
+export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?: (line: string) => void; evaluate?: boolean; onStep?: (s: StepInfo) => void } = {}): Promise<RunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l));
   // Without a terminal (a log file, CI) the bar becomes a line every 10 s, not a redraw per step.
   const redraw = opts.log !== undefined || process.stderr.isTTY === true;
   checkConfig(cfg);
-  const device = cfg.device ?? 'cpu';
-  if (device === 'cuda' && !backends().includes('cuda')) throw new RangeError(`pretrain: device cuda is not available (${cudaStatus().detail})`);
+  const device = usable('pretrain', cfg.device);
   if (!existsSync(join(cfg.data, 'metadata.csv'))) {
     if (!cfg.synthStudies) throw new Error(`pretrain: ${cfg.data}/metadata.csv not found (give --data, or --synth-studies N to generate)`);
     log(`generating ${cfg.synthStudies} synthetic studies in ${cfg.data} …\n`);
@@ -104,7 +122,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (tok.vocabSize > cfg.model.text.vocab) throw new Error(`pretrain: the tokenizer has ${tok.vocabSize} tokens, the text encoder ${cfg.model.text.vocab}`);
   const train = images.filter((i) => i.split === 'train'), val = images.filter((i) => i.split === 'val');
   const model = new Mama(cfg.model, cfg.seed);
-  const arena = new ParamArena(model, { device });
+  const arena = new ParamArena(model, { device, dtype: cfg.dtype });
   loadPretrained(model, cfg, log);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
   const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
@@ -142,7 +160,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     const sums = Tensor.zeros([terms.length + 1], { device });
     const slots = terms.map((_, i) => sums.view(i, [1]));
     const scaleSlot = sums.view(terms.length, [1]);
-    let micro = step * cfg.accum, present = new Set<string>();
+    let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats();
     while (step < cfg.steps && !stop) {
       const epoch = Math.floor(micro / perEpoch);
       let k = 0;
@@ -150,7 +168,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         // Resuming mid-epoch: batches before the saved position are drawn (the same ones) and skipped.
         if (k++ < micro - epoch * perEpoch) continue;
         const late = step >= cfg.lateStep;
-        if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set());
+        if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
         const r = model.loss(batch, late, micro + 1);
         for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) kernels.axpy(slots[terms.indexOf(n)], v.value, 1 / cfg.accum), present.add(n);
@@ -161,10 +179,15 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         // Before lateStep the heads outside the image-text loss stay exactly as they are (no decay either).
         const gradNorm = opt.update(lr, late ? [] : early);
         step++;
-        kernels.copy(model.logitScale.value, scaleSlot);
-        const host = sums.toArray(), row: Record<string, number> = {};
+        kernels.cast(model.logitScale.master ?? model.logitScale.value, 'f32', scaleSlot);
+        const host = sums.toArray(), row: Record<string, number> = { step };
         terms.forEach((n, i) => present.has(n) && (row[n] = host[i]));
-        writeFileSync(metricsPath, JSON.stringify({ step, ...row, lr, gradNorm, logitScale: host[terms.length] }) + '\n', { flag: 'a' });
+        Object.assign(row, { lr, gradNorm, logitScale: host[terms.length] });
+        writeFileSync(metricsPath, JSON.stringify(row) + '\n', { flag: 'a' });
+        if (opts.onStep) {
+          const now = transferStats();
+          opts.onStep({ row, transfers: { toDevice: now.toDevice - traffic.toDevice, toHost: now.toHost - traffic.toHost, syncs: now.syncs - traffic.syncs } });
+        }
         const secs = (performance.now() - t0) / 1000, rate = ((step - start) * perStep) / secs;
         const left = ((cfg.steps - step) * perStep) / rate;
         const bar = '█'.repeat(Math.round((20 * step) / cfg.steps)).padEnd(20, '░');
@@ -227,6 +250,9 @@ function checkConfig(cfg: TrainConfig): void {
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
+  const dtype = cfg.dtype ?? 'f32';
+  if (!['f32', 'bf16', 'f16'].includes(dtype)) throw new RangeError(`pretrain: dtype must be f32, bf16 or f16, got ${dtype}`);
+  if (dtype !== 'f32' && cfg.device !== 'cuda') throw new RangeError(`pretrain: dtype ${dtype} needs device cuda (the CPU computes in f32)`);
 }
 
 function evalOptions(cfg: TrainConfig, log: (l: string) => void) {
@@ -251,6 +277,7 @@ function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Reco
  */
 export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void } = {}) {
   const log = o.log ?? ((l: string) => process.stderr.write(l));
+  const device = usable('eval', o.device);
   const cfgPath = join(run, 'config.json');
   if (!existsSync(cfgPath)) throw new Error(`eval: ${cfgPath} not found (give the folder pretrain wrote)`);
   let cfg: TrainConfig;
@@ -267,10 +294,9 @@ export async function runEval(run: string, o: { weights?: string; data?: string;
   checkConfig(cfg);
   const weights = o.weights ?? join(run, 'checkpoint', 'model.safetensors');
   if (!existsSync(weights)) throw new Error(`eval: ${weights} not found`);
-  const device = o.device ?? 'cpu';
-  if (device === 'cuda' && !backends().includes('cuda')) throw new RangeError(`eval: device cuda is not available (${cudaStatus().detail})`);
   const model = new Mama(cfg.model, cfg.seed);
-  new ParamArena(model, { device });
+  // On CUDA the run's dtype, so that a mixed-precision run's figures come back as it wrote them.
+  new ParamArena(model, { device, dtype: device === 'cuda' ? cfg.dtype : 'f32' });
   loadWeights(model, weights);
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);

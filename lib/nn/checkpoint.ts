@@ -38,6 +38,7 @@ export function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { st
     kernels.copy(src, dst);
     src.dispose();
   }
+  arena.sync();
   const state = JSON.parse(metadata.state ?? '{}') as { step?: number; idle?: Record<string, number> };
   opt.step = state.step ?? 0;
   const byName = new Map(arena.params);

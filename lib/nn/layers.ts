@@ -115,6 +115,7 @@ export class BatchNorm1d extends Module {
     this.runningMean = this.param('running_mean', [channels], 0, false);
     this.runningVar = this.param('running_var', [channels], 1, false);
     this.runningMean.requiresGrad = this.runningVar.requiresGrad = false;
+    this.runningMean.keepF32 = this.runningVar.keepF32 = true;
     this.momentum = opts.momentum ?? 0.1;
     this.eps = opts.eps ?? 1e-5;
   }

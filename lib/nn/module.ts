@@ -4,7 +4,7 @@
 // the optimiser updates the whole model with one native call per group.
 import { Var } from '../autograd/tape.js';
 import * as kernels from '../kernels/index.js';
-import { Tensor, type Device } from '../tensor.js';
+import { Tensor, type Device, type DType } from '../tensor.js';
 
 export class Param extends Var {
   constructor(
@@ -20,6 +20,10 @@ export class Param extends Var {
     // Until materialize(), the value is a placeholder of the right shape.
     super(null as unknown as Tensor, trainable, name);
   }
+  /** the f32 master value when the arena computes in 16 bits (the optimizer's; `value` follows it) */
+  master: Tensor | null = null;
+  /** kept in f32 whatever the arena's dtype: statistics that kernels update in place (BatchNorm's) */
+  keepF32 = false;
   override get shape(): number[] {
     return this.pshape;
   }
@@ -103,12 +107,19 @@ export interface Range {
 export interface ParamArenaOptions {
   /** where the values and gradients live (default 'cpu') */
   device?: Device;
+  /**
+   * the dtype the model computes in (default 'f32'). In bf16 or f16 (CUDA only) the parameters
+   * the model reads and their gradients are 16-bit copies of an f32 master arena, which the
+   * optimizer updates and checkpoints save (mixed precision); BatchNorm statistics stay f32.
+   */
+  dtype?: DType;
 }
 
 /**
  * The parameters of a module in one f32 arena on one device (trainable with decay, trainable
  * without, frozen last), and the gradients of the trainable ones in another arena of the same
- * layout over that prefix: frozen parameters have a value and nothing else.
+ * layout over that prefix: frozen parameters have a value and nothing else. With a 16-bit dtype
+ * the model reads `compute`, a copy of `values` in that dtype, refreshed by sync().
  */
 export class ParamArena {
   readonly values: Tensor;
@@ -141,19 +152,37 @@ export class ParamArena {
       }
       return off - start;
     });
-    const device = opts.device ?? 'cpu';
+    const device = opts.device ?? 'cpu', dtype = opts.dtype ?? 'f32';
+    if (dtype !== 'f32' && device !== 'cuda') throw new RangeError(`ParamArena: dtype ${dtype} needs device cuda (the CPU computes in f32)`);
     this.values = Tensor.fromArray(host, [total], { device });
+    this.compute = dtype === 'f32' ? this.values : kernels.cast(this.values, dtype);
     // A model with nothing to train still gets a one-element arena (tensors are never empty).
-    this.grads = Tensor.zeros([Math.max(1, sizes[0] + sizes[1])], { device });
+    this.grads = Tensor.zeros([Math.max(1, sizes[0] + sizes[1])], { device, dtype });
     this.decay = { offset: 0, length: sizes[0] };
     this.noDecay = { offset: sizes[0], length: sizes[1] };
     this.trainable = { offset: 0, length: sizes[0] + sizes[1] };
     this.layout = this.params.map(([name, param]) => ({ name, param, offset: offsets.get(param)!, length: param.init.length })).sort((a, b) => a.offset - b.offset);
     for (const [, p] of this.params) {
-      const o = offsets.get(p)!;
-      p.value = this.values.view(o, p.shape);
+      const o = offsets.get(p)!, mixed = this.compute !== this.values && !p.keepF32;
+      p.value = (mixed ? this.compute : this.values).view(o, p.shape);
+      p.master = mixed ? this.values.view(o, p.shape) : null;
       if (p.requiresGrad) p.grad = this.grads.view(o, p.shape);
     }
+  }
+
+  /** the parameters' values as the model reads them: `values` itself in f32, a 16-bit copy otherwise */
+  readonly compute: Tensor;
+
+  get dtype(): DType {
+    return this.compute.dtype;
+  }
+
+  /** After the f32 values changed (an optimizer step, a checkpoint loaded), the compute copy follows. */
+  sync(range: Range = { offset: 0, length: this.values.size }): void {
+    if (this.compute === this.values || !range.length) return;
+    const src = this.values.view(range.offset, [range.length]), dst = this.compute.view(range.offset, [range.length]);
+    kernels.cast(src, this.compute.dtype, dst);
+    src.dispose(), dst.dispose();
   }
 
   get device(): Device {

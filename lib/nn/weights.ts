@@ -7,7 +7,7 @@ import type { Module } from './module.js';
 
 /** Writes every parameter (values must be materialised in a ParamArena). */
 export function saveWeights(module: Module, path: string, metadata: Record<string, string> = {}): void {
-  const out: Array<[string, StoredTensor]> = module.namedParameters().map(([name, p]) => [name, { shape: p.hfShape, data: p.value.toArray() }]);
+  const out: Array<[string, StoredTensor]> = module.namedParameters().map(([name, p]) => [name, { shape: p.hfShape, data: (p.master ?? p.value).toArray() }]);
   writeSafetensors(path, out, metadata);
 }
 
@@ -55,11 +55,14 @@ export function loadWeights(module: Module, path: string, opts: LoadOptions = {}
       if (!fewer) throw new RangeError(`${path}: ${prefix}${name} has shape ${JSON.stringify(t.shape)}, the model needs ${JSON.stringify(p.hfShape)}`);
       rows = t.shape[0];
     }
-    const dst = rows ? p.value.view(0, [rows, ...p.shape.slice(1)]) : p.value;
+    // Into the f32 master when there is one; the 16-bit value the model reads follows it.
+    const target = p.master ?? p.value;
+    const dst = rows ? target.view(0, [rows, ...p.shape.slice(1)]) : target;
     const src = Tensor.fromArray(t.data, dst.shape, { device: dst.device });
     kernels.copy(src, dst);
+    if (p.master) kernels.cast(p.master, p.value.dtype, p.value);
     src.dispose();
-    if (dst !== p.value) dst.dispose();
+    if (dst !== target) dst.dispose();
     loaded.push(name);
   }
   if ((opts.strict ?? true) && missing.length)

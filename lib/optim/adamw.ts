@@ -23,16 +23,24 @@ export function warmupCosine(step: number, o: { lr: number; warmup: number; tota
   return min + 0.5 * (o.lr - min) * (1 + Math.cos(Math.PI * t));
 }
 
+// The f32 gradients an update reads: the arena's own, or (16-bit gradients) an f32 copy made
+// into `scratch` once per step.
+function f32Grads(arena: ParamArena, scratch: Tensor | null): Tensor {
+  return scratch ? kernels.cast(arena.grads, 'f32', scratch) : arena.grads;
+}
+
 export class AdamW {
-  /** the moments of the trainable parameters, on the arena's device ([trainable.length]) */
+  /** the moments of the trainable parameters, on the arena's device ([trainable.length], f32) */
   readonly m: Tensor;
   readonly v: Tensor;
   step = 0;
-  // values[0 .. trainable.length): the arena the moments and gradients line up with.
+  // values[0 .. trainable.length): the f32 arena the moments and gradients line up with.
   private readonly params: Tensor;
+  private readonly g32: Tensor | null;
   constructor(readonly arena: ParamArena, readonly cfg: AdamWConfig) {
-    this.m = like(arena.grads, undefined, { fill: 0 });
-    this.v = like(arena.grads, undefined, { fill: 0 });
+    this.m = like(arena.grads, undefined, { fill: 0, dtype: 'f32' });
+    this.v = like(arena.grads, undefined, { fill: 0, dtype: 'f32' });
+    this.g32 = arena.grads.dtype === 'f32' ? null : like(arena.grads, undefined, { dtype: 'f32' });
     this.params = arena.trainableValues();
   }
 
@@ -66,32 +74,36 @@ export class AdamW {
     const norm = this.gradNorm();
     const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
     const common = { lr, beta1: this.cfg.beta1, beta2: this.cfg.beta2, eps: this.cfg.eps, gradScale: scale };
+    const grads = f32Grads(this.arena, this.g32);
+    const step = (offset: number, length: number, step: number, weightDecay: number) =>
+      kernels.adamwStep(this.params, grads, this.m, this.v, { ...common, step, weightDecay, offset, length });
     const groups = [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const;
     if (!this.idle.size) {
-      for (const [range, wd] of groups) if (range.length) kernels.adamwStep(this.params, this.arena.grads, this.m, this.v, { ...common, step: this.step, weightDecay: wd, offset: range.offset, length: range.length });
-      return norm;
-    }
-    // Runs of adjacent parameters with the same own step, skipped ones left out.
-    const skipped = new Set(skip), layout = this.arena.layout;
-    for (const [range, wd] of groups) {
-      let run: { offset: number; length: number; step: number } | null = null;
-      const flush = () => {
-        if (run?.length) kernels.adamwStep(this.params, this.arena.grads, this.m, this.v, { ...common, step: run.step, weightDecay: wd, offset: run.offset, length: run.length });
-        run = null;
-      };
-      for (const e of layout) {
-        if (e.offset < range.offset || e.offset >= range.offset + range.length) continue;
-        if (skipped.has(e.param)) {
-          flush();
-          continue;
+      for (const [range, wd] of groups) if (range.length) step(range.offset, range.length, this.step, wd);
+    } else {
+      // Runs of adjacent parameters with the same own step, skipped ones left out.
+      const skipped = new Set(skip), layout = this.arena.layout;
+      for (const [range, wd] of groups) {
+        let run: { offset: number; length: number; step: number } | null = null;
+        const flush = () => {
+          if (run?.length) step(run.offset, run.length, run.step, wd);
+          run = null;
+        };
+        for (const e of layout) {
+          if (e.offset < range.offset || e.offset >= range.offset + range.length) continue;
+          if (skipped.has(e.param)) {
+            flush();
+            continue;
+          }
+          const own = this.step - this.idleSteps(e.param);
+          const r = run as { offset: number; length: number; step: number } | null;
+          if (r && r.step === own && r.offset + r.length === e.offset) r.length += e.length;
+          else flush(), (run = { offset: e.offset, length: e.length, step: own });
         }
-        const step = this.step - this.idleSteps(e.param);
-        const r = run as { offset: number; length: number; step: number } | null;
-        if (r && r.step === step && r.offset + r.length === e.offset) r.length += e.length;
-        else flush(), (run = { offset: e.offset, length: e.length, step });
+        flush();
       }
-      flush();
     }
+    this.arena.sync(this.arena.trainable);
     return norm;
   }
 }
@@ -105,19 +117,23 @@ export interface SgdConfig {
 
 /** SGD with momentum over the arena (torch.optim.SGD), decay on the decay group only. */
 export class SGD {
-  /** the momentum buffer of the trainable parameters ([trainable.length]) */
+  /** the momentum buffer of the trainable parameters ([trainable.length], f32) */
   readonly buf: Tensor;
   private readonly params: Tensor;
+  private readonly g32: Tensor | null;
   constructor(readonly arena: ParamArena, readonly cfg: SgdConfig) {
-    this.buf = like(arena.grads, undefined, { fill: 0 });
+    this.buf = like(arena.grads, undefined, { fill: 0, dtype: 'f32' });
+    this.g32 = arena.grads.dtype === 'f32' ? null : like(arena.grads, undefined, { dtype: 'f32' });
     this.params = arena.trainableValues();
   }
   update(lr = this.cfg.lr): number {
     const norm = this.arena.trainable.length ? Math.sqrt(kernels.sumSquares(this.arena.grads)) : 0;
     const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
+    const grads = f32Grads(this.arena, this.g32);
     for (const [range, wd] of [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const)
       if (range.length)
-        kernels.sgdStep(this.params, this.arena.grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: wd, gradScale: scale, offset: range.offset, length: range.length });
+        kernels.sgdStep(this.params, grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: wd, gradScale: scale, offset: range.offset, length: range.length });
+    this.arena.sync(this.arena.trainable);
     return norm;
   }
 }

@@ -1,9 +1,12 @@
 // attention.cu: flash attention forward and backward for f32, bf16 and f16 with f32 math
 // (contract in mamakit.h; same masks and lse as native/cpu/attention.cpp). Tiled with an
 // online softmax; the Lq×Lk matrix is never stored. bf16/f16 with a head dim of 32, 64, 80 or
-// 128 run on tensor cores (forward_tc_kernel, backward_tc_kernel; sm_80+). The rest is the
-// correct-first version: one thread per query row (forward) or key row (backward), K/V or Q/dO tiles in
-// shared memory; dQ is accumulated with atomics in an f32 workspace.
+// 128 run on tensor cores (forward_tc_kernel, backward_tc_kernel, backward_dq_tc_kernel; sm_80+).
+// The rest is the correct-first version: one thread per query row (forward, dQ) or key row (dK,
+// dV), K/V or Q/dO tiles in shared memory. The backward adds no floats with atomics: dK and dV
+// come from a pass over the keys, dQ from a pass of its own over the queries that recomputes P
+// from the saved lse, so every gradient is summed in a fixed order (the same bits every run).
+// Tested by native/tests/backend_ops/attention.cpp.
 #include <initializer_list>
 #include <type_traits>
 
@@ -13,8 +16,8 @@
 namespace mk_cuda {
 namespace {
 
-constexpr int kRows = 64;   // query rows (forward) or key rows (backward) per block
-constexpr int kTile = 32;   // keys (forward) or queries (backward) staged per step
+constexpr int kRows = 64;   // query rows (forward, dQ) or key rows (dK, dV) per block
+constexpr int kTile = 32;   // keys (forward, dQ) or queries (dK, dV) staged per step
 constexpr int kMaxDh = 128;
 
 struct Geo {
@@ -287,12 +290,11 @@ __global__ void rowdot_kernel(float* __restrict__ dd, const T* __restrict__ dout
   dd[x] = s;
 }
 
-// One thread per key: dK, dV of that key over all queries; dQ by atomics into dq_ws (f32).
+// One thread per key: dK, dV of that key over all queries, in order.
 template <class T>
-__global__ void backward_kernel(T* __restrict__ dk, T* __restrict__ dv, float* __restrict__ dq_ws,
-                                const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                                const float* __restrict__ lse, const float* __restrict__ dd, const T* __restrict__ dout,
-                                const int* __restrict__ kv_lens, Geo g) {
+__global__ void backward_kernel(T* __restrict__ dk, T* __restrict__ dv, const T* __restrict__ q, const T* __restrict__ k,
+                                const T* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ dd,
+                                const T* __restrict__ dout, const int* __restrict__ kv_lens, Geo g) {
   __shared__ float qs[kTile][kMaxDh], gs[kTile][kMaxDh], ls[kTile], ds_[kTile];
   const int64_t bh = blockIdx.y, b = bh / g.H, h = bh % g.H, ld = g.H * g.Dh;
   const int64_t j = int64_t(blockIdx.x) * kRows + threadIdx.x;
@@ -327,7 +329,6 @@ __global__ void backward_kernel(T* __restrict__ dk, T* __restrict__ dv, float* _
       for (int d = 0; d < g.Dh; ++d) {
         gv[d] += p * gs[ii][d];
         gk[d] += ds * qs[ii][d];
-        atomicAdd(&dq_ws[(b * g.Lq + i) * ld + h * g.Dh + d], ds * kr[d]);
       }
     }
     __syncthreads();
@@ -339,34 +340,74 @@ __global__ void backward_kernel(T* __restrict__ dk, T* __restrict__ dv, float* _
   }
 }
 
-// ---- Tensor-core backward (bf16/f16, sm_80+): FlashAttention-2's backward. A block of 4
-// warps owns 64 keys (16 per warp: their K and V rows are the warp's A fragments) and walks
-// the query tiles of 32 that can see them. Per tile, in registers: Sᵀ = K·Qᵀ, Pᵀ = exp(Sᵀ − lse),
-// dV += Pᵀ·dO, dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D)·scale, dK += dSᵀ·Q. dS goes through shared memory
-// once, for dQ += dS·K (each warp a quarter of the tile's dQ), added into the f32 workspace with
-// atomics. Q and dO are staged both row-major (B operand over d) and transposed (B operand over
-// queries); so is K (transposed, for dQ). Same fragment layouts as forward_tc_kernel.
+// One thread per query: dQ of that query over its visible keys in order (K and V tiles in shared
+// memory, as the forward), with P = exp(scale·q·k − lse) and dS = scale·P·(dO·v − D) recomputed.
+template <class T>
+__global__ void backward_dq_kernel(T* __restrict__ dq, const T* __restrict__ q, const T* __restrict__ k,
+                                   const T* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ dd,
+                                   const T* __restrict__ dout, const int* __restrict__ kv_lens, Geo g) {
+  __shared__ float ks[kTile][kMaxDh], vs[kTile][kMaxDh];
+  const int64_t bh = blockIdx.y, b = bh / g.H, h = bh % g.H, ld = g.H * g.Dh;
+  const int64_t i = int64_t(blockIdx.x) * kRows + threadIdx.x;
+  const bool live = i < g.Lq;
+  float qr[kMaxDh], gr[kMaxDh], gq[kMaxDh];
+  for (int d = 0; d < g.Dh; ++d) {
+    qr[d] = live ? to_f32(q[(b * g.Lq + i) * ld + h * g.Dh + d]) : 0.f;
+    gr[d] = live ? to_f32(dout[(b * g.Lq + i) * ld + h * g.Dh + d]) : 0.f;
+    gq[d] = 0.f;
+  }
+  const float li = live ? lse[bh * g.Lq + i] : 0.f, di = live ? dd[bh * g.Lq + i] : 0.f;
+  const int64_t lim = live ? key_limit(g, kv_lens, b, i) : 0;
+  const int64_t last_row = min(g.Lq - 1, int64_t(blockIdx.x) * kRows + kRows - 1);
+  const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
+  for (int64_t j0 = 0; j0 < block_lim; j0 += kTile) {
+    for (int x = threadIdx.x; x < kTile * g.Dh; x += blockDim.x) {
+      const int jj = x / g.Dh, d = x % g.Dh;
+      const int64_t j = j0 + jj;
+      ks[jj][d] = j < g.Lk ? to_f32(k[(b * g.Lk + j) * ld + h * g.Dh + d]) : 0.f;
+      vs[jj][d] = j < g.Lk ? to_f32(v[(b * g.Lk + j) * ld + h * g.Dh + d]) : 0.f;
+    }
+    __syncthreads();
+    for (int jj = 0; jj < kTile && j0 + jj < lim; ++jj) {
+      float s = 0.f, dp = 0.f;
+      for (int d = 0; d < g.Dh; ++d) s += qr[d] * ks[jj][d], dp += gr[d] * vs[jj][d];
+      const float p = __expf(s * g.scale - li);
+      const float ds = g.scale * p * (dp - di);
+      for (int d = 0; d < g.Dh; ++d) gq[d] += ds * ks[jj][d];
+    }
+    __syncthreads();
+  }
+  if (!live) return;
+  for (int d = 0; d < g.Dh; ++d) dq[(b * g.Lq + i) * ld + h * g.Dh + d] = from_f32<T>(gq[d]);
+}
+
+// ---- Tensor-core backward (bf16/f16, sm_80+): FlashAttention-2's backward, with dQ in a pass
+// of its own (backward_dq_tc_kernel) instead of atomics. A block of 4 warps owns 64 keys (16 per
+// warp: their K and V rows are the warp's A fragments) and walks the query tiles of 32 that can
+// see them, in order. Per tile, in registers: Sᵀ = K·Qᵀ, Pᵀ = exp(Sᵀ − lse), dV += Pᵀ·dO,
+// dPᵀ = V·dOᵀ, dSᵀ = Pᵀ ⊙ (dPᵀ − D)·scale, dK += dSᵀ·Q. Q and dO are staged both row-major (B
+// operand over d) and transposed (B operand over queries). Same fragment layouts as
+// forward_tc_kernel.
 constexpr int kTcBwdKeys = 64, kTcBwdQueries = 32;
 
 template <int DH>
 struct BwdSmem {
-  static constexpr int RS = DH + 8, TS = kTcBwdQueries + 8, KTS = kTcBwdKeys + 8;
+  static constexpr int RS = DH + 8, TS = kTcBwdQueries + 8;
   static constexpr int q = 0, qt = q + kTcBwdQueries * RS, dout = qt + DH * TS, doutt = dout + kTcBwdQueries * RS;
-  static constexpr int kt = doutt + DH * TS, ds = kt + DH * KTS, elems = ds + kTcBwdQueries * KTS;  // 16-bit elements
+  static constexpr int elems = doutt + DH * TS;  // 16-bit elements
   static constexpr size_t bytes = size_t(elems) * 2 + 2 * kTcBwdQueries * sizeof(float);  // + lse2, D
 };
 
 template <class T, int DH>
 __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restrict__ dk, T* __restrict__ dv,
-                                                                    float* __restrict__ dq_ws, const T* __restrict__ q,
-                                                                    const T* __restrict__ k, const T* __restrict__ v,
-                                                                    const float* __restrict__ lse, const float* __restrict__ dd,
-                                                                    const T* __restrict__ dout, const int* __restrict__ kv_lens,
-                                                                    Geo g) {
+                                                                    const T* __restrict__ q, const T* __restrict__ k,
+                                                                    const T* __restrict__ v, const float* __restrict__ lse,
+                                                                    const float* __restrict__ dd, const T* __restrict__ dout,
+                                                                    const int* __restrict__ kv_lens, Geo g) {
   using L = BwdSmem<DH>;
   constexpr int QT = kTcBwdQueries;
   T* sm = dynamic_smem<T>();
-  T *qs = sm + L::q, *qts = sm + L::qt, *gs = sm + L::dout, *gts = sm + L::doutt, *kts = sm + L::kt, *dss = sm + L::ds;
+  T *qs = sm + L::q, *qts = sm + L::qt, *gs = sm + L::dout, *gts = sm + L::doutt;
   float* lse2s = reinterpret_cast<float*>(sm + L::elems);
   float* dds = lse2s + QT;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, tq = lane % 4;
@@ -379,15 +420,6 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   uint32_t ka[DH / 16][4], va[DH / 16][4];
   load_a<T, DH>(ka, k + b * g.Lk * ld + h * g.Dh, g.Lk, keys, ld, tq);
   load_a<T, DH>(va, v + b * g.Lk * ld + h * g.Dh, g.Lk, keys, ld, tq);
-  // The block's 64 keys transposed, [DH][64], for dQ.
-  for (int x = threadIdx.x; x < kTcBwdKeys * DH / 2; x += blockDim.x) {
-    const int jj = x / (DH / 2), d = 2 * (x % (DH / 2));
-    const int64_t j = kb + jj;
-    uint32_t w = j < g.Lk ? ld2(k + (b * g.Lk + j) * ld + h * g.Dh + d) : 0u;
-    const T* w2 = reinterpret_cast<const T*>(&w);
-    kts[d * L::KTS + jj] = w2[0];
-    kts[(d + 1) * L::KTS + jj] = w2[1];
-  }
 
   float gk[DH / 8][4], gv[DH / 8][4];
 #pragma unroll
@@ -400,10 +432,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   const int64_t kv_len = kv_lens ? kv_lens[b] : g.Lk;
   const int64_t i_first = g.causal ? kb / QT * QT : 0;
   const int64_t i_end = kb < kv_len ? g.Lq : 0;
-  // No barrier before staging a tile: the previous tile's Q, dO, lse and D were last read before
-  // the barrier ahead of its dQ step, which reads only dS and K; dS is written after this tile's
-  // staging barrier.
   for (int64_t i0 = i_first; i0 < i_end; i0 += QT) {
+    __syncthreads();  // the previous tile is no longer read
     for (int x = threadIdx.x; x < QT * DH / 2; x += blockDim.x) {
       const int ii = x / (DH / 2), d = 2 * (x % (DH / 2));
       const int64_t i = i0 + ii;
@@ -464,42 +494,6 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
         mma16816<T>(gk[n], sa, ld2(qt), ld2(qt + 8));
       }
     }
-    // dS [32 queries][64 keys] for dQ.
-#pragma unroll
-    for (int n = 0; n < QT / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) dss[(n * 8 + 2 * tq + (e & 1)) * L::KTS + warp * 16 + gr + 8 * (e >> 1)] = from_f32<T>(dp[n][e]);
-    __syncthreads();
-    // dQ [32][DH] += dS·K: warp w takes query rows 16·(w % 2) .. +16 and half of the columns.
-    {
-      const int rt = warp % 2, half = warp / 2;
-      const int64_t i_lo = i0 + rt * 16 + gr, i_hi = i_lo + 8;
-      uint32_t da[kTcBwdKeys / 16][4];
-#pragma unroll
-      for (int kk = 0; kk < kTcBwdKeys / 16; ++kk)
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-          da[kk][r] = ld2(&dss[(rt * 16 + gr + 8 * (r & 1)) * L::KTS + kk * 16 + (r >> 1) * 8 + 2 * tq]);
-#pragma unroll
-      for (int n = 0; n < DH / 16; ++n) {
-        const int d0 = half * (DH / 2) + n * 8;
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int kk = 0; kk < kTcBwdKeys / 16; ++kk) {
-          const T* kt = &kts[(d0 + gr) * L::KTS + kk * 16 + 2 * tq];
-          mma16816<T>(acc, da[kk], ld2(kt), ld2(kt + 8));
-        }
-        const int d = d0 + 2 * tq;
-        if (i_lo < g.Lq) {
-          float* w = dq_ws + (b * g.Lq + i_lo) * ld + h * g.Dh + d;
-          atomicAdd(w, acc[0]), atomicAdd(w + 1, acc[1]);
-        }
-        if (i_hi < g.Lq) {
-          float* w = dq_ws + (b * g.Lq + i_hi) * ld + h * g.Dh + d;
-          atomicAdd(w, acc[2]), atomicAdd(w + 1, acc[3]);
-        }
-      }
-    }
   }
 
 #pragma unroll
@@ -514,20 +508,136 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   }
 }
 
+// ---- Tensor-core dQ (bf16/f16, sm_80+): the dQ pass of FlashAttention-2's backward in a
+// fixed order (its fused version adds dQ with atomics). Laid out as forward_tc_kernel: a block of
+// 4 warps owns 64 queries (16 per warp: their Q and dO rows are A fragments) and walks the key
+// tiles of 64 they can see, in order. Per tile, in registers: S = Q·Kᵀ, dP = dO·Vᵀ,
+// P = exp(S·scale − lse), dS = P ⊙ (dP − D)·scale, and dQ += dS·K with dS's accumulator
+// fragments re-packed as A fragments (rounded to 16 bits, as in the fused version). K and V are
+// staged row-major (B operand over d), K also transposed (B operand over keys). Recomputing S
+// and dP makes the backward 7 products of Dh per query-key pair instead of 5; in exchange there
+// is no f32 dQ workspace [B,Lq,H,Dh] and no atomics.
+constexpr int kTcDqKeys = 64;
+
+template <int DH>
+struct DqSmem {
+  static constexpr int RS = DH + 8, KTS = kTcDqKeys + 8;
+  static constexpr int k = 0, v = k + kTcDqKeys * RS, kt = v + kTcDqKeys * RS, elems = kt + DH * KTS;  // 16-bit elements
+  static constexpr size_t bytes = size_t(elems) * 2;
+};
+
 template <class T, int DH>
-cudaError_t launch_backward_tc(cudaStream_t s, T* dk, T* dv, float* ws, const T* q, const T* k, const T* v,
-                               const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
-  const size_t bytes = BwdSmem<DH>::bytes;
-  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-  if (e != cudaSuccess) return e;
-  const dim3 grid(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H));
-  return launch<backward_tc_kernel<T, DH>>(grid, kTcWarps * 32, bytes, s, dk, dv, ws, q, k, v, lse, dd, dout, lens, g);
+__global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __restrict__ dq, const T* __restrict__ q,
+                                                                       const T* __restrict__ k, const T* __restrict__ v,
+                                                                       const float* __restrict__ lse, const float* __restrict__ dd,
+                                                                       const T* __restrict__ dout, const int* __restrict__ kv_lens,
+                                                                       Geo g) {
+  using L = DqSmem<DH>;
+  T* sm = dynamic_smem<T>();
+  T *ks = sm + L::k, *vs = sm + L::v, *kts = sm + L::kt;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gr = lane / 4, tq = lane % 4;
+  const int64_t bh = blockIdx.y, b = bh / g.H, h = bh % g.H, ld = g.H * g.Dh;
+  const int64_t row0 = int64_t(blockIdx.x) * kTcRows + warp * 16;
+  const int64_t rows[2] = {row0 + gr, row0 + gr + 8};
+  const float sl2 = g.scale * 1.4426950408889634f;
+
+  uint32_t qa[DH / 16][4], ga[DH / 16][4];
+  load_a<T, DH>(qa, q + b * g.Lq * ld + h * g.Dh, g.Lq, rows, ld, tq);
+  load_a<T, DH>(ga, dout + b * g.Lq * ld + h * g.Dh, g.Lq, rows, ld, tq);
+  int64_t lim[2];
+  float lse2[2], di[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const bool live = rows[r] < g.Lq;
+    lim[r] = live ? key_limit(g, kv_lens, b, rows[r]) : 0;
+    lse2[r] = live ? lse[bh * g.Lq + rows[r]] * 1.4426950408889634f : 0.f;
+    di[r] = live ? dd[bh * g.Lq + rows[r]] : 0.f;
+  }
+  const int64_t last_row = min(g.Lq - 1, int64_t(blockIdx.x) * kTcRows + kTcRows - 1);
+  const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
+
+  float gq[DH / 8][4];
+#pragma unroll
+  for (int n = 0; n < DH / 8; ++n) gq[n][0] = gq[n][1] = gq[n][2] = gq[n][3] = 0.f;
+
+  for (int64_t j0 = 0; j0 < block_lim; j0 += kTcDqKeys) {
+    __syncthreads();  // the previous tile is no longer read
+    for (int x = threadIdx.x; x < kTcDqKeys * DH / 2; x += blockDim.x) {
+      const int jj = x / (DH / 2), d = 2 * (x % (DH / 2));
+      const int64_t j = j0 + jj;
+      uint32_t kw = 0u, vw = 0u;
+      if (j < g.Lk) {
+        kw = ld2(k + (b * g.Lk + j) * ld + h * g.Dh + d);
+        vw = ld2(v + (b * g.Lk + j) * ld + h * g.Dh + d);
+      }
+      *reinterpret_cast<uint32_t*>(&ks[jj * L::RS + d]) = kw;
+      *reinterpret_cast<uint32_t*>(&vs[jj * L::RS + d]) = vw;
+      const T* k2 = reinterpret_cast<const T*>(&kw);
+      kts[d * L::KTS + jj] = k2[0];
+      kts[(d + 1) * L::KTS + jj] = k2[1];
+    }
+    __syncthreads();
+
+    // S and dP for this warp's 16 queries × 64 keys: [8 key tiles][4].
+    float p[kTcDqKeys / 8][4], dp[kTcDqKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kTcDqKeys / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) p[n][e] = dp[n][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < DH / 16; ++kk) {
+        const T* kr = &ks[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
+        mma16816<T>(p[n], qa[kk], ld2(kr), ld2(kr + 8));
+        const T* vr = &vs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
+        mma16816<T>(dp[n], ga[kk], ld2(vr), ld2(vr + 8));
+      }
+    }
+    // P = exp(S·scale − lse) where the key is visible to the query, else 0; dS = P(dP − D)·scale.
+#pragma unroll
+    for (int n = 0; n < kTcDqKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int64_t j = j0 + n * 8 + 2 * tq + (e & 1);
+        const float pe = j < lim[r] ? exp2f(p[n][e] * sl2 - lse2[r]) : 0.f;
+        dp[n][e] = pe * (dp[n][e] - di[r]) * g.scale;
+      }
+    // dQ += dS·K: dS fragments of key tiles 2c, 2c+1 are the A fragment of keys 16c..16c+15.
+#pragma unroll
+    for (int c = 0; c < kTcDqKeys / 16; ++c) {
+      uint32_t sa[4];
+      a_frag<T>(sa, dp[2 * c], dp[2 * c + 1]);
+#pragma unroll
+      for (int n = 0; n < DH / 8; ++n) {
+        const T* kt = &kts[(n * 8 + gr) * L::KTS + c * 16 + 2 * tq];
+        mma16816<T>(gq[n], sa, ld2(kt), ld2(kt + 8));
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (rows[r] >= g.Lq) continue;
+    T* qrow = dq + (b * g.Lq + rows[r]) * ld + h * g.Dh;
+#pragma unroll
+    for (int n = 0; n < DH / 8; ++n)
+      *reinterpret_cast<uint32_t*>(qrow + n * 8 + 2 * tq) = pack2<T>(gq[n][2 * r], gq[n][2 * r + 1]);
+  }
 }
 
-template <class T>
-__global__ void convert_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t n) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) dst[i] = from_f32<T>(src[i]);
+template <class T, int DH>
+cudaError_t launch_backward_tc(cudaStream_t s, T* dq, T* dk, T* dv, const T* q, const T* k, const T* v,
+                               const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
+  const size_t bytes = BwdSmem<DH>::bytes, dq_bytes = DqSmem<DH>::bytes;
+  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  if (e == cudaSuccess)
+    e = cudaFuncSetAttribute(backward_dq_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dq_bytes));
+  if (e != cudaSuccess) return e;
+  e = launch<backward_tc_kernel<T, DH>>(dim3(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H)), kTcWarps * 32, bytes, s, dk, dv,
+                                        q, k, v, lse, dd, dout, lens, g);
+  if (e != cudaSuccess) return e;
+  return launch<backward_dq_tc_kernel<T, DH>>(dim3(blocks(g.Lq, kTcRows), unsigned(g.B * g.H)), kTcWarps * 32, dq_bytes, s,
+                                              dq, q, k, v, lse, dd, dout, lens, g);
 }
 
 template <class T>
@@ -550,25 +660,27 @@ cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const 
 template <class T>
 cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q, const void* k, const void* v,
                      const void* out, const float* lse, const void* dout, const int32_t* kv_lens, const Geo& g) {
-  const int64_t nq = g.B * g.Lq * g.H * g.Dh, rows = g.B * g.H * g.Lq;
+  const int64_t rows = g.B * g.H * g.Lq;
   int* lens = nullptr;
-  float* ws = nullptr;
+  float* dd = nullptr;  // D [B,H,Lq] = Σ_d dO·O
   cudaError_t e = stage_ints(kv_lens, g.B, &lens, s);
-  if (e == cudaSuccess) e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(nq + rows) * sizeof(float), s);
-  if (e == cudaSuccess) e = cudaMemsetAsync(ws, 0, size_t(nq) * sizeof(float), s);
-  float* dd = ws + nq;
+  if (e == cudaSuccess) e = cudaMallocAsync(reinterpret_cast<void**>(&dd), size_t(rows) * sizeof(float), s);
   if (e == cudaSuccess) e = launch<rowdot_kernel<T>>(blocks(rows, 256), 256, 0, s, dd, static_cast<const T*>(dout), static_cast<const T*>(out), g);
   if (e == cudaSuccess) {
-    T *dkt = static_cast<T*>(dk), *dvt = static_cast<T*>(dv);
+    T *dqt = static_cast<T*>(dq), *dkt = static_cast<T*>(dk), *dvt = static_cast<T*>(dv);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     const T* gt = static_cast<const T*>(dout);
-    const bool tc = with_tensor_cores<T>(g, {dkt, dvt, qt, kt, vt, gt}, [&](auto dh) {
-      e = launch_backward_tc<T, decltype(dh)::value>(s, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
+    const bool tc = with_tensor_cores<T>(g, {dqt, dkt, dvt, qt, kt, vt, gt}, [&](auto dh) {
+      e = launch_backward_tc<T, decltype(dh)::value>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g);
     });
-    if (!tc) e = launch<backward_kernel<T>>(dim3(blocks(g.Lk, kRows), unsigned(g.B * g.H)), kRows, 0, s, dkt, dvt, ws, qt, kt, vt, lse, dd, gt, lens, g);
-    if (e == cudaSuccess) e = launch<convert_kernel<T>>(blocks(nq, 256), 256, 0, s, static_cast<T*>(dq), ws, nq);
+    if (!tc) {
+      const unsigned bh = unsigned(g.B * g.H);
+      e = launch<backward_kernel<T>>(dim3(blocks(g.Lk, kRows), bh), kRows, 0, s, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g);
+      if (e == cudaSuccess)
+        e = launch<backward_dq_kernel<T>>(dim3(blocks(g.Lq, kRows), bh), kRows, 0, s, dqt, qt, kt, vt, lse, dd, gt, lens, g);
+    }
   }
-  if (ws) cudaFreeAsync(ws, s);
+  if (dd) cudaFreeAsync(dd, s);
   if (lens) cudaFreeAsync(lens, s);
   return e;
 }
@@ -580,11 +692,10 @@ cudaError_t launch_attention_forward(cudaStream_t s, mk_dtype dtype, void* out, 
                                      int64_t Dh, float scale, bool causal) {
   if (Dh > kMaxDh || B * H > 65535) return cudaErrorNotSupported;
   const Geo g{B, Lq, Lk, H, Dh, scale, causal};
-  switch (dtype) {
-    case MK_BF16: return forward<__nv_bfloat16>(s, out, lse, q, k, v, kv_lens, g);
-    case MK_F16: return forward<__half>(s, out, lse, q, k, v, kv_lens, g);
-    default: return forward<float>(s, out, lse, q, k, v, kv_lens, g);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(s, out, lse, q, k, v, kv_lens, g);
+  });
 }
 
 cudaError_t launch_attention_backward(cudaStream_t s, mk_dtype dtype, void* dq, void* dk, void* dv, const void* q,
@@ -593,11 +704,10 @@ cudaError_t launch_attention_backward(cudaStream_t s, mk_dtype dtype, void* dq, 
                                       float scale, bool causal) {
   if (Dh > kMaxDh || B * H > 65535) return cudaErrorNotSupported;
   const Geo g{B, Lq, Lk, H, Dh, scale, causal};
-  switch (dtype) {
-    case MK_BF16: return backward<__nv_bfloat16>(s, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, g);
-    case MK_F16: return backward<__half>(s, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, g);
-    default: return backward<float>(s, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, g);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(s, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, g);
+  });
 }
 
 namespace {

@@ -1,9 +1,12 @@
 // patch_embed.cu: patch embedding forward and backward for f32, bf16 and f16 with f32
 // accumulation (contract in mamakit.h). The forward is the tiled GEMM of matmul.cu with the
 // A tile gathered from the pixels (no im2col buffer) and bias + pos added in the store.
-// Backward: dW by split-K over the tokens into an f32 workspace; dPos and dBias from one
-// reduction of dTokens over the batch. Correct first; tensor-core versions replace it later.
+// Backward: dW by split-K over the tokens, each split's partial stored in an f32 workspace and
+// the partials added in split order (reduce.cuh), no atomics: the same bits every run; dPos and
+// dBias from one reduction of dTokens over the batch. Correct first; tensor-core versions replace
+// it later. Tested by native/tests/backend_ops/patch_embed.cpp.
 #include "common.cuh"
+#include "reduce.cuh"
 
 namespace mk_cuda {
 namespace {
@@ -70,9 +73,9 @@ __global__ void forward_kernel(T* __restrict__ tokens, const T* __restrict__ img
   }
 }
 
-// ws [D, kp] += dTᵀ·P over the token range of blockIdx.z.
+// part [splits, D, kp]: part[z] = dTᵀ·P over the token range of split z = blockIdx.z.
 template <class T>
-__global__ void dweight_kernel(float* __restrict__ ws, const T* __restrict__ dt, const T* __restrict__ img, Geo g,
+__global__ void dweight_kernel(float* __restrict__ part, const T* __restrict__ dt, const T* __restrict__ img, Geo g,
                                int64_t per_split) {
   __shared__ float as[TK][TM + 1];  // as[token][feature]
   __shared__ float bs[TK][TN + 1];  // bs[token][pixel]
@@ -104,6 +107,7 @@ __global__ void dweight_kernel(float* __restrict__ ws, const T* __restrict__ dt,
     }
     __syncthreads();
   }
+  float* out = part + int64_t(blockIdx.z) * g.D * g.kp;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int64_t d = d0 + ty * 4 + i;
@@ -111,7 +115,7 @@ __global__ void dweight_kernel(float* __restrict__ ws, const T* __restrict__ dt,
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int64_t q = q0 + tx * 4 + j;
-      if (q < g.kp) atomicAdd(&ws[d * g.kp + q], sum[i][j]);
+      if (q < g.kp) out[d * g.kp + q] = sum[i][j];
     }
   }
 }
@@ -157,22 +161,22 @@ cudaError_t forward(cudaStream_t s, void* tokens, const void* img, const void* w
 template <class T>
 cudaError_t backward(cudaStream_t s, void* dw, void* db, void* dpos, const void* dt, const void* img, const Geo& g) {
   const T* dtt = static_cast<const T*>(dt);
+  // Enough token splits to give every SM a few blocks; each split reduces its own range into its
+  // own partial: splits·D·kp floats, at most D·kp plus 4·132 tiles of 64×64 (8.7 MB).
+  const int64_t M = g.B * g.np, tiles = int64_t(blocks(g.D, TM)) * blocks(g.kp, TN);
+  const int64_t splits = std::max<int64_t>(1, std::min<int64_t>((M + 255) / 256, (4 * 132 + tiles - 1) / tiles));
+  const int64_t per = ((M + splits - 1) / splits + TK - 1) / TK * TK, parts = (M + per - 1) / per;
   float* ws = nullptr;
   const int64_t nw = dw ? g.D * g.kp : 0, npd = (db || dpos) ? g.np * g.D : 0;
-  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(nw + npd + 1) * sizeof(float), s);
+  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(parts * nw + npd + 1) * sizeof(float), s);
   if (e != cudaSuccess) return e;
   if (dw) {
-    e = cudaMemsetAsync(ws, 0, size_t(nw) * sizeof(float), s);
-    // Enough token splits to give every SM a few blocks; each split reduces its own range.
-    const int64_t M = g.B * g.np, tiles = int64_t(blocks(g.D, TM)) * blocks(g.kp, TN);
-    const int64_t splits = std::max<int64_t>(1, std::min<int64_t>((M + 255) / 256, (4 * 132 + tiles - 1) / tiles));
-    const int64_t per = ((M + splits - 1) / splits + TK - 1) / TK * TK;
-    const dim3 grid(blocks(g.kp, TN), blocks(g.D, TM), unsigned((M + per - 1) / per));
-    if (e == cudaSuccess) e = launch<dweight_kernel<T>>(grid, 256, 0, s, ws, dtt, static_cast<const T*>(img), g, per);
-    if (e == cudaSuccess) e = launch<accumulate_kernel<T>>(blocks(nw, 256), 256, 0, s, static_cast<T*>(dw), ws, nw);
+    const dim3 grid(blocks(g.kp, TN), blocks(g.D, TM), unsigned(parts));
+    e = launch<dweight_kernel<T>>(grid, 256, 0, s, ws, dtt, static_cast<const T*>(img), g, per);
+    if (e == cudaSuccess) e = launch<add_partials_kernel<T>>(blocks(nw, 256), 256, 0, s, static_cast<T*>(dw), ws, parts, nw);
   }
   if (e == cudaSuccess && npd) {
-    float* dp = ws + nw;
+    float* dp = ws + parts * nw;
     e = launch<dpos_kernel<T>>(blocks(npd, 256), 256, 0, s, dp, dtt, g);
     if (e == cudaSuccess && dpos) e = launch<accumulate_kernel<T>>(blocks(npd, 256), 256, 0, s, static_cast<T*>(dpos), dp, npd);
     if (e == cudaSuccess && db) e = launch<dbias_kernel<T>>(blocks(g.D, 256), 256, 0, s, static_cast<T*>(db), dp, g.np, g.D);
@@ -191,22 +195,20 @@ cudaError_t launch_patch_embed_forward(cudaStream_t s, mk_dtype dtype, void* tok
                                        const void* bias, const void* pos, int64_t B, int64_t C, int64_t H,
                                        int64_t W, int64_t p, int64_t D, int64_t T, int64_t offset) {
   const Geo g = make_geo(B, C, H, W, p, D, T, offset);
-  switch (dtype) {
-    case MK_BF16: return forward<__nv_bfloat16>(s, tokens, img, w, bias, pos, g);
-    case MK_F16: return forward<__half>(s, tokens, img, w, bias, pos, g);
-    default: return forward<float>(s, tokens, img, w, bias, pos, g);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return forward<St>(s, tokens, img, w, bias, pos, g);
+  });
 }
 
 cudaError_t launch_patch_embed_backward(cudaStream_t s, mk_dtype dtype, void* dw, void* db, void* dpos,
                                         const void* dt, const void* img, int64_t B, int64_t C, int64_t H,
                                         int64_t W, int64_t p, int64_t D, int64_t T, int64_t offset) {
   const Geo g = make_geo(B, C, H, W, p, D, T, offset);
-  switch (dtype) {
-    case MK_BF16: return backward<__nv_bfloat16>(s, dw, db, dpos, dt, img, g);
-    case MK_F16: return backward<__half>(s, dw, db, dpos, dt, img, g);
-    default: return backward<float>(s, dw, db, dpos, dt, img, g);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward<St>(s, dw, db, dpos, dt, img, g);
+  });
 }
 
 namespace {

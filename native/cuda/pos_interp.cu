@@ -1,6 +1,8 @@
 // pos_interp.cu: bicubic resampling of position embeddings, forward and backward (contract in
-// mamakit.h, same arithmetic as native/cpu/pos_interp.cpp). The backward scatters into an f32
-// workspace with atomics, then converts.
+// mamakit.h, same arithmetic as native/cpu/pos_interp.cpp). The backward gathers instead of
+// scattering, so that each gradient is summed by one thread in a fixed order (no atomics: the
+// same bits every run): the taps are separable, so columns first into an f32 workspace
+// [H1, W0, D], then rows. Tested by native/tests/backend_ops/pos_interp.cpp.
 #include "common.cuh"
 
 namespace mk_cuda {
@@ -24,7 +26,6 @@ __device__ Taps taps(int64_t i, float scale, int64_t n) {
   }
   return r;
 }
-
 struct Grid {
   int64_t h0, w0, h1, w1, D;
   float sh, sw;
@@ -42,21 +43,58 @@ __global__ void forward_kernel(T* __restrict__ y, const T* __restrict__ x, Grid 
   y[i] = from_f32<T>(s);
 }
 
-template <class T>
-__global__ void backward_kernel(float* __restrict__ ws, const T* __restrict__ dy, Grid g) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= g.h1 * g.w1 * g.D) return;
-  const int64_t o = i / g.D, d = i % g.D;
-  const Taps ty = taps(o / g.w1, g.sh, g.h0), tx = taps(o % g.w1, g.sw, g.w0);
-  const float v = to_f32(dy[i]);
-  for (int a = 0; a < 4; ++a)
-    for (int b = 0; b < 4; ++b) atomicAdd(&ws[(ty.at[a] * g.w0 + tx.at[b]) * g.D + d], ty.w[a] * tx.w[b] * v);
+// The outputs [lo, hi) of an axis of n1 whose taps reach source index s of an axis of n0. For a
+// scale > 0, an output's first tap clamp(floor(real) − 1) and last tap clamp(floor(real) + 2)
+// never decrease along the axis, so they are the outputs with first ≤ s ≤ last: found by
+// bisection over the same taps() as the forward. Any other scale: all outputs (each tested).
+__device__ void reach(int64_t s, float scale, int64_t n0, int64_t n1, int64_t& lo, int64_t& hi) {
+  lo = 0, hi = n1;
+  if (!(scale > 0.f)) return;
+  for (int64_t b = n1; lo < b;) {  // the first output whose last tap is ≥ s
+    const int64_t m = lo + (b - lo) / 2;
+    if (taps(m, scale, n0).at[3] >= s) b = m;
+    else lo = m + 1;
+  }
+  for (int64_t a = lo; a < hi;) {  // the first output whose first tap is > s
+    const int64_t m = a + (hi - a) / 2;
+    if (taps(m, scale, n0).at[0] > s) hi = m;
+    else a = m + 1;
+  }
 }
 
+// The weight with which output i's taps (of the axis) reach source s: its taps at s added in
+// order (several when clamped at an edge), 0 when none does.
+__device__ __forceinline__ float weight_at(const Taps& t, int64_t s) {
+  float w = 0.f;
+  for (int k = 0; k < 4; ++k)
+    if (t.at[k] == s) w += t.w[k];
+  return w;
+}
+
+// Columns: cs [H1, W0, D], cs[oy, sx] = Σ_ox wx(ox → sx)·dy[oy, ox], ox ascending.
 template <class T>
-__global__ void convert_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t n) {
+__global__ void backward_cols_kernel(float* __restrict__ cs, const T* __restrict__ dy, Grid g) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) dst[i] = from_f32<T>(src[i]);
+  if (i >= g.h1 * g.w0 * g.D) return;
+  const int64_t d = i % g.D, sx = i / g.D % g.w0, oy = i / (g.D * g.w0);
+  int64_t lo, hi;
+  reach(sx, g.sw, g.w0, g.w1, lo, hi);
+  float s = 0.f;
+  for (int64_t ox = lo; ox < hi; ++ox) s += weight_at(taps(ox, g.sw, g.w0), sx) * to_f32(dy[(oy * g.w1 + ox) * g.D + d]);
+  cs[i] = s;
+}
+
+// Rows: dx [H0, W0, D], dx[sy, sx] = Σ_oy wy(oy → sy)·cs[oy, sx], oy ascending.
+template <class T>
+__global__ void backward_rows_kernel(T* __restrict__ dx, const float* __restrict__ cs, Grid g) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= g.h0 * g.w0 * g.D) return;
+  const int64_t d = i % g.D, sx = i / g.D % g.w0, sy = i / (g.D * g.w0);
+  int64_t lo, hi;
+  reach(sy, g.sh, g.h0, g.h1, lo, hi);
+  float s = 0.f;
+  for (int64_t oy = lo; oy < hi; ++oy) s += weight_at(taps(oy, g.sh, g.h0), sy) * cs[(oy * g.w0 + sx) * g.D + d];
+  dx[i] = from_f32<T>(s);
 }
 
 unsigned blocks(int64_t n) { return unsigned((n + 255) / 256); }
@@ -68,16 +106,13 @@ cudaError_t forward(cudaStream_t s, void* y, const void* x, const Grid& g) {
 
 template <class T>
 cudaError_t backward(cudaStream_t s, void* dx, const void* dy, const Grid& g) {
-  const int64_t n = g.h0 * g.w0 * g.D;
-  float* ws = nullptr;
-  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(n) * sizeof(float), s);
+  const int64_t nc = g.h1 * g.w0 * g.D, n = g.h0 * g.w0 * g.D;
+  float* cs = nullptr;
+  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&cs), size_t(std::max<int64_t>(nc, 1)) * sizeof(float), s);
   if (e != cudaSuccess) return e;
-  e = cudaMemsetAsync(ws, 0, size_t(n) * sizeof(float), s);
-  if (e == cudaSuccess) {
-    e = launch<backward_kernel<T>>(blocks(g.h1 * g.w1 * g.D), 256, 0, s, ws, static_cast<const T*>(dy), g);
-    if (e == cudaSuccess) e = launch<convert_kernel<T>>(blocks(n), 256, 0, s, static_cast<T*>(dx), ws, n);
-  }
-  const cudaError_t f = cudaFreeAsync(ws, s);
+  e = launch<backward_cols_kernel<T>>(blocks(nc), 256, 0, s, cs, static_cast<const T*>(dy), g);
+  if (e == cudaSuccess) e = launch<backward_rows_kernel<T>>(blocks(n), 256, 0, s, static_cast<T*>(dx), cs, g);
+  const cudaError_t f = cudaFreeAsync(cs, s);
   return e != cudaSuccess ? e : f;
 }
 
@@ -86,11 +121,10 @@ cudaError_t backward(cudaStream_t s, void* dx, const void* dy, const Grid& g) {
 cudaError_t launch_pos_interp(cudaStream_t s, mk_dtype dtype, bool backward_pass, void* out, const void* in,
                               int64_t h0, int64_t w0, int64_t h1, int64_t w1, int64_t D, float sh, float sw) {
   const Grid g{h0, w0, h1, w1, D, sh, sw};
-  switch (dtype) {
-    case MK_BF16: return backward_pass ? backward<__nv_bfloat16>(s, out, in, g) : forward<__nv_bfloat16>(s, out, in, g);
-    case MK_F16: return backward_pass ? backward<__half>(s, out, in, g) : forward<__half>(s, out, in, g);
-    default: return backward_pass ? backward<float>(s, out, in, g) : forward<float>(s, out, in, g);
-  }
+  return by_dtype(dtype, [&](auto st) {
+    using St = decltype(st);
+    return backward_pass ? backward<St>(s, out, in, g) : forward<St>(s, out, in, g);
+  });
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // the two backends, buffers on each, seeded inputs, the comparison, and the registry through
 // which each op stem's file adds its cases (and, for some, timings). See main.cpp.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
@@ -62,16 +63,41 @@ struct CpuBuf {
 std::vector<float> rounded(const std::vector<float>& v, mk_dtype dt);
 inline std::vector<float> rnd(size_t n, mk_dtype dt, float scale = 1.f) { return rounded(randn(n, scale), dt); }
 
-// One output of a case: what the GPU gave, what the CPU gave.
+extern int g_passed, g_failed;
+
+// One output of a case: what the GPU gave, what the CPU gave, and optionally per element the
+// magnitude of the terms summed into it (Σ|term|, from the host in double): the scale of the
+// rounding of 16-bit intermediates, which can lie far above the result under cancellation.
 struct Out {
   const char* name;
   std::vector<float> got, want;
+  std::vector<double> mag = {};  // empty, or one per element
 };
 
-// |gpu − cpu| ≤ rtol·|cpu| + atol·scale for every element, scale = max |cpu| of that output:
-// f32 rtol = atol = 1e-5 (f32 arithmetic in another order); bf16/f16 1e-2 (16-bit storage of the
-// results and, on tensor cores, of intermediates); `loose` widens both. Counts and prints the case.
+// |gpu − cpu| ≤ rtol·|cpu| + atol·scale for every element, scale = max |cpu| of that output, or
+// max(that, mag[i]) where the output has magnitudes: f32 rtol = atol = 1e-5 (f32 arithmetic in
+// another order); bf16/f16 1e-2 (16-bit storage of the results and, on tensor cores, of
+// intermediates); `loose` widens both. Counts and prints the case.
 void compare(const std::string& what, mk_dtype dt, const std::vector<Out>& outs, double loose = 1);
+
+// Determinism: `again` is a second GPU run of the same call on the same inputs, `first` the
+// first; every value must repeat bit for bit (no float atomics, no order that depends on how the
+// blocks are scheduled). Counts and prints the check.
+inline void same_bits(const std::string& what, const std::vector<const char*>& names,
+                      const std::vector<std::vector<float>>& first, const std::vector<std::vector<float>>& again) {
+  for (size_t o = 0; o < names.size(); ++o) {
+    const size_t n = std::min(first[o].size(), again[o].size());
+    size_t i = 0;
+    while (i < n && !std::memcmp(&first[o][i], &again[o][i], sizeof(float))) ++i;
+    if (i == n && first[o].size() == again[o].size()) continue;
+    ++g_failed;
+    if (i == n) std::printf("FAIL %s repeats: %s has %zu values, then %zu\n", what.c_str(), names[o], first[o].size(), again[o].size());
+    else std::printf("FAIL %s repeats: not bit for bit: %s[%zu] = %.9g, then %.9g\n", what.c_str(), names[o], i, first[o][i], again[o][i]);
+    return;
+  }
+  ++g_passed;
+  std::printf("ok   %s repeats bit for bit\n", what.c_str());
+}
 
 // A backend call that failed: the case fails with the backend's message.
 bool called(mk_status s, const mk_backend* be, mk_context* ctx, const std::string& what);

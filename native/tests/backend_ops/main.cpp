@@ -91,10 +91,15 @@ void compare(const std::string& what, mk_dtype dt, const std::vector<Out>& outs,
       worst = INFINITY, where = fmt("%s: %zu values, the CPU %zu", o.name, o.got.size(), o.want.size());
       break;
     }
+    if (!o.mag.empty() && o.mag.size() != o.want.size()) {
+      worst = INFINITY, where = fmt("%s: %zu magnitudes for %zu values", o.name, o.mag.size(), o.want.size());
+      break;
+    }
     double scale = 0;
     for (float v : o.want) scale = std::max(scale, std::fabs(double(v)));
     for (size_t i = 0; i < o.got.size(); ++i) {
-      const double err = std::fabs(double(o.got[i]) - o.want[i]), lim = tol * (std::fabs(o.want[i]) + scale) + 1e-30;
+      const double mag = o.mag.empty() ? scale : std::max(scale, o.mag[i]);
+      const double err = std::fabs(double(o.got[i]) - o.want[i]), lim = tol * (std::fabs(o.want[i]) + mag) + 1e-30;
       const double e = std::isnan(err) ? INFINITY : err / lim;
       if (e > worst) worst = e, where = fmt("%s[%zu] = %.7g, cpu %.7g", o.name, i, o.got[i], o.want[i]);
     }

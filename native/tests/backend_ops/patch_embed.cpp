@@ -1,5 +1,6 @@
 // patch_embed.cpp: the op test's patch embedding cases (forward into a token buffer with CLS and
-// register rows first, backward accumulating) and its timing at the paper's image size.
+// register rows first, backward accumulating and repeated bit for bit) and its timing at the paper's
+// image size.
 #include "common.h"
 
 namespace ops {
@@ -27,6 +28,10 @@ void patch_embed_case(mk_dtype dt, int64_t B, int64_t C, int64_t H, int64_t W, i
     return;
   compare(what, dt, {{"tokens", gt.get(), ct.get()}, {"dweight", gdw.get(), cdw.get()}, {"dbias", gdb.get(), cdb.get()},
                      {"dpos", gdp.get(), cdp.get()}});
+  // The backward again, accumulating into the same starting gradients: the same bits.
+  GpuBuf gdw2(dw0, dt), gdb2(db0, dt), gdp2(dp0, dt);
+  if (GPU(patch_embed_backward(g_gpu_ctx, gdw2.p, gdb2.p, gdp2.p, gdt.p, gi.p, dt, B, C, H, W, p, D, T, offset), what))
+    same_bits(what, {"dweight", "dbias", "dpos"}, {gdw.get(), gdb.get(), gdp.get()}, {gdw2.get(), gdb2.get(), gdp2.get()});
 }
 
 void check_patch_embed() {
@@ -35,6 +40,7 @@ void check_patch_embed() {
     patch_embed_case(dt, 3, 3, 32, 48, 16, 70, 0, true);
     patch_embed_case(dt, 1, 2, 8, 12, 4, 64, 1, false);
     patch_embed_case(dt, 2, 1, 20, 20, 4, 65, 3, true);
+    patch_embed_case(dt, 8, 1, 64, 64, 4, 24, 2, true);  // 2048 patches: dweight in 8 token splits
   }
   if (!g_emulated) patch_embed_case(MK_BF16, 2, 1, 518, 518, 14, 96, 5, true);
 }

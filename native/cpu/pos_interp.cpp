@@ -3,6 +3,7 @@
 // run at another resolution: output pixel i reads source coordinate (i + 0.5)·scale − 0.5,
 // the 4×4 neighbours with the cubic convolution kernel of a = −0.75, indices clamped to the
 // grid. x [H0·W0, D] → y [H1·W1, D]; backward scatters dy with the same weights.
+#include "../common/cubic.h"
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -11,27 +12,9 @@ namespace mk {
 namespace MK_ISA {
 namespace {
 
-struct Taps {
-  int64_t at[4];  // clamped source indices
-  float w[4];
-};
+using Taps = CubicTaps;
 
-// Same float arithmetic as PyTorch's upsample_bicubic2d (get_cubic_upsample_coefficients).
-Taps taps(int64_t i, float scale, int64_t n) {
-  const float real = scale * (float(i) + 0.5f) - 0.5f;
-  const float fl = std::floor(real);
-  const float t = real - fl;
-  const float A = -0.75f;
-  auto cc1 = [A](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };             // |x| ≤ 1
-  auto cc2 = [A](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };        // 1 < |x| < 2
-  Taps r;
-  r.w[0] = cc2(t + 1), r.w[1] = cc1(t), r.w[2] = cc1(1 - t), r.w[3] = cc2(2 - t);
-  for (int k = 0; k < 4; ++k) {
-    const int64_t s = int64_t(fl) - 1 + k;
-    r.at[k] = s < 0 ? 0 : s >= n ? n - 1 : s;
-  }
-  return r;
-}
+Taps taps(int64_t i, float scale, int64_t n) { return cubic_taps(i, scale, n); }
 
 // o[0..D) += w · s[0..D)
 void axpy(float* o, const float* s, float w, int64_t D) {

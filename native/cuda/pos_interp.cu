@@ -3,29 +3,16 @@
 // scattering, so that each gradient is summed by one thread in a fixed order (no atomics: the
 // same bits every run): the taps are separable, so columns first into an f32 workspace
 // [H1, W0, D], then rows. Tested by native/tests/backend_ops/pos_interp.cpp.
+#include "../common/cubic.h"
 #include "common.cuh"
 
 namespace mk_cuda {
 namespace {
 
-struct Taps {
-  int64_t at[4];
-  float w[4];
-};
+using Taps = mk::CubicTaps;
 
-__device__ Taps taps(int64_t i, float scale, int64_t n) {
-  const float real = scale * (float(i) + 0.5f) - 0.5f;
-  const float fl = floorf(real), t = real - fl, A = -0.75f;
-  auto cc1 = [A](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
-  auto cc2 = [A](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
-  Taps r;
-  r.w[0] = cc2(t + 1), r.w[1] = cc1(t), r.w[2] = cc1(1 - t), r.w[3] = cc2(2 - t);
-  for (int k = 0; k < 4; ++k) {
-    const int64_t s = int64_t(fl) - 1 + k;
-    r.at[k] = s < 0 ? 0 : s >= n ? n - 1 : s;
-  }
-  return r;
-}
+__device__ __forceinline__ Taps taps(int64_t i, float scale, int64_t n) { return mk::cubic_taps(i, scale, n); }
+
 struct Grid {
   int64_t h0, w0, h1, w1, D;
   float sh, sw;

@@ -4,9 +4,12 @@
 #      `node scripts/pack-node-kit.mjs`; the call carries .gpu-kit): Node, the dependencies, dist/;
 #   1. build the addon and the CUDA backend for sm_90 (cmake-js, nvcc) and the op test;
 #   2. the cross-backend op test on the real library, then its timings (native/tests/backend_ops);
-#   3. the Node tests of the kernels and of CUDA on the GPU (`npm test -- kernels cuda`);
-#   4. the same ops timed in PyTorch on the same card;
-#   5. a short table last; every log and figure under OUTDIR.
+#   3. the Node tests of the kernels and of CUDA on the GPU (`npm test -- kernels cuda`: the op
+#      cases, the CPU-vs-CUDA training parity, resume, the traffic count, pretrain --device cuda);
+#   4. the default tiny pre-training (`npm run pretrain`) for 40 steps on the GPU, then on the
+#      CPU of the same machine: samples/s of each;
+#   5. the same ops timed in PyTorch on the same card;
+#   6. a short table last; every log and figure under OUTDIR.
 # Usage: bash bench/gpu.sh [OUTDIR]   (default: $OUT, else bench/out/gpu)
 #   device tool: node scripts/pack-node-kit.mjs here, then run { command: 'bash bench/gpu.sh',
 #                carry: ['.gpu-kit'], timeout_s: 540 }
@@ -48,6 +51,13 @@ step "Node tests on the GPU (npm test -- kernels cuda)"
 node scripts/test.mjs --no-build kernels cuda >"$out/node-tests.txt" 2>&1 || status=1
 grep -E "^CUDA tests|FAIL|TIMEOUT" "$out/node-tests.txt" | head -20
 tail -1 "$out/node-tests.txt"
+
+step "pre-training: the default tiny MaMA, 40 steps on the GPU, then on this machine's CPU"
+for dev in cuda cpu; do
+  node dist/lib/cli/main.js pretrain --device "$dev" --steps 40 --no-eval --data "$out/synth" --out "$out/pretrain-$dev" \
+    >"$out/pretrain-$dev.txt" 2>&1 || status=1
+  echo "$dev: $(grep -oE '[0-9.]+ samples/s' "$out/pretrain-$dev.txt" | tail -1)"
+done
 
 step "peer: PyTorch on the same card"
 if [ -s "$out/ours.jsonl" ]; then

@@ -390,6 +390,26 @@ __global__ void backward_dq_kernel(T* __restrict__ dq, const T* __restrict__ q, 
 // forward_tc_kernel.
 constexpr int kTcBwdKeys = 64, kTcBwdQueries = 32;
 
+// The two products of a backward tile, each 16 rows (the warp's A fragments a1, a2 over DH)
+// × N columns (rows of b1, b2 in shared memory, row stride RS): x = a1·b1ᵀ, y = a2·b2ᵀ, as
+// [N/8 column tiles][4] accumulator fragments. Sᵀ and dPᵀ for the dK/dV pass, S and dP for dQ.
+template <class T, int DH, int N, int RS>
+__device__ __forceinline__ void two_products(float (&x)[N / 8][4], float (&y)[N / 8][4], const uint32_t (&a1)[DH / 16][4],
+                                             const uint32_t (&a2)[DH / 16][4], const T* b1, const T* b2, int gr, int tq) {
+#pragma unroll
+  for (int n = 0; n < N / 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) x[n][e] = y[n][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < DH / 16; ++kk) {
+      const T* r1 = &b1[(n * 8 + gr) * RS + kk * 16 + 2 * tq];
+      mma16816<T>(x[n], a1[kk], ld2(r1), ld2(r1 + 8));
+      const T* r2 = &b2[(n * 8 + gr) * RS + kk * 16 + 2 * tq];
+      mma16816<T>(y[n], a2[kk], ld2(r2), ld2(r2 + 8));
+    }
+  }
+}
+
 template <int DH>
 struct BwdSmem {
   static constexpr int RS = DH + 8, TS = kTcBwdQueries + 8;
@@ -457,18 +477,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
 
     // Sᵀ and dPᵀ: 16 keys × 32 queries, [4 query tiles][4].
     float p[QT / 8][4], dp[QT / 8][4];
-#pragma unroll
-    for (int n = 0; n < QT / 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) p[n][e] = dp[n][e] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < DH / 16; ++kk) {
-        const T* qr = &qs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
-        mma16816<T>(p[n], ka[kk], ld2(qr), ld2(qr + 8));
-        const T* gr_ = &gs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
-        mma16816<T>(dp[n], va[kk], ld2(gr_), ld2(gr_ + 8));
-      }
-    }
+    two_products<T, DH, QT, L::RS>(p, dp, ka, va, qs, gs, gr, tq);
     // Pᵀ = exp(Sᵀ·scale − lse) where the key is visible to the query, else 0; dSᵀ = Pᵀ(dPᵀ − D)·scale.
 #pragma unroll
     for (int n = 0; n < QT / 8; ++n)
@@ -580,18 +589,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
 
     // S and dP for this warp's 16 queries × 64 keys: [8 key tiles][4].
     float p[kTcDqKeys / 8][4], dp[kTcDqKeys / 8][4];
-#pragma unroll
-    for (int n = 0; n < kTcDqKeys / 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) p[n][e] = dp[n][e] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < DH / 16; ++kk) {
-        const T* kr = &ks[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
-        mma16816<T>(p[n], qa[kk], ld2(kr), ld2(kr + 8));
-        const T* vr = &vs[(n * 8 + gr) * L::RS + kk * 16 + 2 * tq];
-        mma16816<T>(dp[n], ga[kk], ld2(vr), ld2(vr + 8));
-      }
-    }
+    two_products<T, DH, kTcDqKeys, L::RS>(p, dp, qa, ga, ks, vs, gr, tq);
     // P = exp(S·scale − lse) where the key is visible to the query, else 0; dS = P(dP − D)·scale.
 #pragma unroll
     for (int n = 0; n < kTcDqKeys / 8; ++n)
@@ -643,18 +641,15 @@ cudaError_t launch_backward_tc(cudaStream_t s, T* dq, T* dk, T* dv, const T* q, 
 template <class T>
 cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const void* k, const void* v,
                     const int32_t* kv_lens, const Geo& g) {
-  int* lens = nullptr;
-  cudaError_t e = stage_ints(kv_lens, g.B, &lens, s);
-  if (e == cudaSuccess) {
+  return with_ints(kv_lens, g.B, s, [&](const int* lens) {
     T* o = static_cast<T*>(out);
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
+    cudaError_t e = cudaSuccess;
     const bool tc = with_tensor_cores<T>(g, {o, qt, kt, vt}, [&](auto dh) {
       e = launch_forward_tc<T, decltype(dh)::value>(s, o, lse, qt, kt, vt, lens, g);
     });
-    if (!tc) e = launch<forward_kernel<T>>(dim3(blocks(g.Lq, kRows), unsigned(g.B * g.H)), kRows, 0, s, o, lse, qt, kt, vt, lens, g);
-  }
-  if (lens) cudaFreeAsync(lens, s);
-  return e;
+    return tc ? e : launch<forward_kernel<T>>(dim3(blocks(g.Lq, kRows), unsigned(g.B * g.H)), kRows, 0, s, o, lse, qt, kt, vt, lens, g);
+  });
 }
 
 template <class T>

@@ -35,6 +35,17 @@ cudaError_t wait(cudaStream_t s);
 // cudaFreeAsync; nullptr for a null host pointer.
 cudaError_t stage_ints(const int32_t* host, int64_t n, int** dev, cudaStream_t s);
 
+// f(dev) with the n host int32 values staged on the device (stage_ints) and freed after it
+// (stream-ordered); the first error of the two.
+template <class F>
+cudaError_t with_ints(const int32_t* host, int64_t n, cudaStream_t s, F&& f) {
+  int* dev = nullptr;
+  cudaError_t e = stage_ints(host, n, &dev, s);
+  if (e == cudaSuccess) e = f(dev);
+  const cudaError_t g = dev ? cudaFreeAsync(dev, s) : cudaSuccess;
+  return e != cudaSuccess ? e : g;
+}
+
 template <class T> __device__ __forceinline__ float to_f32(T x);
 template <> __device__ __forceinline__ float to_f32<float>(float x) { return x; }
 template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }

@@ -58,16 +58,13 @@ cudaError_t backward(cudaStream_t s, void* dtable, const void* dy, const int* cs
 mk_status cu_embedding_forward(mk_context* ctx, void* y, const void* table, const int32_t* ids, mk_dtype dtype, int64_t N,
                                int64_t D) {
   if (N <= 0 || D <= 0) return MK_OK;
-  int* dids = nullptr;
-  cudaError_t e = stage_ints(ids, N, &dids, ctx->stream);
-  if (e == cudaSuccess) {
-    e = by_dtype(dtype, [&](auto st) {
-      using St = decltype(st);
-      return forward<St>(ctx->stream, y, table, dids, N, D);
-    });
-  }
-  const cudaError_t f = dids ? cudaFreeAsync(dids, ctx->stream) : cudaSuccess;
-  return check(e != cudaSuccess ? e : f, "embedding");
+  return check(with_ints(ids, N, ctx->stream, [&](const int* dids) {
+                 return by_dtype(dtype, [&](auto st) {
+                   using St = decltype(st);
+                   return forward<St>(ctx->stream, y, table, dids, N, D);
+                 });
+               }),
+               "embedding");
 }
 
 mk_status cu_embedding_backward(mk_context* ctx, void* dtable, const void* dy, const int32_t* ids, mk_dtype dtype,
@@ -96,16 +93,13 @@ mk_status cu_embedding_backward(mk_context* ctx, void* dtable, const void* dy, c
   } catch (const std::bad_alloc&) {
     return fail(MK_ERR_OOM, "embeddingBackward: out of host memory grouping the ids");
   }
-  int* dcsr = nullptr;
-  cudaError_t e = stage_ints(csr.data(), int64_t(csr.size()), &dcsr, ctx->stream);
-  if (e == cudaSuccess) {
-    e = by_dtype(dtype, [&](auto st) {
-      using St = decltype(st);
-      return backward<St>(ctx->stream, dtable, dy, dcsr, N, U, D);
-    });
-  }
-  const cudaError_t f = dcsr ? cudaFreeAsync(dcsr, ctx->stream) : cudaSuccess;
-  return check(e != cudaSuccess ? e : f, "embeddingBackward");
+  return check(with_ints(csr.data(), int64_t(csr.size()), ctx->stream, [&](const int* dcsr) {
+                 return by_dtype(dtype, [&](auto st) {
+                   using St = decltype(st);
+                   return backward<St>(ctx->stream, dtable, dy, dcsr, N, U, D);
+                 });
+               }),
+               "embeddingBackward");
 }
 
 }  // namespace

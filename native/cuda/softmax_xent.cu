@@ -98,31 +98,25 @@ cudaError_t backward(cudaStream_t s, void* dlogits, const void* logits, const fl
 mk_status cu_softmax_xent_forward(mk_context* ctx, float* loss, float* lse, const void* logits, const int32_t* targets,
                                   mk_dtype dtype, int64_t R, int64_t C) {
   if (R <= 0 || C <= 0) return MK_OK;
-  int* t = nullptr;
-  cudaError_t e = stage_ints(targets, R, &t, ctx->stream);
-  if (e == cudaSuccess) {
-    e = by_dtype(dtype, [&](auto st) {
-      using St = decltype(st);
-      return forward<St>(ctx->stream, loss, lse, logits, t, R, C);
-    });
-  }
-  const cudaError_t f = t ? cudaFreeAsync(t, ctx->stream) : cudaSuccess;
-  return check(e != cudaSuccess ? e : f, "softmaxCrossEntropy");
+  return check(with_ints(targets, R, ctx->stream, [&](const int* t) {
+                 return by_dtype(dtype, [&](auto st) {
+                   using St = decltype(st);
+                   return forward<St>(ctx->stream, loss, lse, logits, t, R, C);
+                 });
+               }),
+               "softmaxCrossEntropy");
 }
 
 mk_status cu_softmax_xent_backward(mk_context* ctx, void* dlogits, const void* logits, const float* lse,
                                    const int32_t* targets, float scale, mk_dtype dtype, int64_t R, int64_t C) {
   if (R <= 0 || C <= 0) return MK_OK;
-  int* t = nullptr;
-  cudaError_t e = stage_ints(targets, R, &t, ctx->stream);
-  if (e == cudaSuccess) {
-    e = by_dtype(dtype, [&](auto st) {
-      using St = decltype(st);
-      return backward<St>(ctx->stream, dlogits, logits, lse, t, scale, R, C);
-    });
-  }
-  const cudaError_t f = t ? cudaFreeAsync(t, ctx->stream) : cudaSuccess;
-  return check(e != cudaSuccess ? e : f, "softmaxCrossEntropyBackward");
+  return check(with_ints(targets, R, ctx->stream, [&](const int* t) {
+                 return by_dtype(dtype, [&](auto st) {
+                   using St = decltype(st);
+                   return backward<St>(ctx->stream, dlogits, logits, lse, t, scale, R, C);
+                 });
+               }),
+               "softmaxCrossEntropyBackward");
 }
 
 }  // namespace

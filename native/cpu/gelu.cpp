@@ -3,6 +3,7 @@
 //   tanh: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³),
 //         y' = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)
 //   computed as ½(1 + tanh u) = σ(2u) = 1/(1 + e^{−2u}): one exponential and one division.
+#include "../common/gelu.h"
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -11,10 +12,7 @@ namespace mk {
 namespace MK_ISA {
 namespace {
 
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kSqrt2OverPi = 0.79788456080286536f;
-constexpr float kC = 0.044715f;
+using namespace gelu;
 
 #if MK_ISA_LEVEL >= 1
 // erf(z) ≈ z·p(z²)/q(z²) on z clamped to [−4, 4] (erf(±4) rounds to ±1 in f32): the rational
@@ -55,10 +53,6 @@ inline V gelu_erf(V x) {
 #else
 inline V gelu_erf(V x) { return {0.5f * x.v * (1.f + std::erf(x.v * kInvSqrt2))}; }
 #endif
-
-// Tanh form: ½(1 + tanh u) = σ(2u) = 1/(1 + 2^v) with v = −2u·log2 e = x·(a + b·x²), the
-// constants folded so that the exponential needs no multiply or ln 2 reduction of its own.
-constexpr float kTanhA = -2.f * kSqrt2OverPi * 1.44269504088896341f, kTanhB = kTanhA * kC;
 
 inline V gelu(V x, bool tanh_form) {
   if (tanh_form) return x / (V::set1(1.f) + vexp2(x * V::fma(V::set1(kTanhB), x * x, V::set1(kTanhA))));

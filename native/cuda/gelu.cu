@@ -1,16 +1,12 @@
 // gelu.cu: GELU forward and backward, exact (erf) and tanh forms (contract in mamakit.h, the same
 // formulas as native/cpu/gelu.cpp), f32 arithmetic on any storage type. Elementwise, grid-stride.
+#include "../common/gelu.h"
 #include "common.cuh"
 
 namespace mk_cuda {
 namespace {
 
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kSqrt2OverPi = 0.79788456080286536f;
-constexpr float kC = 0.044715f;
-// Tanh form: ½(1 + tanh u) = σ(2u) = 1/(1 + 2^v), v = −2u·log2 e = x·(kTanhA + kTanhB·x²).
-constexpr float kTanhA = -2.f * kSqrt2OverPi * 1.44269504088896341f, kTanhB = kTanhA * kC;
+using namespace mk::gelu;
 
 // 2^v with v clamped to [−126, 127] as the CPU's vexp2: 2^v stays finite, so that e·σ below is
 // never ∞·0 (NaN) for large negative x.

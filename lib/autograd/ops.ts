@@ -364,13 +364,15 @@ defineRule('reshape', (n, g) => {
 
 // Fused loss heads: their gradients (for an upstream 1) were computed with the loss. They are
 // scaled in place by the upstream g [1], read on the device, and handed on (not freed with the
-// node); a gradient kept in f32 for a 16-bit input (a log-scale) is converted to its dtype.
+// node); a gradient kept in f32 for a 16-bit input (a log-scale) stays f32 where the input's
+// own gradient is (a parameter's in mixed precision), and is converted to its dtype otherwise.
 function handOn(n: Node, i: number, g: Tensor, input: Var): Tensor {
   const t = n.saved[`g${i}`] as Tensor;
   delete n.saved[`g${i}`];
   kernels.scale(t, g);
-  if (t.dtype === input.value.dtype) return t;
-  const c = t.to({ dtype: input.value.dtype });
+  const want = input.grad?.dtype ?? input.value.dtype;
+  if (t.dtype === want) return t;
+  const c = t.to({ dtype: want });
   t.dispose();
   return c;
 }

@@ -9,7 +9,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
-                        [--workers N] [--device cpu|cuda] [--dtype f32|bf16|f16]
+                        [--workers N] [--device cpu|cuda] [--precision f32|bf16]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
@@ -22,7 +22,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             Face names: DINOv2 with registers, GPT-2; LoRA applies only to a loaded language model);
             --set overrides any field of the config (e.g. --set model.vit.depth=6);
             --device cuda trains and evaluates on the GPU (or, for tests, the emulated CUDA library);
-            --dtype bf16|f16 (CUDA) computes in 16 bits with f32 master weights (mixed precision)
+            --precision bf16 (CUDA's default) is mixed precision: bf16 weights and activations, f32
+            accumulation, master weights, gradients and optimizer state; f32 (the CPU's) computes in f32
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md
@@ -58,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
         preset: { type: 'string', default: 'tiny' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
-        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' },
+        ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -71,9 +72,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values.pooling !== undefined) cfg.pooling = pooling('pretrain', values.pooling);
     if (values.device !== undefined) cfg.device = device('pretrain', values.device);
-    if (values.dtype !== undefined) {
-      if (!['f32', 'bf16', 'f16'].includes(values.dtype)) throw new RangeError(`mamakit pretrain: --dtype must be f32, bf16 or f16, got ${values.dtype}`);
-      cfg.dtype = values.dtype;
+    if (values.precision !== undefined) {
+      if (values.precision !== 'f32' && values.precision !== 'bf16') throw new RangeError(`mamakit pretrain: --precision must be f32 or bf16, got ${values.precision}`);
+      cfg.precision = values.precision;
     }
     if (values.ablation !== undefined) {
       // CLIP-only: the image-text term alone for the whole run (no second view, no local loss).

@@ -3,7 +3,10 @@
 import { native } from '../native.js';
 import { storage, type Tensor } from '../tensor.js';
 
-/** y += alpha·x in place (same shape, device, dtype; x and y apart in memory); returns y. */
+/**
+ * y += alpha·x in place (same shape and device, x and y apart in memory; the same dtype, or a
+ * 16-bit x into an f32 y: mixed-precision gradient accumulation); returns y.
+ */
 export function axpy(y: Tensor, x: Tensor, alpha = 1): Tensor {
   native.axpy(storage(y), storage(x), alpha);
   return y;

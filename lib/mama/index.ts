@@ -1,6 +1,6 @@
 // mama/index.ts: the MaMA model, its presets, pre-training and evaluation.
 export { Mama, mamaPresets, type MamaConfig, type MamaBatch, type TextPooling } from './model.js';
-export { pretrain, runEval, defaultConfig, type TrainConfig, type RunResult, type StepInfo } from './train.js';
+export { pretrain, runEval, defaultConfig, precisionOf, type Precision, type TrainConfig, type RunResult, type StepInfo } from './train.js';
 export {
   balancedAccuracy, macroAuc, linearProbe, zeroShot, imageFeatures, evaluate, taskLabel, TASK_CLASSES,
   type Task, type ProbeOptions, type ZeroShotOptions, type EvalOptions, type Features,

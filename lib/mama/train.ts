@@ -14,7 +14,7 @@ import { CaptionTokenizer } from '../data/tokenizer.js';
 import { ParamArena } from '../nn/module.js';
 import { AdamW, warmupCosine } from '../optim/adamw.js';
 import * as kernels from '../kernels/index.js';
-import { backends, cudaStatus, like, Tensor, transferStats, type Device, type DType, type TransferStats } from '../tensor.js';
+import { backends, cudaStatus, like, Tensor, transferStats, type Device, type TransferStats } from '../tensor.js';
 import { loadWeights } from '../nn/weights.js';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
 import { evalLoader, evaluate } from './evaluate.js';
@@ -61,10 +61,19 @@ export interface TrainConfig {
   /** where the model trains and evaluates (default 'cpu') */
   device?: Device;
   /**
-   * the dtype the model computes in (default 'f32'); 'bf16' or 'f16' (CUDA only) is mixed
-   * precision: 16-bit weights, activations and gradients, f32 master weights and AdamW moments
+   * 'bf16' (CUDA only; its default there) is mixed precision: bf16 weights and activations for
+   * the matrix work, f32 accumulation in every kernel, f32 master weights, gradients and AdamW
+   * moments for the trainable parameters, loss heads and normalisation statistics in f32;
+   * 'f32' (the CPU's, and an option on CUDA) computes everything in f32.
    */
-  dtype?: DType;
+  precision?: Precision;
+}
+
+export type Precision = 'f32' | 'bf16';
+
+/** The precision a run computes in: the one asked for, else bf16 on CUDA and f32 on the CPU. */
+export function precisionOf(cfg: Pick<TrainConfig, 'precision' | 'device'>): Precision {
+  return cfg.precision ?? (cfg.device === 'cuda' ? 'bf16' : 'f32');
 }
 
 export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainConfig {
@@ -115,6 +124,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     log('no textWeights: the text encoder trains fully (LoRA adapts a pre-trained language model)\n');
     cfg = { ...cfg, model: { ...cfg.model, lora: undefined } };
   }
+  cfg = { ...cfg, precision: precisionOf(cfg) };
   mkdirSync(cfg.out, { recursive: true });
   writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 1) + '\n');
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
@@ -122,7 +132,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (tok.vocabSize > cfg.model.text.vocab) throw new Error(`pretrain: the tokenizer has ${tok.vocabSize} tokens, the text encoder ${cfg.model.text.vocab}`);
   const train = images.filter((i) => i.split === 'train'), val = images.filter((i) => i.split === 'val');
   const model = new Mama(cfg.model, cfg.seed);
-  const arena = new ParamArena(model, { device, dtype: cfg.dtype });
+  const arena = new ParamArena(model, { device, dtype: cfg.precision });
   loadPretrained(model, cfg, log);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
   const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
@@ -250,9 +260,9 @@ function checkConfig(cfg: TrainConfig): void {
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
-  const dtype = cfg.dtype ?? 'f32';
-  if (!['f32', 'bf16', 'f16'].includes(dtype)) throw new RangeError(`pretrain: dtype must be f32, bf16 or f16, got ${dtype}`);
-  if (dtype !== 'f32' && cfg.device !== 'cuda') throw new RangeError(`pretrain: dtype ${dtype} needs device cuda (the CPU computes in f32)`);
+  const precision = precisionOf(cfg);
+  if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`pretrain: precision must be f32 or bf16, got ${precision}`);
+  if (precision !== 'f32' && cfg.device !== 'cuda') throw new RangeError(`pretrain: precision ${precision} needs device cuda (the CPU computes in f32)`);
 }
 
 function evalOptions(cfg: TrainConfig, log: (l: string) => void) {
@@ -295,8 +305,8 @@ export async function runEval(run: string, o: { weights?: string; data?: string;
   const weights = o.weights ?? join(run, 'checkpoint', 'model.safetensors');
   if (!existsSync(weights)) throw new Error(`eval: ${weights} not found`);
   const model = new Mama(cfg.model, cfg.seed);
-  // On CUDA the run's dtype, so that a mixed-precision run's figures come back as it wrote them.
-  new ParamArena(model, { device, dtype: device === 'cuda' ? cfg.dtype : 'f32' });
+  // On CUDA the run's precision, so that a mixed-precision run's figures come back as it wrote them.
+  new ParamArena(model, { device, dtype: device === 'cuda' ? cfg.precision ?? 'f32' : 'f32' });
   loadWeights(model, weights);
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);

@@ -1,7 +1,8 @@
-// checkpoint.ts: a training run's state on disk, written atomically: state.safetensors holds the
-// whole value arena, the AdamW moments, the step and each parameter's idle steps (a resumed run
+// checkpoint.ts: a training run's state on disk, written atomically: state.safetensors holds every
+// parameter's value in f32, the AdamW moments, the step and each parameter's idle steps (a resumed run
 // continues bit-identically); model.safetensors every parameter under its Hugging Face name (it
-// opens in PyTorch). Each arena comes back from its device in one copy.
+// opens in PyTorch). Each arena comes back from its device in one copy (the masters and the
+// 16-bit frozen values two in mixed precision).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
@@ -12,7 +13,7 @@ import type { ParamArena } from './module.js';
 
 export function saveCheckpoint(dir: string, arena: ParamArena, opt: AdamW, state: object): void {
   mkdirSync(dir, { recursive: true });
-  const values = arena.values.toArray();
+  const values = arena.read();
   const t = (name: string, data: Float32Array): [string, { shape: number[]; data: Float32Array }] => [name, { shape: [data.length], data }];
   const idle = Object.fromEntries(arena.params.filter(([, p]) => opt.idleSteps(p)).map(([n, p]) => [n, opt.idleSteps(p)]));
   writeSafetensors(join(dir, 'state.safetensors'), [t('values', values), t('adam_m', opt.m.toArray()), t('adam_v', opt.v.toArray())], {
@@ -29,16 +30,20 @@ export function saveCheckpoint(dir: string, arena: ParamArena, opt: AdamW, state
 
 export function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { step: number } {
   const { tensors, metadata } = readSafetensors(join(dir, 'state.safetensors'));
-  for (const [name, dst] of [['values', arena.values], ['adam_m', opt.m], ['adam_v', opt.v]] as const) {
-    const t = tensors.get(name);
+  const total = arena.compute.size;
+  for (const name of ['values', 'adam_m', 'adam_v'] as const) {
+    const t = tensors.get(name), dst = name === 'values' ? null : name === 'adam_m' ? opt.m : opt.v, want = dst?.size ?? total;
     // Checkpoints before the moments covered the trainable prefix alone held them for every value.
-    const data = t && name !== 'values' && t.data.length === arena.values.size ? t.data.subarray(0, dst.size) : t?.data;
-    if (!data || data.length !== dst.size) throw new Error(`${dir}: checkpoint ${name} does not match this model (${t?.data.length} values, ${dst.size} expected)`);
+    const data = t && dst && t.data.length === total ? t.data.subarray(0, want) : t?.data;
+    if (!data || data.length !== want) throw new Error(`${dir}: checkpoint ${name} does not match this model (${t?.data.length} values, ${want} expected)`);
+    if (!dst) {
+      arena.write(data);
+      continue;
+    }
     const src = Tensor.fromArray(data, [data.length], { device: dst.device });
     kernels.copy(src, dst);
     src.dispose();
   }
-  arena.sync();
   const state = JSON.parse(metadata.state ?? '{}') as { step?: number; idle?: Record<string, number> };
   opt.step = state.step ?? 0;
   const byName = new Map(arena.params);

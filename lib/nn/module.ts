@@ -108,22 +108,26 @@ export interface ParamArenaOptions {
   /** where the values and gradients live (default 'cpu') */
   device?: Device;
   /**
-   * the dtype the model computes in (default 'f32'). In bf16 or f16 (CUDA only) the parameters
-   * the model reads and their gradients are 16-bit copies of an f32 master arena, which the
-   * optimizer updates and checkpoints save (mixed precision); BatchNorm statistics stay f32.
+   * the dtype the model computes in (default 'f32'). In bf16 or f16 (CUDA only, mixed
+   * precision) the model reads 16-bit copies of the parameters; trainable ones keep an f32
+   * master, which the optimizer updates and checkpoints save, and f32 gradients; frozen ones are
+   * the 16-bit copy alone; BatchNorm statistics stay f32.
    */
   dtype?: DType;
 }
 
 /**
- * The parameters of a module in one f32 arena on one device (trainable with decay, trainable
- * without, frozen last), and the gradients of the trainable ones in another arena of the same
- * layout over that prefix: frozen parameters have a value and nothing else. With a 16-bit dtype
- * the model reads `compute`, a copy of `values` in that dtype, refreshed by sync().
+ * The parameters of a module in arenas on one device, in one order: trainable with decay,
+ * trainable without, frozen. `values` holds them in f32 — in mixed precision only the trainable
+ * ones and frozen ones kept in f32 (BatchNorm statistics), which come right after them — and
+ * `compute` every parameter in the model's dtype (`values` itself in f32), refreshed from the
+ * masters by sync(). The gradients of the trainable ones are f32 in an arena over that prefix:
+ * frozen parameters have a value and nothing else.
  */
 export class ParamArena {
+  /** [master length] f32: every parameter in f32, or in mixed precision the masters */
   readonly values: Tensor;
-  /** [trainable.length]: the gradients of values[0 .. trainable.length) */
+  /** [trainable.length] f32: the gradients of values[0 .. trainable.length) */
   readonly grads: Tensor;
   readonly decay: Range;
   readonly noDecay: Range;
@@ -131,13 +135,19 @@ export class ParamArena {
   readonly params: Array<[string, Param]>;
   /** Every parameter with its place in the arena, in arena order. */
   readonly layout: ReadonlyArray<{ name: string; param: Param; offset: number; length: number }>;
+  /** [total]: the parameters' values as the model reads them, `values` itself in f32 */
+  readonly compute: Tensor;
 
   constructor(module: Module, opts: ParamArenaOptions = {}) {
     this.params = module.namedParameters();
+    const device = opts.device ?? 'cpu', dtype = opts.dtype ?? 'f32', mixed = dtype !== 'f32';
+    if (mixed && device !== 'cuda') throw new RangeError(`ParamArena: dtype ${dtype} needs device cuda (the CPU computes in f32)`);
+    const frozen = this.params.filter(([, p]) => !p.requiresGrad);
     const groups = [
       this.params.filter(([, p]) => p.requiresGrad && p.decay),
       this.params.filter(([, p]) => p.requiresGrad && !p.decay),
-      this.params.filter(([, p]) => !p.requiresGrad),
+      frozen.filter(([, p]) => p.keepF32),
+      frozen.filter(([, p]) => !p.keepF32),
     ];
     const total = this.params.reduce((s, [, p]) => s + p.init.length, 0);
     const host = new Float32Array(total);
@@ -152,33 +162,29 @@ export class ParamArena {
       }
       return off - start;
     });
-    const device = opts.device ?? 'cpu', dtype = opts.dtype ?? 'f32';
-    if (dtype !== 'f32' && device !== 'cuda') throw new RangeError(`ParamArena: dtype ${dtype} needs device cuda (the CPU computes in f32)`);
-    this.values = Tensor.fromArray(host, [total], { device });
-    this.compute = dtype === 'f32' ? this.values : kernels.cast(this.values, dtype);
+    const masters = (this.masters = mixed ? sizes[0] + sizes[1] + sizes[2] : total);
+    this.values = Tensor.fromArray(host.subarray(0, Math.max(1, masters)), [Math.max(1, masters)], { device });
+    this.compute = mixed ? Tensor.fromArray(host, [total], { device, dtype }) : this.values;
     // A model with nothing to train still gets a one-element arena (tensors are never empty).
-    this.grads = Tensor.zeros([Math.max(1, sizes[0] + sizes[1])], { device, dtype });
+    this.grads = Tensor.zeros([Math.max(1, sizes[0] + sizes[1])], { device });
     this.decay = { offset: 0, length: sizes[0] };
     this.noDecay = { offset: sizes[0], length: sizes[1] };
     this.trainable = { offset: 0, length: sizes[0] + sizes[1] };
     this.layout = this.params.map(([name, param]) => ({ name, param, offset: offsets.get(param)!, length: param.init.length })).sort((a, b) => a.offset - b.offset);
     for (const [, p] of this.params) {
-      const o = offsets.get(p)!, mixed = this.compute !== this.values && !p.keepF32;
-      p.value = (mixed ? this.compute : this.values).view(o, p.shape);
-      p.master = mixed ? this.values.view(o, p.shape) : null;
+      const o = offsets.get(p)!;
+      p.value = (mixed && !p.keepF32 ? this.compute : this.values).view(o, p.shape);
+      p.master = mixed && p.requiresGrad ? this.values.view(o, p.shape) : null;
       if (p.requiresGrad) p.grad = this.grads.view(o, p.shape);
     }
   }
-
-  /** the parameters' values as the model reads them: `values` itself in f32, a 16-bit copy otherwise */
-  readonly compute: Tensor;
 
   get dtype(): DType {
     return this.compute.dtype;
   }
 
-  /** After the f32 values changed (an optimizer step, a checkpoint loaded), the compute copy follows. */
-  sync(range: Range = { offset: 0, length: this.values.size }): void {
+  /** After the f32 masters changed (an optimizer step, a checkpoint loaded), the compute copy follows. */
+  sync(range: Range = this.trainable): void {
     if (this.compute === this.values || !range.length) return;
     const src = this.values.view(range.offset, [range.length]), dst = this.compute.view(range.offset, [range.length]);
     kernels.cast(src, this.compute.dtype, dst);
@@ -188,6 +194,35 @@ export class ParamArena {
   get device(): Device {
     return this.values.device;
   }
+
+  /** Every parameter's value in f32, in arena order ([total]; two copies from the device in mixed precision). */
+  read(): Float32Array {
+    const total = this.compute.size, out = new Float32Array(total), masters = this.masters;
+    out.set(this.values.toArray().subarray(0, masters));
+    if (masters < total) {
+      const rest = this.compute.view(masters, [total - masters]);
+      out.set(rest.toArray(), masters);
+      rest.dispose();
+    }
+    return out;
+  }
+
+  /** The reverse of read(): every parameter from f32 values in arena order (16-bit ones rounded). */
+  write(all: Float32Array): void {
+    const total = this.compute.size, masters = this.masters;
+    if (all.length !== total) throw new RangeError(`ParamArena: ${all.length} values written, the arena holds ${total}`);
+    const put = (dst: Tensor, data: Float32Array) => {
+      const src = Tensor.fromArray(data, [data.length], { device: dst.device, dtype: dst.dtype });
+      kernels.copy(src, dst);
+      src.dispose(), dst.dispose();
+    };
+    put(this.values.view(0, [masters]), all.subarray(0, masters));
+    if (masters < total) put(this.compute.view(masters, [total - masters]), all.subarray(masters));
+    this.sync();
+  }
+
+  // Elements of `values` that hold parameters (its one-element placeholder excluded).
+  private readonly masters: number;
 
   /** Gradients to zero, in place (one fill over the gradient arena). */
   zeroGrad(): void {

@@ -55,10 +55,11 @@ export function loadWeights(module: Module, path: string, opts: LoadOptions = {}
       if (!fewer) throw new RangeError(`${path}: ${prefix}${name} has shape ${JSON.stringify(t.shape)}, the model needs ${JSON.stringify(p.hfShape)}`);
       rows = t.shape[0];
     }
-    // Into the f32 master when there is one; the 16-bit value the model reads follows it.
+    // Into the f32 master when there is one (the 16-bit value the model reads follows it), else
+    // into the value (a frozen parameter in mixed precision: rounded to its 16 bits).
     const target = p.master ?? p.value;
     const dst = rows ? target.view(0, [rows, ...p.shape.slice(1)]) : target;
-    const src = Tensor.fromArray(t.data, dst.shape, { device: dst.device });
+    const src = Tensor.fromArray(t.data, dst.shape, { device: dst.device, dtype: dst.dtype });
     kernels.copy(src, dst);
     if (p.master) kernels.cast(p.master, p.value.dtype, p.value);
     src.dispose();

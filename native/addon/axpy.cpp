@@ -10,11 +10,14 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   Args a(info.Env(), "axpy");
   NativeTensor* y = a.tensor(info[0], "y");
   NativeTensor* x = a.tensor(info[1], "x");
-  a.like(x, "x", y, "y"), a.shape(x, "x", y->shape()), a.distinct(y, "y", x, "x");
+  a.same_device(x, "x", y, "y"), a.shape(x, "x", y->shape()), a.distinct(y, "y", x, "x");
+  Napi::Env env = info.Env();
+  MK_TYPE_CHECK(x->dtype() == y->dtype() || y->dtype() == MK_F32, "axpy: x has dtype ", dtype_name(x->dtype()), " but y has ",
+                dtype_name(y->dtype()), " (a 16-bit x adds into an f32 y, nothing else mixes)");
   const float alpha = float(a.number(info[2], "alpha", -3.4e38, 3.4e38));
   Device& d = device(y->dev());
   auto fn = a.entry(d.backend->axpy, y->dev());
-  a.status(fn(d.ctx, y->data(), x->data(), y->dtype(), y->numel(), alpha), y->dev());
+  a.status(fn(d.ctx, y->data(), y->dtype(), x->data(), x->dtype(), y->numel(), alpha), y->dev());
   return info[0];
 }
 

@@ -342,10 +342,15 @@ Args::Scalar Args::scalar(const Napi::Value& v, const char* name, double lo, dou
   return {v.As<Napi::Object>(), static_cast<const float*>(t->data())};
 }
 
-void Args::like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const {
+void Args::same_device(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const {
   Napi::Env env = env_;
   MK_TYPE_CHECK(t->dev() == ref->dev(), op_, ": ", name, " is on ", device_name(t->dev()), " but ", ref_name, " is on ",
                 device_name(ref->dev()));
+}
+
+void Args::like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const {
+  Napi::Env env = env_;
+  same_device(t, name, ref, ref_name);
   MK_TYPE_CHECK(t->dtype() == ref->dtype(), op_, ": ", name, " has dtype ", dtype_name(t->dtype()), " but ", ref_name,
                 " has ", dtype_name(ref->dtype()));
 }

@@ -100,6 +100,8 @@ class Args {
     const float* ptr;
   };
   Scalar scalar(const Napi::Value& v, const char* name, double lo, double hi, DeviceId dev) const;
+  // t is on the same device as ref.
+  void same_device(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const;
   // t is on the same device and has the same dtype as ref.
   void like(const NativeTensor* t, const char* name, const NativeTensor* ref, const char* ref_name) const;
   void shape(const NativeTensor* t, const char* name, const std::vector<int64_t>& want) const;

@@ -7,8 +7,8 @@ namespace {
 
 unsigned blocks(int64_t n) { return unsigned(std::min<int64_t>((n + 255) / 256, 65535)); }
 
-template <class T>
-__global__ void axpy_kernel(T* __restrict__ y, const T* __restrict__ x, int64_t n, float alpha) {
+template <class T, class Tx>
+__global__ void axpy_kernel(T* __restrict__ y, const Tx* __restrict__ x, int64_t n, float alpha) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = from_f32<T>(to_f32(y[i]) + alpha * to_f32(x[i]));
 }
@@ -20,10 +20,13 @@ __global__ void scale_kernel(T* __restrict__ x, int64_t n, float alpha, const fl
     x[i] = from_f32<T>(alpha * to_f32(x[i]));
 }
 
-mk_status cu_axpy(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float alpha) {
-  const cudaError_t e = by_dtype(dtype, [&](auto st) {
+mk_status cu_axpy(mk_context* ctx, void* y, mk_dtype y_dtype, const void* x, mk_dtype x_dtype, int64_t n, float alpha) {
+  const cudaError_t e = by_dtype(y_dtype, [&](auto st) {
     using St = decltype(st);
-    return launch<axpy_kernel<St>>(blocks(n), 256, 0, ctx->stream, static_cast<St*>(y), static_cast<const St*>(x), n, alpha);
+    return by_dtype(x_dtype, [&](auto sx) {
+      using Sx = decltype(sx);
+      return launch<axpy_kernel<St, Sx>>(blocks(n), 256, 0, ctx->stream, static_cast<St*>(y), static_cast<const Sx*>(x), n, alpha);
+    });
   });
   return check(e, "axpy");
 }

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define MK_ABI_VERSION 3
+#define MK_ABI_VERSION 4
 
 typedef enum mk_status {
   MK_OK = 0,
@@ -243,9 +243,12 @@ typedef struct mk_backend {
 
   /* Elementwise over x, y [n] in `dtype` (f32 arithmetic; 16-bit results rounded to nearest even):
    * fill: x = value;  axpy: y += alpha·x;  scale: x *= alpha·(*by), by an f32 [1] in the
-   * backend's memory (an upstream gradient left on the device), or x *= alpha when by is null. */
+   * backend's memory (an upstream gradient left on the device), or x *= alpha when by is null.
+   * axpy's x may be stored in another dtype than y (x_dtype): a 16-bit gradient added into an
+   * f32 one (mixed precision), in f32 arithmetic. */
   mk_status (*fill)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float value);
-  mk_status (*axpy)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float alpha);
+  mk_status (*axpy)(mk_context* ctx, void* y, mk_dtype y_dtype, const void* x, mk_dtype x_dtype, int64_t n,
+                    float alpha);
   mk_status (*scale)(mk_context* ctx, void* x, mk_dtype dtype, int64_t n, float alpha, const float* by);
   /* dst [n] in dst_dtype = src [n] in src_dtype (to 16 bits: rounded to nearest even). */
   mk_status (*cast)(mk_context* ctx, void* dst, mk_dtype dst_dtype, const void* src, mk_dtype src_dtype, int64_t n);

@@ -39,4 +39,15 @@ cudaTest(test, 'cuda: axpy and scale match the CPU in f32, bf16 and f16', () => 
   }
 });
 
+cudaTest(test, 'cuda: a 16-bit x adds into an f32 y in f32 arithmetic (mixed-precision gradients); no other mix', () => {
+  for (const dtype of ['bf16', 'f16'] as const) {
+    const n = 5003, xg = Tensor.fromArray(rng.randn(n), [n], { device: 'cuda', dtype }), yg = Tensor.fromArray(rng.randn(n), [n], { device: 'cuda' });
+    const x = xg.toArray(), y = yg.toArray();
+    kernels.axpy(yg, xg, -1.5);
+    // f32 tolerance: the 16-bit x is exact in f32, only the f32 sum rounds.
+    assertClose(yg.toArray(), Float64Array.from(y, (v, i) => v - 1.5 * x[i]), { atol: 1e-6, rtol: 1e-6, what: `cuda x ${dtype} into f32` });
+    throwsNamed(() => kernels.axpy(xg, yg), TypeError, new RegExp(`axpy: x has dtype f32 but y has ${dtype}`));
+  }
+});
+
 test.run();

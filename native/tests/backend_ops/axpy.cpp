@@ -4,13 +4,15 @@
 namespace ops {
 namespace {
 
-void axpy_case(mk_dtype dt, int64_t n, float alpha) {
-  const std::string what = fmt("axpy %s n=%lld alpha=%g", dtype_name(dt), (long long)n, alpha);
-  auto x = rnd(n, dt), y = rnd(n, dt);
+// ydt: y's dtype (x's, or f32 under a 16-bit x: mixed-precision gradient accumulation).
+void axpy_case(mk_dtype dt, int64_t n, float alpha, mk_dtype ydt) {
+  const std::string what = fmt("axpy x %s y %s n=%lld alpha=%g", dtype_name(dt), dtype_name(ydt), (long long)n, alpha);
+  auto x = rnd(n, dt), y = rnd(n, ydt);
   CpuBuf cx(x), cy(y);
-  GpuBuf gx(x, dt), gy(y, dt);
-  if (!CPU(axpy(g_cpu_ctx, cy.p, cx.p, MK_F32, n, alpha), what) || !GPU(axpy(g_gpu_ctx, gy.p, gx.p, dt, n, alpha), what)) return;
-  compare(what, dt, {{"y", gy.get(), cy.get()}});
+  GpuBuf gx(x, dt), gy(y, ydt);
+  if (!CPU(axpy(g_cpu_ctx, cy.p, MK_F32, cx.p, MK_F32, n, alpha), what) || !GPU(axpy(g_gpu_ctx, gy.p, ydt, gx.p, dt, n, alpha), what))
+    return;
+  compare(what, ydt, {{"y", gy.get(), cy.get()}});
 }
 
 // by: the factor read in device memory too (NaN: none).
@@ -28,8 +30,9 @@ void scale_case(mk_dtype dt, int64_t n, float alpha, float by = kNaN) {
 
 void check_axpy() {
   for (mk_dtype dt : kDtypes) {
-    axpy_case(dt, 1, 0.5f);
-    axpy_case(dt, 100003, -1.75f);
+    axpy_case(dt, 1, 0.5f, dt);
+    axpy_case(dt, 100003, -1.75f, dt);
+    if (dt != MK_F32) axpy_case(dt, 4099, 0.75f, MK_F32);
     scale_case(dt, 3, 2.f);
     scale_case(dt, 100003, 0.125f);
     scale_case(dt, 1001, 0.5f, -3.f);

@@ -23,6 +23,8 @@ export interface MamaConfig {
   simclrOut: number;
   maxTokens: number;
   maxSentences: number;
+  /** recompute each encoder block in backward instead of keeping its activations (both encoders) */
+  checkpoint?: boolean;
 }
 
 export const mamaPresets = {
@@ -30,12 +32,12 @@ export const mamaPresets = {
   tiny: {
     vit: { ...vitPresets['vit-tiny-reg4'], imageSize: 112, depth: 4 },
     text: { ...gpt2Presets['gpt2-tiny'], vocab: 788, depth: 2 },
-    embed: 128, localHidden: 256, simclrOut: 128, maxTokens: 144, maxSentences: 12,
+    embed: 128, localHidden: 256, simclrOut: 128, maxTokens: 144, maxSentences: 12, checkpoint: false,
   },
   /** the paper's */
   base: {
     vit: vitPresets['vit-b14-reg4'], text: gpt2Presets.biomedlm, lora: { rank: 8, alpha: 32, dropout: 0.1 },
-    embed: 512, localHidden: 2048, simclrOut: 512, maxTokens: 144, maxSentences: 12,
+    embed: 512, localHidden: 2048, simclrOut: 512, maxTokens: 144, maxSentences: 12, checkpoint: true,
   },
 } satisfies Record<string, MamaConfig>;
 
@@ -109,6 +111,7 @@ export class Mama extends Module {
     // MAMA.md §2: the image encoder's final LayerNorm (before the patch tokens) is frozen.
     this.image.norm.weight.requiresGrad = this.image.norm.bias.requiresGrad = false;
     this.text = this.child('text_encoder', new Gpt2(cfg.text, { seed: seed + 2, lora: cfg.lora }));
+    this.image.checkpointBlocks = this.text.checkpointBlocks = cfg.checkpoint ?? false;
     this.imageProj = this.child('image_projection', new Linear(cfg.vit.width, cfg.embed, rng));
     this.textProj = this.child('text_projection', new Linear(cfg.text.width, cfg.embed, rng));
     this.patchHead = this.child('local_image_head', new LocalHead(cfg.vit.width, cfg.localHidden, cfg.embed, rng));

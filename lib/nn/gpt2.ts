@@ -4,7 +4,7 @@
 // Parameter names and shapes are Hugging Face's GPT2Model (Conv1D weights stored [in, out]) and
 // PEFT's for LoRA (…c_attn.lora_A.weight [r, in], …c_attn.lora_B.weight [3D, r]).
 import * as ops from '../autograd/ops.js';
-import type { Var } from '../autograd/tape.js';
+import { checkpoint, type Var } from '../autograd/tape.js';
 import { LoRA } from './layers.js';
 import { Group, InitRng, Module, type Param } from './module.js';
 
@@ -116,6 +116,8 @@ export class Gpt2 extends Module {
   readonly wpe: Param;
   readonly blocks: Gpt2Block[] = [];
   readonly lnF: LayerNormP;
+  /** recompute each block in backward instead of keeping its activations (large configurations) */
+  checkpointBlocks = false;
 
   /** trainBase false freezes everything but LoRA (the paper's setting). */
   constructor(readonly cfg: Gpt2Config, opts: { seed?: number; lora?: LoraConfig; trainBase?: boolean } = {}) {
@@ -139,7 +141,13 @@ export class Gpt2 extends Module {
     if (L > this.cfg.positions) throw new RangeError(`Gpt2: ${L} tokens exceed the ${this.cfg.positions} positions`);
     const pos = Int32Array.from({ length: B * L }, (_, i) => i % L);
     let x = ops.add(ops.embedding(this.wte, ids, [B, L]), ops.embedding(this.wpe, pos, [B, L]));
-    this.blocks.forEach((b, i) => (x = b.forward(x, lens, dropoutSeed * 1000 + i)));
+    this.blocks.forEach((b, i) => {
+      const seed = dropoutSeed * 1000 + i, block = (t: Var) => b.forward(t, lens, seed);
+      // The block's trainable parameters ride along as inputs: the first block's input (frozen
+      // embeddings under LoRA) needs no gradient, and the node must be recorded all the same.
+      // The recomputation draws the same dropout masks (counter-based, from the same seed).
+      x = this.checkpointBlocks ? checkpoint(block, x, ...b.namedParameters().map(([, p]) => p).filter((p) => p.requiresGrad)) : block(x);
+    });
     return this.lnF.forward(x);
   }
 }

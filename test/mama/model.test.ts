@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { autograd, data, mama, nn, optim, Tensor } from 'mamakit';
+import { autograd, data, kernels, mama, nn, optim, Tensor } from 'mamakit';
+import { assertIdentical, Rng } from '../helpers/index.js';
 
 const test = suite('mama');
 const cfg: mama.MamaConfig = {
@@ -87,6 +88,27 @@ test('accumulating two micro-batches with seed ½ gives the mean of their gradie
     checked += g.length;
   }
   assert.ok(checked > 10000, `${checked} gradient values compared`);
+});
+
+test('checkpointing both encoders gives bit-identical gradients (LoRA with dropout, all four terms)', async () => {
+  const batch = await firstBatch();
+  const lcfg: mama.MamaConfig = { ...cfg, vit: { ...cfg.vit, depth: 2 }, text: { ...cfg.text, depth: 2 }, lora: { rank: 2, alpha: 8, dropout: 0.2 } };
+  const run = (checkpoint: boolean) => {
+    const model = new mama.Mama({ ...lcfg, checkpoint }, 0);
+    assert.is(model.image.checkpointBlocks && model.text.checkpointBlocks, checkpoint);
+    const arena = new nn.ParamArena(model);
+    const r = new Rng(8);
+    for (const b of model.text.blocks) kernels.copy(Tensor.fromArray(r.randn(b.lora!.B.value.size, 0.3), b.lora!.B.shape), b.lora!.B.value);
+    const l = model.loss(batch, true, 5);
+    autograd.backward(l.loss);
+    l.inputs.forEach((t) => t.dispose());
+    return arena.grads.toArray();
+  };
+  const plain = run(false);
+  assert.ok(plain.some((v) => v !== 0));
+  assertIdentical(run(true), plain, 'gradients with checkpointed encoders');
+  assert.is(mama.mamaPresets.base.checkpoint, true);
+  assert.is(mama.mamaPresets.tiny.checkpoint, false);
 });
 
 test('the sentence head sees real sentences only: more padding rows change nothing', async () => {

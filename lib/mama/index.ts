@@ -6,3 +6,4 @@ export {
   type Task, type ProbeOptions, type ZeroShotOptions, type EvalOptions, type Features,
 } from './evaluate.js';
 export { svgPlot, writePlots, writeReport, readMetrics } from './runfolder.js';
+export { memoryPlan, mamaParamCounts, paramBytes, formatBytes, type MemoryPlan, type MemoryPlanOptions } from './memory.js';

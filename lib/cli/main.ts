@@ -2,14 +2,15 @@
 // main.ts: the `mamakit` command (argument parsing only; the work is in lib/).
 import { parseArgs } from 'node:util';
 import { generateStudies } from '../data/synth.js';
-import { mamaPresets } from '../mama/model.js';
-import { runEval, defaultConfig, pretrain } from '../mama/train.js';
+import { formatBytes, memoryPlan } from '../mama/memory.js';
+import { mamaPresets, type MamaConfig } from '../mama/model.js';
+import { runEval, defaultConfig, pretrain, type TrainConfig } from '../mama/train.js';
 
 const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--accum N] [--lr X] [--late-step N]
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
-                        [--workers N] [--device cpu|cuda] [--precision f32|bf16]
+                        [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
@@ -23,7 +24,10 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             --set overrides any field of the config (e.g. --set model.vit.depth=6);
             --device cuda trains and evaluates on the GPU (or, for tests, the emulated CUDA library);
             --precision bf16 (CUDA's default) is mixed precision: bf16 weights and activations, f32
-            accumulation, master weights, gradients and optimizer state; f32 (the CPU's) computes in f32
+            accumulation, master weights, gradients and optimizer state; f32 (the CPU's) computes in f32;
+            --checkpoint on|off recomputes encoder blocks in backward (default: on for base, off for tiny);
+            --dry-run prints the memory plan of a training micro-batch (parameters, gradients, AdamW
+            state, activations, peak) for these options and exits without training
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md
@@ -46,6 +50,18 @@ function pooling(cmd: string, v: string | undefined) {
   return v;
 }
 
+// The memory plan of the run these options describe (nothing is allocated); the image-text term
+// alone when the run never reaches lateStep (--ablation clip-only).
+function dryRun(cfg: TrainConfig): number {
+  const opts = { batch: cfg.batch, device: cfg.device ?? 'cpu', precision: cfg.precision, late: cfg.lateStep < cfg.steps };
+  process.stdout.write(memoryPlan(cfg.model, opts).format());
+  if (cfg.model.lora && !cfg.textWeights) {
+    const full = memoryPlan({ ...cfg.model, lora: undefined }, opts);
+    console.log(`(LoRA adapts the language model given by --text-weights; without it pretrain trains the whole text encoder: peak ${formatBytes(full.peakBytes)})`);
+  }
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -60,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
         ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
+        checkpoint: { type: 'string' }, 'dry-run': { type: 'boolean' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -75,6 +92,10 @@ async function main(argv: string[]): Promise<number> {
     if (values.precision !== undefined) {
       if (values.precision !== 'f32' && values.precision !== 'bf16') throw new RangeError(`mamakit pretrain: --precision must be f32 or bf16, got ${values.precision}`);
       cfg.precision = values.precision;
+    }
+    if (values.checkpoint !== undefined) {
+      if (values.checkpoint !== 'on' && values.checkpoint !== 'off') throw new RangeError(`mamakit pretrain: --checkpoint must be on or off, got ${values.checkpoint}`);
+      cfg.model = { ...(cfg.model as MamaConfig), checkpoint: values.checkpoint === 'on' };
     }
     if (values.ablation !== undefined) {
       // CLIP-only: the image-text term alone for the whole run (no second view, no local loss).
@@ -100,7 +121,8 @@ async function main(argv: string[]): Promise<number> {
       if (!(last in o)) throw new RangeError(`mamakit pretrain: --set ${kv}: no field ${last}`);
       o[last] = typeof o[last] === 'number' ? num('pretrain', `set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
     }
-    const r = await pretrain(cfg as unknown as Parameters<typeof pretrain>[0], { resume: values.resume, evaluate: !values['no-eval'] });
+    if (values['dry-run']) return dryRun(cfg as unknown as TrainConfig);
+    const r = await pretrain(cfg as unknown as TrainConfig, { resume: values.resume, evaluate: !values['no-eval'] });
     if (!r.interrupted) {
       const m = r.metrics;
       console.log(`done: ${r.steps} steps; zero-shot density bACC ${m.zeroshot_density_bacc?.toFixed(3) ?? '—'}; report in ${r.out}/report.md`);

@@ -1,7 +1,7 @@
 // main.test.ts: the `mamakit` command as a user runs it: pretrain on a small config interrupted
 // by Ctrl-C (SIGINT) saves a checkpoint and exits cleanly, --resume finishes the run (its progress
-// bar as whole lines, stderr not being a terminal), eval reads the run folder back, and bad
-// arguments are named with exit status 2.
+// bar as whole lines, stderr not being a terminal), eval reads the run folder back, --dry-run
+// prints the memory plan without training, and bad arguments are named with exit status 2.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
@@ -57,6 +57,28 @@ test('Ctrl-C saves a checkpoint and exits 0; --resume finishes; eval reads the f
   assert.ok(ev.stdout.startsWith(`val: zero-shot density bACC ${v.zeroshot_density_bacc.toFixed(3)} AUC ${v.zeroshot_density_auc.toFixed(3)}, `), ev.stdout);
 });
 
+test('--dry-run prints the memory plan and exits 0 without training: the base preset at batch 36 in bf16 under 75 GiB', () => {
+  const out = join(dir, 'dry');
+  const plan = (...a: string[]) => {
+    const r = spawnSync(process.execPath, [main, 'pretrain', '--preset', 'base', '--dry-run', '--device', 'cuda', '--batch', '36', '--out', out, ...a], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    const peak = r.stdout.match(/\n {2}peak +(\d+\.\d\d) GiB\n/);
+    assert.ok(peak, r.stdout);
+    return { text: r.stdout, peak: Number(peak![1]) };
+  };
+  const on = plan();
+  assert.match(on.text, /^MaMA memory plan: batch 36, 518 px \(1369 patches\), 144 tokens, bf16 on cuda, checkpointing on, all four loss terms\n/);
+  assert.match(on.text, /frozen \(LoRA r8 on the text encoder\)/);
+  assert.ok(on.peak < 75, on.text);
+  const off = plan('--checkpoint', 'off');
+  assert.match(off.text, /checkpointing off/);
+  assert.ok(off.peak > 2 * on.peak, `${off.peak} GiB without checkpointing, ${on.peak} GiB with`);
+  const clip = plan('--ablation', 'clip-only').text;
+  assert.match(clip, /image-text term only/);
+  assert.match(clip, /image encoder \(1 view/);
+  assert.ok(!existsSync(out), 'a dry run writes nothing');
+});
+
 test('bad arguments are named, with exit status 2', () => {
   const run = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8' });
   for (const [a, msg] of [
@@ -65,6 +87,8 @@ test('bad arguments are named, with exit status 2', () => {
     [['pretrain', '--set', 'model.vit.nope=1'], /--set model\.vit\.nope=1: no field nope/],
     [['pretrain', '--accum', '0', '--data', join(dir, 'none'), '--synth-studies', '0'], /accum must be an integer ≥ 1, got 0/],
     [['pretrain', '--workers', '0', '--data', join(dir, 'none'), '--synth-studies', '0'], /workers must be an integer ≥ 1, got 0/],
+    [['pretrain', '--checkpoint', 'maybe'], /--checkpoint must be on or off, got maybe/],
+    [['pretrain', '--dry-run', '--precision', 'bf16'], /precision bf16 needs device cuda/],
     [['eval'], /--run DIR is required/],
     [['eval', '--run', join(dir, 'nothing')], /config\.json not found/],
     [['eval', '--run', join(dir, 'run'), '--split', 'train'], /--split must be test or val, got train/],

@@ -61,7 +61,7 @@ type Group = 'image' | 'text' | 'heads';
 // A value of the plan: elements, allocated bytes, whether it needs a gradient; a parameter's
 // gradient goes into its arena, an input leaf of a checkpointed block keeps its own.
 interface Val { n: number; bytes: number; grad: boolean; param?: boolean; leaf?: boolean }
-interface PNode { out: Val; inputs: Val[]; saved: number; back: number; handsOn?: number[]; sub?: Trace; group: Group }
+interface PNode { out: Val; inputs: Val[]; saved: number; back: number; handsOn?: number[]; sub?: Trace }
 
 /** The forward of one graph as the tape records it: what stays live, what each backward rule allocates. */
 class Trace {
@@ -69,17 +69,19 @@ class Trace {
   /** bytes live at the end of the forward: recorded outputs, saved tensors, unrecorded values, inputs */
   live = 0;
   fwdPeak = 0;
-  made = 0;
+  /** bytes of every output made (what a block run without recording holds until it returns) */
+  outputs = 0;
   group: Group = 'image';
   readonly kept: Record<Group, number> = { image: 0, text: 0, heads: 0 };
-  constructor(readonly elt: number, readonly alloc: (b: number) => number, readonly paramElt: number) {}
+  /** elt: bytes per element of activations and parameters as the model reads them */
+  constructor(readonly elt: number, readonly alloc: (b: number) => number) {}
 
   val(n: number, grad: boolean, per = this.elt): Val {
     return { n, bytes: this.alloc(n * per), grad };
   }
   /** a parameter of n elements (its gradient a temporary of its compute dtype, added into the arena) */
   param(n: number, grad = true): Val {
-    return { ...this.val(n, grad, this.paramElt), param: true };
+    return { ...this.val(n, grad), param: true };
   }
   /** a constant input the caller allocated (images): live until after backward */
   input(n: number): Val {
@@ -102,11 +104,11 @@ class Trace {
     const ins = inputs.filter((v): v is Val => v !== null);
     const out = this.val(n, ins.some((v) => v.grad), o.per);
     const saved = (o.saved ?? []).reduce((s, k) => s + this.alloc(4 * k), 0) + (o.handsOn ?? []).reduce((s, b) => s + b, 0);
-    this.made += out.bytes;
+    this.outputs += out.bytes;
     this.fwdPeak = Math.max(this.fwdPeak, this.live + out.bytes + saved + (o.transient ?? 0));
     // Unrecorded (no input needs a gradient): the statistics go at once, the value stays until the GC.
     this.keep(out.bytes + (out.grad ? saved : 0));
-    if (out.grad) this.nodes.push({ out, inputs: ins, saved, back: o.back ?? 0, handsOn: o.handsOn, group: this.group });
+    if (out.grad) this.nodes.push({ out, inputs: ins, saved, back: o.back ?? 0, handsOn: o.handsOn });
     return out;
   }
 
@@ -115,13 +117,13 @@ class Trace {
    * returns); backward runs it again on a tape of its own.
    */
   checkpoint(block: (t: Trace, x: Val) => Val, x: Val, trainable: boolean): Val {
-    const sub = new Trace(this.elt, this.alloc, this.paramElt);
+    const sub = new Trace(this.elt, this.alloc);
     sub.group = this.group;
     const y = block(sub, { ...x, leaf: true });
     const out = { n: y.n, bytes: y.bytes, grad: x.grad || trainable };
-    this.fwdPeak = Math.max(this.fwdPeak, this.live + sub.made);
+    this.fwdPeak = Math.max(this.fwdPeak, this.live + sub.outputs);
     this.keep(out.bytes);
-    if (out.grad) this.nodes.push({ out, inputs: [x], saved: 0, back: 0, sub, group: this.group });
+    if (out.grad) this.nodes.push({ out, inputs: [x], saved: 0, back: 0, sub });
     return out;
   }
 
@@ -153,21 +155,19 @@ class Trace {
 
 // Replays tape.backward over a trace from the gradient of its last output: nodes freed in
 // reverse, gradients in flight, each rule's allocations. base: bytes live besides the trace.
-// Returns the peak and the bytes of the gradients left in input leaves (a checkpointed block's).
-function replay(t: Trace, base: number, seedBytes: number): { peak: number; leafGrads: number } {
-  let live = base + seedBytes, peak = live, leafGrads = 0;
-  const pending = new Map<Val, number>([[t.nodes[t.nodes.length - 1].out, seedBytes]]);
+// Returns the peak; an input leaf's gradient (a checkpointed block's) stays live at the end.
+function replay(t: Trace, base: number, seedBytes: number): number {
+  let live = base + seedBytes, peak = live;
+  // The output backward starts from is kept (the caller's: a loss, a recomputed block's output).
+  const last = t.nodes[t.nodes.length - 1].out;
+  const pending = new Map<Val, number>([[last, seedBytes]]);
   const held = new Set<Val>();
   for (let i = t.nodes.length - 1; i >= 0; i--) {
     const node = t.nodes[i], g = pending.get(node.out);
     if (g !== undefined) {
       pending.delete(node.out);
-      let inner = 0;
-      if (node.sub) {
-        // The recomputation and its own backward, on top of everything live, from a copy of g.
-        const r = replay(node.sub, live + node.sub.live, g);
-        inner = r.peak - live;
-      }
+      // A checkpoint: the recomputation and its own backward, on top of everything live, from a copy of g.
+      const inner = node.sub ? replay(node.sub, live + node.sub.live, g) - live : 0;
       // Loss heads hand on the gradients they saved; other rules make one per input that needs it.
       const gin = node.inputs.map((v, k) => (!v.grad ? 0 : node.handsOn ? node.handsOn[k] : v.bytes));
       const made = node.handsOn ? node.back : gin.reduce((s, b) => s + b, 0) + node.back;
@@ -176,14 +176,14 @@ function replay(t: Trace, base: number, seedBytes: number): { peak: number; leaf
       node.inputs.forEach((v, k) => {
         if (!v.grad) return;
         if (v.param || pending.has(v) || held.has(v)) live -= gin[k]; // added into a gradient there, freed
-        else if (v.leaf) held.add(v), (leafGrads += gin[k]);
+        else if (v.leaf) held.add(v);
         else pending.set(v, gin[k]);
       });
     }
-    live -= node.saved + node.out.bytes;
+    live -= node.saved + (node.out === last ? 0 : node.out.bytes);
     if (node.sub) live += node.sub.live - node.sub.nodes.reduce((s, n) => s + n.out.bytes + n.saved, 0); // its unrecorded values, left to the GC
   }
-  return { peak, leafGrads };
+  return peak;
 }
 
 // --- the model, as model.ts, vit.ts, gpt2.ts and layers.ts run it ---------------------------
@@ -312,10 +312,9 @@ export function memoryPlan(config: MamaConfig, opts: MemoryPlanOptions): MemoryP
   // One tensor each: values, compute copy (16-bit only), gradients, m, v.
   const staticBytes = alloc(arenas.values) + (arenas.compute ? alloc(arenas.compute) : 0) + alloc(arenas.grads) + 2 * alloc(arenas.moments / 2);
   const elt = precision === 'f32' ? 4 : 2;
-  const t = mamaLoss(new Trace(elt, alloc, elt), cfg, options.batch, { ckpt: options.checkpoint, late: options.late, sentences: options.sentences });
+  const t = mamaLoss(new Trace(elt, alloc), cfg, options.batch, { ckpt: options.checkpoint, late: options.late, sentences: options.sentences });
   // backward seeds the loss with a [1] tensor.
-  const back = replay(t, staticBytes + t.live, alloc(4));
-  const peakBytes = Math.max(staticBytes + t.fwdPeak, back.peak);
+  const peakBytes = Math.max(staticBytes + t.fwdPeak, replay(t, staticBytes + t.live, alloc(4)));
   const activations = t.kept;
   const transientBytes = peakBytes - staticBytes - activations.image - activations.text - activations.heads;
   const plan: MemoryPlan = { config: cfg, options, params, arenas, activations, staticBytes, transientBytes, peakBytes, format: () => formatPlan(plan) };

@@ -63,7 +63,8 @@ function measure(c: Case, device: Device, dtype: 'f32' | 'bf16') {
   const sizes = { values: arena.values.size * 4, grads: arena.grads.size * 4, moments: (opt.m.size + opt.v.size) * 4 };
   const arenaBytes = [arena.values, ...(arena.compute === arena.values ? [] : [arena.compute]), arena.grads, opt.m, opt.v]
     .reduce((s, t) => s + t.size * (t.dtype === 'f32' ? 4 : 2), 0) + (arena.grads.dtype === 'f32' ? 0 : arena.grads.size * 4); // AdamW's f32 copy of 16-bit gradients
-  return { peak, sizes, arenaBytes, grads: arena.grads.toArray() };
+  const roles = { trainable: arena.trainable.length, f32: arena.params.filter(([, p]) => p.keepF32).reduce((s, [, p]) => s + p.init.length, 0), total: arena.values.size };
+  return { peak, sizes, arenaBytes, roles, grads: arena.grads.toArray() };
 }
 
 for (const c of cases) {
@@ -72,6 +73,8 @@ for (const c of cases) {
     const m = measure(c, 'cpu', 'f32');
     assert.ok(m.grads.some((g) => g !== 0), 'a real backward ran');
     assert.equal({ values: plan.arenas.values, grads: plan.arenas.grads, moments: plan.arenas.moments }, m.sizes);
+    const p = plan.params;
+    assert.equal({ trainable: p.trainable, f32: p.f32, total: p.trainable + p.frozen + p.f32 }, m.roles);
     assert.is(plan.arenas.compute, 0);
     // Activations and the backward's transient (a recomputed block) are most of the peak here, so
     // that an error of 20 % in what the ops keep shows.

@@ -8,8 +8,7 @@ import { gpt2ParamCount } from '../nn/gpt2.js';
 import { vitParamCount } from '../nn/vit.js';
 import type { Device } from '../tensor.js';
 import type { MamaConfig } from './model.js';
-
-export type Precision = 'f32' | 'bf16';
+import { precisionOf, type Precision } from './train.js';
 
 export interface MemoryPlanOptions {
   /** images (and captions) per micro-batch */
@@ -32,10 +31,11 @@ export interface MemoryPlanOptions {
 export function paramBytes(role: 'trainable' | 'frozen' | 'f32', precision: Precision) {
   const t = role === 'trainable';
   if (precision === 'f32') return { master: 4, compute: 0, grad: t ? 4 : 0, moments: t ? 8 : 0 };
-  // Mixed precision: trainable parameters keep an f32 master, gradient and AdamW m, v beside the
-  // bf16 copy the model reads; frozen ones the bf16 copy alone; BatchNorm statistics stay f32.
+  // Mixed precision (ParamArena): trainable parameters keep an f32 master, gradient and AdamW m, v
+  // beside the bf16 copy the model reads; frozen ones the bf16 copy alone; BatchNorm statistics
+  // are read in f32 (the compute arena spans every parameter, so they have an unused copy there).
   if (t) return { master: 4, compute: 2, grad: 4, moments: 8 };
-  return role === 'frozen' ? { master: 0, compute: 2, grad: 0, moments: 0 } : { master: 4, compute: 0, grad: 0, moments: 0 };
+  return { master: role === 'frozen' ? 0 : 4, compute: 2, grad: 0, moments: 0 };
 }
 
 /** Parameter counts of a MaMA by role, from its config. */
@@ -296,7 +296,7 @@ export interface MemoryPlan {
 
 /** The memory of one training micro-batch of `config` (forward, backward, AdamW), without allocating. */
 export function memoryPlan(config: MamaConfig, opts: MemoryPlanOptions): MemoryPlan {
-  const device = opts.device ?? 'cpu', precision = opts.precision ?? (device === 'cuda' ? 'bf16' : 'f32');
+  const device = opts.device ?? 'cpu', precision = precisionOf({ precision: opts.precision, device });
   if (!(Number.isInteger(opts.batch) && opts.batch >= 1)) throw new RangeError(`memoryPlan: batch must be an integer ≥ 1, got ${opts.batch}`);
   if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`memoryPlan: precision must be f32 or bf16, got ${precision}`);
   if (precision !== 'f32' && device !== 'cuda') throw new RangeError(`memoryPlan: precision ${precision} needs device cuda (the CPU computes in f32)`);

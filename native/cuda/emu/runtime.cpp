@@ -139,6 +139,15 @@ struct Fiber {
   St st = St::Done;
   unsigned mask = 0;    // the mask of the warp-level call it waits in
   unsigned parity = 0;  // which of the warp's two slot sets its next call uses
+  // cp.async copies not performed yet, in issue order; groups[i] = how many of them the i-th
+  // committed (and not yet retired) group ends after.
+  struct Copy {
+    void* dst;
+    const void* src;
+    unsigned bytes, src_bytes;
+  };
+  std::vector<Copy> copies;
+  std::vector<size_t> groups;
 #ifdef MK_ASAN
   void* fake = nullptr;
 #endif
@@ -315,6 +324,8 @@ void run_block(Worker& w, uint3 bidx, dim3 block, dim3 grid, unsigned char* dyn)
     f.lane = Lane{{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)}, i, i / 32, i % 32};
     f.st = St::Ready;
     f.parity = 0;
+    f.copies.clear();
+    f.groups.clear();
     f.sp = fresh_frame(w, f);
   }
   w.dirty = false;
@@ -500,6 +511,34 @@ const unsigned char* warp_exchange(unsigned mask, const void* mine, size_t bytes
   }
   yield(w, f);
   return &wp.slots[par][0][0];
+}
+
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+  if (bytes != 4 && bytes != 8 && bytes != 16) trap("cp.async: a copy of other than 4, 8 or 16 bytes");
+  if (src_bytes > bytes) trap("cp.async: src-size past the copy size");
+  if (reinterpret_cast<uintptr_t>(dst) % bytes || (src_bytes && reinterpret_cast<uintptr_t>(src) % bytes))
+    trap("cp.async: an address not aligned to the copy size");
+  t_worker.cur->copies.push_back({dst, src, bytes, src_bytes});
+}
+
+void cp_async_commit() {
+  Fiber& f = *t_worker.cur;
+  f.groups.push_back(f.copies.size());
+}
+
+void cp_async_wait(int n) {
+  Fiber& f = *t_worker.cur;
+  if (n < 0) trap("cp.async.wait_group with a negative count");
+  if (f.groups.size() <= size_t(n)) return;
+  const size_t retired = f.groups.size() - size_t(n), done = f.groups[retired - 1];
+  for (size_t i = 0; i < done; ++i) {
+    const Fiber::Copy& c = f.copies[i];
+    if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
+    std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+  }
+  f.copies.erase(f.copies.begin(), f.copies.begin() + std::ptrdiff_t(done));
+  f.groups.erase(f.groups.begin(), f.groups.begin() + std::ptrdiff_t(retired));
+  for (size_t& g : f.groups) g -= done;
 }
 
 void trap(const char* why) {

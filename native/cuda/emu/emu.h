@@ -9,7 +9,9 @@
 // mma) for the lanes of its mask. Between barriers the threads run one after another in an order
 // shuffled anew at each barrier (seeded by the block: the same every run), so a missing barrier
 // lets a thread read what another has not written yet, or overwrite what another has not read,
-// about half the time whichever way the data flows. A warp-level call deposits each lane's
+// about half the time whichever way the data flows. Each warp also has a pace (it sits out 0 to
+// 3 of every 4 passes), so that warps drift dozens of warp-level calls apart between barriers,
+// as on a GPU, instead of moving in lockstep through their shuffles and mmas. A warp-level call deposits each lane's
 // operands in the warp's slots and reads the others' once the whole warp has arrived:
 // mma_m16n8k16 gathers A, B and C across the 32 lanes exactly as the PTX fragment layouts place
 // them. Barriers that can never complete (threads of one block at different barriers, a shuffle

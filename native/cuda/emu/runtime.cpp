@@ -165,6 +165,7 @@ struct Worker {
   size_t capacity = 0;
   std::vector<Warp> warps;
   std::vector<unsigned> order;  // the run order of a pass
+  std::vector<unsigned> pace;   // per warp: out of 4 passes, how many it sits out (run_block)
   void* sched_sp = nullptr;
   Fiber* cur = nullptr;
   Block block{};
@@ -335,17 +336,31 @@ void run_block(Worker& w, uint3 bidx, dim3 block, dim3 grid, unsigned char* dyn)
   w.order.resize(n);
   for (unsigned i = 0; i < n; ++i) w.order[i] = i;
   uint64_t seed = (uint64_t(bidx.z) * 65536 + bidx.y) * 2147483648ull + bidx.x + 1;
+  auto next = [&seed] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull; };
+  // Warps drift apart between barriers: each warp of the block gets a pace (it sits out a pass
+  // with probability 0, 1/4, 1/2 or 3/4), so that between two __syncthreads one warp runs dozens
+  // of warp-level calls (mma, ldmatrix, shuffles) ahead of another, as warps do on a GPU. Without
+  // it, warp-level calls would keep warps in lockstep, and a warp that overwrites shared memory
+  // another warp has yet to read (a barrier missing before a write) would go unseen.
+  const size_t nw = w.warps.size();
+  std::vector<unsigned>& pace = w.pace;
+  pace.assign(nw, 0);
+  if (nw > 1)
+    for (size_t i = 0; i < nw; ++i) pace[i] = unsigned(next() >> 33) % 4;
   while (w.live && !w.failed) {
-    for (unsigned i = n; i > 1; --i) {
-      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-      std::swap(w.order[i - 1], w.order[unsigned((seed >> 33) % i)]);
-    }
+    for (unsigned i = n; i > 1; --i) std::swap(w.order[i - 1], w.order[unsigned((next() >> 33) % i)]);
+    uint32_t sitting = 0;
+    for (size_t i = 0; i < nw; ++i)
+      if (pace[i] && unsigned(next() >> 33) % 4 < pace[i]) sitting |= 1u << i;
     bool ran = false;
-    for (unsigned k = 0; k < n && !w.failed; ++k) {
-      Fiber& f = w.fibers[w.order[k]];
-      if (f.st != St::Ready) continue;
-      resume(w, f);
-      ran = true;
+    for (int attempt = 0; attempt < 2 && !ran; ++attempt, sitting = 0) {  // if every ready warp sat out, a pass with none out
+      for (unsigned k = 0; k < n && !w.failed; ++k) {
+        Fiber& f = w.fibers[w.order[k]];
+        if (f.st != St::Ready || ((sitting >> f.lane.warp) & 1u)) continue;
+        resume(w, f);
+        ran = true;
+      }
+      if (!sitting) break;
     }
     if (!ran && w.live && !w.failed) w.failed = true, w.why = deadlock_report(w);
   }

@@ -1,8 +1,9 @@
 // matmul.cu: C = op(A)·op(B) (+bias) (+C) with f32 accumulation. bf16/f16 operands run on tensor
 // cores (gemm.cuh: 128×128×32 tiles, cp.async 3-stage ring, ldmatrix, mma.m16n8k16), writing C in
-// the operands' dtype; f32 runs on a 64×64 FMA tile
+// the operands' dtype or in f32 (mixed-precision weight gradients); f32 runs on a 64×64 FMA tile
 // kernel (256 threads, 4×4 per thread, K in steps of 16). Tested by
 // native/tests/backend_ops/matmul.cpp and test/kernels/matmul.test.ts.
+#include "../common/matmul_args.h"
 #include "gemm.cuh"
 
 namespace mk_cuda {
@@ -88,12 +89,14 @@ cudaError_t run_tc(cudaStream_t stream, void* c, const void* a, const void* b, c
 
 }  // namespace
 
-cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const void* a, const void* b, const void* bias, int64_t M,
-                          int64_t N, int64_t K, bool ta, bool tb, bool acc) {
+cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, mk_dtype c_dtype, void* c, const void* a, const void* b,
+                          const void* bias, int64_t M, int64_t N, int64_t K, bool ta, bool tb, bool acc) {
   return by_dtype(dtype, [&](auto st) {
     using St = decltype(st);
     if constexpr (std::is_same_v<St, float>)
       return run_f32(stream, {static_cast<float*>(c), static_cast<const float*>(bias), N, acc}, a, b, M, N, K, ta, tb);
+    else if (c_dtype == MK_F32)
+      return run_tc<St, float>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
     else
       return run_tc<St, St>(stream, c, a, b, bias, M, N, K, ta, tb, acc);
   });
@@ -101,9 +104,13 @@ cudaError_t launch_matmul(cudaStream_t stream, mk_dtype dtype, void* c, const vo
 
 namespace {
 
-mk_status cu_matmul(mk_context* ctx, void* c, const void* a, const void* b, const void* bias, mk_dtype dtype, int64_t M, int64_t N,
-                    int64_t K, int ta, int tb, int acc) {
-  return check(launch_matmul(ctx->stream, dtype, c, a, b, bias, M, N, K, ta, tb, acc), "matmul");
+mk_status cu_matmul(mk_context* ctx, void* c, const void* a, const void* b, const void* bias, mk_dtype dtype, mk_dtype c_dtype,
+                    int64_t M, int64_t N, int64_t K, int ta, int tb, int acc) {
+  namespace args = mk::matmul_args;
+  if (const std::string why = args::problem(c, a, b, M, N, K); !why.empty()) return fail(MK_ERR_INVALID, why);
+  if (!args::allowed(dtype, c_dtype))
+    return fail(MK_ERR_UNSUPPORTED, args::refusal("the CUDA backend", dtype, c_dtype, "c in the operands' dtype, or f32 with bf16 or f16 operands"));
+  return check(launch_matmul(ctx->stream, dtype, c_dtype, c, a, b, bias, M, N, K, ta, tb, acc), "matmul");
 }
 
 }  // namespace

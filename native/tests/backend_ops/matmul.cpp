@@ -1,8 +1,8 @@
 // matmul.cpp: the op test's GEMM cases and timings. f32 (FMA kernel): tile edges of 64×64×16, odd
 // sizes, every transpose. bf16/f16 (tensor-core core, native/cuda/gemm.cuh): every layout, bias,
-// accumulate, odd M/N/K, 128-tile multiples and ±1, K not a
+// accumulate, c in the operands' dtype and in f32, odd M/N/K, 128-tile multiples and ±1, K not a
 // multiple of 8 and misaligned operands (element loads instead of cp.async), K over many pipeline
-// stages, repeats bit for bit.
+// stages, repeats bit for bit; refused dtype pairs name themselves.
 #include "common.h"
 
 namespace ops {
@@ -32,7 +32,7 @@ std::vector<float> gpu_matmul(const MatmulCase& k, const std::vector<float>& a, 
   GpuBuf ga(padded(a), k.dt), gb(padded(b), k.dt), gbias(bv, k.dt), gc(c0, k.c_dt);
   const size_t off = skip * dtype_size(k.dt);
   *ok = GPU(matmul(g_gpu_ctx, gc.p, static_cast<char*>(ga.p) + off, static_cast<char*>(gb.p) + off, k.bias ? gbias.p : nullptr, k.dt,
-                   k.M, k.N, k.K, k.ta, k.tb, k.acc),
+                   k.c_dt, k.M, k.N, k.K, k.ta, k.tb, k.acc),
             what);
   return *ok ? gc.get() : std::vector<float>();
 }
@@ -42,7 +42,7 @@ void matmul_case(const MatmulCase& k, bool twice = false) {
   auto a = rnd(k.M * k.K, k.dt), b = rnd(k.K * k.N, k.dt), bv = rnd(k.N, k.dt), c0 = k.acc ? rnd(k.M * k.N, k.c_dt) : nans(k.M * k.N);
   CpuBuf ca(a), cb(b), cbias(bv), cc(c0);
   bool ok = false;
-  if (!CPU(matmul(g_cpu_ctx, cc.p, ca.p, cb.p, k.bias ? cbias.p : nullptr, MK_F32, k.M, k.N, k.K, k.ta, k.tb, k.acc), what)) return;
+  if (!CPU(matmul(g_cpu_ctx, cc.p, ca.p, cb.p, k.bias ? cbias.p : nullptr, MK_F32, MK_F32, k.M, k.N, k.K, k.ta, k.tb, k.acc), what)) return;
   const std::vector<float> got = gpu_matmul(k, a, b, bv, c0, what, &ok);
   if (!ok) return;
   // The CPU multiplies the same rounded operands in f32: c in f32 differs only by the order of
@@ -50,6 +50,19 @@ void matmul_case(const MatmulCase& k, bool twice = false) {
   // by its rounding.
   compare(what, k.c_dt == MK_F32 ? MK_F32 : k.dt, {{"c", got, cc.get()}}, k.c_dt == MK_F32 && k.dt != MK_F32 ? 10 : 1);
   if (twice) same_bits(what, {"c"}, {got}, {gpu_matmul(k, a, b, bv, c0, what, &ok)});
+}
+
+// A refused dtype pair fails with MK_ERR_UNSUPPORTED and a message naming both dtypes.
+void refused(const mk_backend* be, mk_context* ctx, mk_dtype dt, mk_dtype c_dt) {
+  const std::string what = fmt("matmul on %s refuses %s operands with c in %s", be->name, dtype_name(dt), dtype_name(c_dt));
+  void *a = nullptr, *c = nullptr;
+  if (be->alloc(ctx, &a, 16) != MK_OK || be->alloc(ctx, &c, 16) != MK_OK) die("alloc", be, ctx);
+  const mk_status s = be->matmul(ctx, c, a, a, nullptr, dt, c_dt, 1, 1, 1, 0, 0, 0);
+  const std::string msg = s == MK_OK ? "" : be->last_error(ctx);
+  const bool ok = s == MK_ERR_UNSUPPORTED && msg.find(fmt("in %s with c in %s", dtype_name(dt), dtype_name(c_dt))) != std::string::npos;
+  (ok ? g_passed : g_failed)++;
+  std::printf("%s %s: status %d, \"%s\"\n", ok ? "ok  " : "FAIL", what.c_str(), int(s), msg.c_str());
+  be->free(ctx, a), be->free(ctx, c);
 }
 
 void check_matmul_f32() {
@@ -70,26 +83,31 @@ void check_matmul_tc() {
   for (mk_dtype dt : {MK_BF16, MK_F16})
     for (const auto& s : shapes)
       for (int t = 0; t < 4; ++t, ++i)
-        matmul_case({dt, dt, s[0], s[1], s[2], bool(t & 1), bool(t >> 1), i % 3 != 1, i % 4 >= 2}, i % 9 == 0);
-  // Every combination of bias, accumulate and transpose of b on one shape with edges, and the
+        matmul_case({dt, i % 2 ? MK_F32 : dt, s[0], s[1], s[2], bool(t & 1), bool(t >> 1), i % 3 != 1, i % 4 >= 2}, i % 9 == 0);
+  // Every combination of bias, accumulate and c dtype on one shape with edges, and the
   // misaligned fallback with K a multiple of 8.
-  for (int f = 0; f < 8; ++f) matmul_case({MK_BF16, MK_BF16, 70, 45, 40, bool(f & 1), bool(f & 4), bool(f & 1), bool(f & 2)});
+  for (int f = 0; f < 8; ++f) matmul_case({MK_BF16, f & 4 ? MK_F32 : MK_BF16, 70, 45, 40, bool(f & 1), false, bool(f & 1), bool(f & 2)});
   for (int t = 0; t < 4; ++t) matmul_case({MK_F16, MK_F16, 72, 64, 64, bool(t & 1), bool(t >> 1), true, t == 3, true}, t == 0);
   if (!g_emulated) {
     matmul_case({MK_BF16, MK_BF16, 1000, 1500, 700, false, true, true, false});
-    matmul_case({MK_BF16, MK_BF16, 768, 3072, 4096, true, false, false, true}, true);
+    matmul_case({MK_BF16, MK_F32, 768, 3072, 4096, true, false, false, true}, true);
   }
 }
 
 void check_matmul() {
   check_matmul_f32();
   check_matmul_tc();
+  refused(g_gpu, g_gpu_ctx, MK_F16, MK_BF16);
+  refused(g_gpu, g_gpu_ctx, MK_F32, MK_BF16);
+  refused(g_gpu, g_gpu_ctx, MK_BF16, MK_F16);
+  refused(g_cpu, g_cpu_ctx, MK_BF16, MK_F32);
+  refused(g_cpu, g_cpu_ctx, MK_F32, MK_BF16);
 }
 
 void bench_matmul_shape(FILE* out, mk_dtype dt, int64_t M, int64_t N, int64_t K) {
   GpuBuf a(randn(M * K), dt), b(randn(K * N), dt), c(std::vector<float>(M * N), dt);
   const std::string name = fmt("%lldx%lldx%lld", (long long)M, (long long)N, (long long)K);
-  const double s = time_gpu("bench matmul", [&] { return GPU(matmul(g_gpu_ctx, c.p, a.p, b.p, nullptr, dt, M, N, K, 0, 0, 0), "bench matmul"); });
+  const double s = time_gpu("bench matmul", [&] { return GPU(matmul(g_gpu_ctx, c.p, a.p, b.p, nullptr, dt, dt, M, N, K, 0, 0, 0), "bench matmul"); });
   record(out, "matmul", dt, name, fmt("\"M\":%lld,\"N\":%lld,\"K\":%lld", (long long)M, (long long)N, (long long)K), s, 2.0 * M * N * K);
 }
 

@@ -79,11 +79,17 @@ void check_matmul_tc() {
   // contiguous along M or N); K of 8 and 9 pipeline tiles of 32 (the 3-stage ring wraps).
   const int64_t shapes[][3] = {{1, 1, 1},    {17, 33, 9},   {65, 130, 47}, {129, 257, 200}, {128, 128, 64},
                                {127, 129, 32}, {129, 127, 96}, {40, 24, 256},  {33, 136, 280}};
+  // Each shape in every layout with one of the four (operand, c) dtype pairs, rotating with the
+  // shape so that each layout meets every pair (the emulation runs every thread as a fiber: one
+  // pair per shape and layout keeps this file to a few seconds); bias, accumulate and the repeat
+  // cycle at other periods.
   int i = 0;
-  for (mk_dtype dt : {MK_BF16, MK_F16})
-    for (const auto& s : shapes)
-      for (int t = 0; t < 4; ++t, ++i)
-        matmul_case({dt, i % 2 ? MK_F32 : dt, s[0], s[1], s[2], bool(t & 1), bool(t >> 1), i % 3 != 1, i % 4 >= 2}, i % 9 == 0);
+  for (const auto& s : shapes)
+    for (int t = 0; t < 4; ++t, ++i) {
+      const int pair = (t + i / 4) % 4;
+      const mk_dtype dt = pair & 1 ? MK_F16 : MK_BF16;
+      matmul_case({dt, pair & 2 ? MK_F32 : dt, s[0], s[1], s[2], bool(t & 1), bool(t >> 1), i % 3 != 1, i % 5 >= 2}, i % 7 == 0);
+    }
   // Every combination of bias, accumulate and c dtype on one shape with edges, and the
   // misaligned fallback with K a multiple of 8.
   for (int f = 0; f < 8; ++f) matmul_case({MK_BF16, f & 4 ? MK_F32 : MK_BF16, 70, 45, 40, bool(f & 1), false, bool(f & 1), bool(f & 2)});

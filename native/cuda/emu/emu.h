@@ -162,7 +162,10 @@ void ldmatrix(uint32_t (&r)[NM], const void* row) {
 // and never at a commit. So a kernel that reads shared memory before the wait (or the wait of
 // another thread, with no barrier after it) reads what was there before: the NaN that dynamic
 // shared memory starts as, or a previous stage's data. Copies still pending when a thread
-// returns are dropped (on a GPU the shared memory goes with the block).
+// returns are dropped (on a GPU the shared memory goes with the block). The other way round is
+// not seen: since copies land as late as the PTX allows, a cp.async into a stage that other warps
+// have yet to read (the barrier before the refill missing) lands after their reads and goes
+// unnoticed; the same hazard with plain stores shows (the warps' pace, above).
 void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes);
 // Closes the thread's open group of copies (cp.async.commit_group; an empty group is allowed).
 void cp_async_commit();

@@ -82,7 +82,8 @@ export interface NativeAddon {
   setIsa(name: 'avx512' | 'avx2' | 'scalar'): void;
   noop(): void;
   noopTensor(t: NativeTensor): void;
-  /** C = op(A)·op(B) (+bias) (+C when accumulate); returns `out` or a new tensor. */
+  /** C = op(A)·op(B) (+bias) (+C when accumulate); returns `out` or a new tensor in `outDtype`
+   *  (null: out's dtype, else a's). The output is a's dtype, or f32 when a is bf16/f16. */
   matmul(
     a: NativeTensor,
     b: NativeTensor,
@@ -91,6 +92,7 @@ export interface NativeAddon {
     transA: boolean,
     transB: boolean,
     accumulate: boolean,
+    outDtype: DType | null,
   ): NativeTensor;
   /** LayerNorm over the last dim; returns [y, mean [R], rstd [R]] (stats f32). */
   layerNorm(x: NativeTensor, w: NativeTensor | null, b: NativeTensor | null, eps: number): [NativeTensor, NativeTensor, NativeTensor];

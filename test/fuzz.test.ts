@@ -28,7 +28,7 @@ type Call = () => unknown;
 function matmulCall(): Call {
   const M = rng.int(1, 6), N = rng.int(1, 6), K = rng.int(1, 6);
   const args: unknown[] = [T([M, K]), T([K, N]), T([N]), T([M, N]), false, false, false];
-  const which = rng.int(0, 8);
+  const which = rng.int(0, 9);
   switch (which) {
     case 0: case 1: args[which] = rng.pick(junk.filter((j) => j !== undefined && j !== null)); break;
     case 2: args[2] = rng.pick([T([N + 1]), T([N, 1]), T([1]), ...junk.filter((j) => j !== null && j !== undefined)]); if (isTensor(args[2]) && !args[2].disposed && args[2].shape[0] === N && args[2].shape.length === 1) args[2] = T([N + 2]); break;
@@ -36,6 +36,7 @@ function matmulCall(): Call {
     case 4: case 5: case 6: args[which] = rng.pick([0, 1, 'true', NaN, {}, null]); break;
     case 7: args[1] = T([K + 1, N]); break; // K mismatch
     case 8: args[0] = rng.pick([T([M]), T([M, K, 1]), T([1, 1, 1, 1])]); break;
+    case 9: args.push(rng.pick(['f64', 1, {}, 'bf16', 'f16'])); break; // outDtype: not a dtype, or 16-bit from f32 operands
   }
   return () => native.matmul(...(args as Parameters<typeof native.matmul>));
 }
@@ -60,7 +61,7 @@ function otherCall(): Call {
     case 0: return () => disposed.toArray();
     case 1: return () => native.noopTensor(rng.pick(junk) as NativeTensor);
     case 2: return () => native.setIsa(rng.pick([NaN, 'avx1024', 3, null, undefined]) as never);
-    default: return () => native.matmul(T([2, 2]), T([2, 2]), null, null, false, false, true); // accumulate without out
+    default: return () => native.matmul(T([2, 2]), T([2, 2]), null, null, false, false, true, null); // accumulate without out
   }
 }
 

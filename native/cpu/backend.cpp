@@ -9,6 +9,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "../common/matmul_args.h"
 #include "alloc.h"
 #include "isa.h"
 #include "losses.h"
@@ -72,6 +73,16 @@ void matmul(float* c, const float* a, const float* b, const float* bias, int64_t
   mk::matmul_f32(c, a, b, bias, M, N, K, ta != 0, tb != 0, acc != 0);
 }
 void cast(float* dst, const float* src, int64_t n) { mk::copy(dst, src, n); }
+
+// matmul's entry names a refused dtype pair (mixed-precision callers pass c_dtype f32 with bf16
+// operands, which only the CUDA backend takes).
+mk_status cpu_matmul(mk_context* ctx, void* c, const void* a, const void* b, const void* bias, mk_dtype dtype, mk_dtype c_dtype,
+                     int64_t M, int64_t N, int64_t K, int ta, int tb, int acc) {
+  namespace args = mk::matmul_args;
+  if (const std::string why = args::problem(c, a, b, M, N, K); !why.empty()) return fail(MK_ERR_INVALID, why);
+  if (dtype != MK_F32 || c_dtype != MK_F32) return fail(MK_ERR_UNSUPPORTED, args::refusal("the CPU backend", dtype, c_dtype, "f32 only"));
+  return entry<matmul>(decltype(mk_backend::matmul){})(ctx, c, a, b, bias, dtype, c_dtype, M, N, K, ta, tb, acc);
+}
 
 mk_status cpu_create(mk_context** ctx) {
   try {
@@ -141,7 +152,7 @@ const mk_backend kCpu = {
     .noop = cpu_noop,
     .memory = cpu_memory,
     .traffic = cpu_traffic,
-    MK_CPU_ENTRY(matmul, matmul),
+    .matmul = cpu_matmul,
     MK_CPU_ENTRY(layernorm_forward, mk::layernorm_forward),
     MK_CPU_ENTRY(layernorm_backward, mk::layernorm_backward),
     MK_CPU_ENTRY(gelu_forward, mk::gelu_forward),

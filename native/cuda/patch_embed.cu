@@ -1,11 +1,12 @@
 // patch_embed.cu: patch embedding forward and backward for f32, bf16 and f16 with f32
-// accumulation (contract in mamakit.h). The forward is the tiled GEMM of matmul.cu with the
-// A tile gathered from the pixels (no im2col buffer) and bias + pos added in the store.
-// Backward: dW by split-K over the tokens, each split's partial stored in an f32 workspace and
-// the partials added in split order (reduce.cuh), no atomics: the same bits every run; dPos and
-// dBias from one reduction of dTokens over the batch. Correct first; tensor-core versions replace
-// it later. Tested by native/tests/backend_ops/patch_embed.cpp.
-#include "common.cuh"
+// accumulation (contract in mamakit.h). tokens = P·Wᵀ + bias + pos and dW += dTᵀ·P, where
+// P [B·np, C·p·p] is the im2col matrix of the pixels, never stored: bf16/f16 run the tensor-core
+// GEMM core (gemm.cuh) with P's tiles gathered pixel by pixel (Patches) and dT's rows found through
+// the token layout (Tokens); f32 runs 64×64 FMA tiles with the same gathers. dW splits the tokens
+// (the GEMM's K) over blockIdx.z, each split's partial stored in an f32 workspace and the partials
+// added in split order (reduce.cuh), no atomics: the same bits every run; dPos and dBias from one
+// reduction of dTokens over the batch. Tested by native/tests/backend_ops/patch_embed.cpp.
+#include "gemm.cuh"
 #include "reduce.cuh"
 
 namespace mk_cuda {
@@ -23,10 +24,47 @@ struct Geo {
   __device__ int64_t token(int64_t m) const { return (m / np * T + offset + m % np) * D; }
 };
 
-// tokens = P·Wᵀ + bias + pos: block tile 64 tokens × 64 features, 4×4 per thread.
+// GEMM sources (gemm::Operand): P(m, q), gathered (no contiguous runs); and dT's token rows,
+// dT(m, d) = dt[token(m) + d], contiguous along d.
 template <class T>
-__global__ void forward_kernel(T* __restrict__ tokens, const T* __restrict__ img, const T* __restrict__ w,
-                               const T* __restrict__ bias, const T* __restrict__ pos, Geo g) {
+struct Patches {
+  static constexpr bool kRows = false;
+  const T* img;
+  Geo g;
+  __device__ T at(int64_t m, int64_t q) const { return img[g.pixel(m, q)]; }
+};
+template <class T>
+struct Tokens {
+  static constexpr bool kRows = true;
+  const T* dt;
+  Geo g;
+  __device__ const T* row(int64_t m) const { return dt + g.token(m); }
+  __device__ T at(int64_t m, int64_t d) const { return row(m)[d]; }
+};
+
+// Forward epilogue: tokens[b, offset + n, d] = v + bias[d] + pos[n, d] for patch row m = (b, n).
+template <class T>
+struct TokenStore {
+  T* tokens;
+  const T* bias;
+  const T* pos;
+  Geo g;
+  __device__ void operator()(int64_t m, int64_t d, float v) const {
+    if (bias) v += to_f32(bias[d]);
+    if (pos) v += to_f32(pos[(m % g.np) * g.D + d]);
+    tokens[g.token(m) + d] = from_f32<T>(v);
+  }
+};
+
+// dW epilogue: part[z, d, q] = v for the token split z = blockIdx.z.
+struct PartStore {
+  float* part;
+  int64_t D, kp;
+  __device__ void operator()(int64_t d, int64_t q, float v) const { part[(int64_t(blockIdx.z) * D + d) * kp + q] = v; }
+};
+
+// f32: tokens = P·Wᵀ + bias + pos: block tile 64 tokens × 64 features, 4×4 per thread.
+__global__ void forward_kernel(TokenStore<float> out, const float* __restrict__ img, const float* __restrict__ w, Geo g) {
   __shared__ float as[TK][TM + 1];
   __shared__ float bs[TK][TN + 1];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -36,12 +74,12 @@ __global__ void forward_kernel(T* __restrict__ tokens, const T* __restrict__ img
     for (int i = threadIdx.x; i < TK * TM; i += blockDim.x) {
       const int kk = i % TK, mm = i / TK;
       const int64_t m = m0 + mm, k = k0 + kk;
-      as[kk][mm] = m < M && k < g.kp ? to_f32(img[g.pixel(m, k)]) : 0.f;
+      as[kk][mm] = m < M && k < g.kp ? img[g.pixel(m, k)] : 0.f;
     }
     for (int i = threadIdx.x; i < TK * TN; i += blockDim.x) {
       const int kk = i % TK, nn = i / TK;
       const int64_t n = n0 + nn, k = k0 + kk;
-      bs[kk][nn] = n < g.D && k < g.kp ? to_f32(w[n * g.kp + k]) : 0.f;
+      bs[kk][nn] = n < g.D && k < g.kp ? w[n * g.kp + k] : 0.f;
     }
     __syncthreads();
 #pragma unroll
@@ -57,25 +95,16 @@ __global__ void forward_kernel(T* __restrict__ tokens, const T* __restrict__ img
     __syncthreads();
   }
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int64_t m = m0 + ty * 4 + i;
-    if (m >= M) continue;
-    const int64_t row = g.token(m), prow = (m % g.np) * g.D;
+  for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int64_t d = n0 + tx * 4 + j;
-      if (d >= g.D) continue;
-      float v = sum[i][j];
-      if (bias) v += to_f32(bias[d]);
-      if (pos) v += to_f32(pos[prow + d]);
-      tokens[row + d] = from_f32<T>(v);
+      const int64_t m = m0 + ty * 4 + i, d = n0 + tx * 4 + j;
+      if (m < M && d < g.D) out(m, d, sum[i][j]);
     }
-  }
 }
 
-// part [splits, D, kp]: part[z] = dTᵀ·P over the token range of split z = blockIdx.z.
-template <class T>
-__global__ void dweight_kernel(float* __restrict__ part, const T* __restrict__ dt, const T* __restrict__ img, Geo g,
+// f32: part [splits, D, kp]: part[z] = dTᵀ·P over the token range of split z = blockIdx.z.
+__global__ void dweight_kernel(float* __restrict__ part, const float* __restrict__ dt, const float* __restrict__ img, Geo g,
                                int64_t per_split) {
   __shared__ float as[TK][TM + 1];  // as[token][feature]
   __shared__ float bs[TK][TN + 1];  // bs[token][pixel]
@@ -87,12 +116,12 @@ __global__ void dweight_kernel(float* __restrict__ part, const T* __restrict__ d
     for (int i = threadIdx.x; i < TK * TM; i += blockDim.x) {
       const int dd = i % TM, kk = i / TM;
       const int64_t d = d0 + dd, m = k0 + kk;
-      as[kk][dd] = d < g.D && m < hi ? to_f32(dt[g.token(m) + d]) : 0.f;
+      as[kk][dd] = d < g.D && m < hi ? dt[g.token(m) + d] : 0.f;
     }
     for (int i = threadIdx.x; i < TK * TN; i += blockDim.x) {
       const int qq = i % TN, kk = i / TN;
       const int64_t q = q0 + qq, m = k0 + kk;
-      bs[kk][qq] = q < g.kp && m < hi ? to_f32(img[g.pixel(m, q)]) : 0.f;
+      bs[kk][qq] = q < g.kp && m < hi ? img[g.pixel(m, q)] : 0.f;
     }
     __syncthreads();
 #pragma unroll
@@ -152,27 +181,52 @@ unsigned blocks(int64_t n, int t) { return unsigned((n + t - 1) / t); }
 template <class T>
 cudaError_t forward(cudaStream_t s, void* tokens, const void* img, const void* w, const void* bias, const void* pos,
                     const Geo& g) {
-  const dim3 grid(blocks(g.D, TN), blocks(g.B * g.np, TM));
-  if (grid.y > 65535) return cudaErrorInvalidConfiguration;
-  return launch<forward_kernel<T>>(grid, 256, 0, s, static_cast<T*>(tokens), static_cast<const T*>(img),
-                                   static_cast<const T*>(w), static_cast<const T*>(bias), static_cast<const T*>(pos), g);
+  const TokenStore<T> out{static_cast<T*>(tokens), static_cast<const T*>(bias), static_cast<const T*>(pos), g};
+  const T *px = static_cast<const T*>(img), *wt = static_cast<const T*>(w);
+  if constexpr (std::is_same_v<T, float>) {
+    const dim3 grid(blocks(g.D, TN), blocks(g.B * g.np, TM));
+    if (grid.y > 65535) return cudaErrorInvalidConfiguration;
+    return launch<forward_kernel>(grid, 256, 0, s, out, px, wt, g);
+  } else {
+    // A = P [B·np, kp] gathered, B = Wᵀ (W [D, kp] is contiguous along K).
+    const gemm::Operand<T, Patches<T>> pa{{px, g}, g.B * g.np, true, false};
+    const gemm::Operand<T, gemm::Rows<T>> wb{{wt, g.kp}, g.D, true, gemm::vec_ok(w, g.kp)};
+    return gemm::run<T>(s, pa, wb, out, g.B * g.np, g.D, g.kp);
+  }
+}
+
+// part [parts, D, kp]: dTᵀ·P over each token range of `per` tokens.
+template <class T>
+cudaError_t dweight(cudaStream_t s, float* part, const T* dt, const T* img, const Geo& g, int64_t per, int64_t parts) {
+  const int64_t M = g.B * g.np;
+  if constexpr (std::is_same_v<T, float>) {
+    const dim3 grid(blocks(g.kp, TN), blocks(g.D, TM), unsigned(parts));
+    return launch<dweight_kernel>(grid, 256, 0, s, part, dt, img, g, per);
+  } else {
+    // A = dTᵀ [D, tokens] (rows of dT run along D: mn-contiguous), B = P [tokens, kp] gathered.
+    const gemm::Operand<T, Tokens<T>> ta{{dt, g}, g.D, false, gemm::vec_ok(dt, g.D)};
+    const gemm::Operand<T, Patches<T>> pb{{img, g}, g.kp, false, false};
+    return gemm::run<T>(s, ta, pb, PartStore{part, g.D, g.kp}, g.D, g.kp, M, per);
+  }
 }
 
 template <class T>
 cudaError_t backward(cudaStream_t s, void* dw, void* db, void* dpos, const void* dt, const void* img, const Geo& g) {
   const T* dtt = static_cast<const T*>(dt);
   // Enough token splits to give every SM a few blocks; each split reduces its own range into its
-  // own partial: splits·D·kp floats, at most D·kp plus 4·132 tiles of 64×64 (8.7 MB).
-  const int64_t M = g.B * g.np, tiles = int64_t(blocks(g.D, TM)) * blocks(g.kp, TN);
+  // own partial: splits·D·kp floats, at most D·kp plus 4·132 tiles (64×64 in f32: 8.7 MB;
+  // 128×128 on tensor cores: 35 MB).
+  const bool tc = !std::is_same_v<T, float>;
+  const int tm = tc ? gemm::BM : TM, tn = tc ? gemm::BN : TN, tk = tc ? gemm::BK : TK;
+  const int64_t M = g.B * g.np, tiles = int64_t(blocks(g.D, tm)) * blocks(g.kp, tn);
   const int64_t splits = std::max<int64_t>(1, std::min<int64_t>((M + 255) / 256, (4 * 132 + tiles - 1) / tiles));
-  const int64_t per = ((M + splits - 1) / splits + TK - 1) / TK * TK, parts = (M + per - 1) / per;
+  const int64_t per = ((M + splits - 1) / splits + tk - 1) / tk * tk, parts = (M + per - 1) / per;
   float* ws = nullptr;
   const int64_t nw = dw ? g.D * g.kp : 0, npd = (db || dpos) ? g.np * g.D : 0;
   cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ws), size_t(parts * nw + npd + 1) * sizeof(float), s);
   if (e != cudaSuccess) return e;
   if (dw) {
-    const dim3 grid(blocks(g.kp, TN), blocks(g.D, TM), unsigned(parts));
-    e = launch<dweight_kernel<T>>(grid, 256, 0, s, ws, dtt, static_cast<const T*>(img), g, per);
+    e = dweight<T>(s, ws, dtt, static_cast<const T*>(img), g, per, parts);
     if (e == cudaSuccess) e = launch<add_partials_kernel<T>>(blocks(nw, 256), 256, 0, s, static_cast<T*>(dw), ws, parts, nw);
   }
   if (e == cudaSuccess && npd) {

@@ -74,16 +74,18 @@ typedef struct mk_backend {
   mk_status (*traffic)(mk_context* ctx, uint64_t* to_device, uint64_t* to_host, uint64_t* syncs);
 
   /* --- kernels ---------------------------------------------------------------------- */
-  /* C = op(A)·op(B) (+ bias) (+ C when accumulate != 0)
-   *   c    [M,N]
-   *   a    [M,K], or [K,M] when trans_a
-   *   b    [K,N], or [N,K] when trans_b
-   *   bias [N] or NULL, added to every row
-   * M, N, K >= 1. With accumulate the previous contents of c are added; without, c is
-   * overwritten and may hold anything (NaN) on entry. */
+  /* C = op(A)·op(B) (+ bias) (+ C when accumulate != 0), accumulated in f32
+   *   c    [M,N] in c_dtype
+   *   a    [M,K], or [K,M] when trans_a; in dtype
+   *   b    [K,N], or [N,K] when trans_b; in dtype
+   *   bias [N] or NULL, added to every row; in dtype
+   * M, N, K >= 1. With accumulate the previous contents of c (in c_dtype) are added; without, c
+   * is overwritten and may hold anything (NaN) on entry. c_dtype is dtype, or MK_F32 with
+   * 16-bit operands (bf16 activations writing f32 weight gradients); any other pair, and on the
+   * CPU anything but f32, is MK_ERR_UNSUPPORTED with a message that names it. */
   mk_status (*matmul)(mk_context* ctx, void* c, const void* a, const void* b, const void* bias,
-                      mk_dtype dtype, int64_t M, int64_t N, int64_t K, int trans_a, int trans_b,
-                      int accumulate);
+                      mk_dtype dtype, mk_dtype c_dtype, int64_t M, int64_t N, int64_t K, int trans_a,
+                      int trans_b, int accumulate);
 
   /* Index arrays (targets, ids) are HOST int32 pointers on every backend; the CUDA backend
    * stages them. Saved statistics (mean, rstd, lse, norm) are f32 whatever `dtype` is. */

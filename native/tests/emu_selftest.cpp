@@ -2,7 +2,8 @@
 // CUDA test in CI trusts it: shuffles and votes, barriers (a missing one must change the result,
 // whichever way the data flows), barriers that cannot complete, __trap, launch limits, atomics
 // across blocks running at once, dynamic shared memory, device memory checks, and mma.m16n8k16
-// against a plain matrix product. Built with the emulated library (scripts/build-cuda-emu.mjs);
+// against a plain matrix product, ldmatrix fragments (plain and .trans) and cp.async landing only
+// at its wait_group. Built with the emulated library (scripts/build-cuda-emu.mjs);
 // prints "selftest: N passed, N failed" last.
 #include <cmath>
 #include <cstdio>
@@ -113,6 +114,69 @@ __global__ void mma_tile(float* c, const uint16_t* a, const uint16_t* b) {
   float acc[4] = {0.5f, 0.5f, 0.5f, 0.5f};
   mk_cuda::mma16816<__nv_bfloat16>(acc, af, b0, b1);
   c[g * 8 + 2 * t] = acc[0], c[g * 8 + 2 * t + 1] = acc[1], c[(g + 8) * 8 + 2 * t] = acc[2], c[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+
+// ldmatrix: 32 rows of 8 b16 values in shared memory, value 1000 + 8·row + col; lane l gives the
+// address of row perm(l) = (5l + 3) mod 32, so that a matrix's rows come from the addresses and
+// not from the lane order. out [32 lanes][NM] the registers.
+constexpr int ld_perm(int l) { return (5 * l + 3) % 32; }
+template <int NM, bool Trans>
+__global__ void ldmatrix_rows(uint32_t* out) {
+  __shared__ __align__(16) uint16_t s[32 * 8];
+  const int l = int(threadIdx.x);
+  for (int c = 0; c < 8; ++c) s[l * 8 + c] = uint16_t(1000 + 8 * l + c);
+  __syncwarp();
+  uint32_t r[NM];
+  mk_cuda::ldmatrix<NM, Trans>(r, &s[ld_perm(l) * 8]);
+  for (int j = 0; j < NM; ++j) out[l * NM + j] = r[j];
+}
+
+// cp.async: per thread 12 floats of dynamic shared memory (NaN at the start). Group 0 copies 4
+// floats, group 1 zero-fills 4, a third copy is never committed; out [threads][6] what the thread
+// reads after each step.
+__global__ void async_copies(float* out, const float* src) {
+  float* mine = mk_cuda::dynamic_smem<float>() + threadIdx.x * 12;
+  const float* from = src + threadIdx.x * 4;
+  float* o = out + threadIdx.x * 6;
+  mk_cuda::cp_async16(mine, from, true);
+  mk_cuda::cp_async_commit();
+  mk_cuda::cp_async16(mine + 4, from, false);
+  mk_cuda::cp_async_commit();
+  mk_cuda::cp_async16(mine + 8, from, true);
+  __syncthreads();
+  o[0] = mine[0];  // no wait yet: NaN, even after a barrier
+  mk_cuda::cp_async_wait<1>();
+  o[1] = mine[0];  // group 0 landed
+  o[2] = mine[4];  // group 1 still pending: NaN
+  mk_cuda::cp_async_wait<0>();
+  o[3] = mine[4];  // zero-filled
+  o[4] = mine[8];  // never committed: NaN
+  mk_cuda::cp_async_commit();
+  mk_cuda::cp_async_wait<0>();
+  o[5] = mine[8];
+}
+
+// The registers ldmatrix_rows<NM, Trans> must give (PTX ISA fragment layout of ldmatrix).
+std::vector<uint32_t> ldmatrix_expected(int nm, bool trans) {
+  auto val = [](int j, int row, int col) { return uint32_t(1000 + 8 * ld_perm(8 * j + row) + col); };
+  std::vector<uint32_t> e(32 * nm);
+  for (int l = 0; l < 32; ++l)
+    for (int j = 0; j < nm; ++j) {
+      const int g = l / 4, t = l % 4;
+      e[l * nm + j] = trans ? val(j, 2 * t, g) | val(j, 2 * t + 1, g) << 16 : val(j, g, 2 * t) | val(j, g, 2 * t + 1) << 16;
+    }
+  return e;
+}
+
+template <int NM, bool Trans>
+void check_ldmatrix() {
+  uint32_t* d = device<uint32_t>(32 * NM);
+  const cudaError_t e = launch<ldmatrix_rows<NM, Trans>>(1, 32, 0, nullptr, d);
+  std::vector<uint32_t> h(32 * NM);
+  cudaMemcpy(h.data(), d, h.size() * 4, cudaMemcpyDeviceToHost);
+  cudaFree(d);
+  expect(e == cudaSuccess && h == ldmatrix_expected(NM, Trans),
+         "ldmatrix.x" + std::to_string(NM) + (Trans ? ".trans" : "") + " gives each lane the PTX fragment of each matrix");
 }
 
 std::string error_text(cudaError_t e) { return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e); }
@@ -256,6 +320,44 @@ int main() {
       }
     expect(e == cudaSuccess && worst < 1e-5, "mma.m16n8k16 bf16 fragments give 0.5 + A·B (worst error " + std::to_string(worst) + ")");
     cudaFree(da), cudaFree(db), cudaFree(dc);
+  }
+
+  // ldmatrix, every count with and without .trans against the layout, and two registers worked
+  // out by hand: x4 lane 6 (g 1, t 2), matrix 2 is rows perm(16..23).
+  check_ldmatrix<1, false>(), check_ldmatrix<2, false>(), check_ldmatrix<4, false>();
+  check_ldmatrix<1, true>(), check_ldmatrix<2, true>(), check_ldmatrix<4, true>();
+  {
+    uint32_t* d = device<uint32_t>(128);
+    std::vector<uint32_t> h(128), ht(128);
+    launch<ldmatrix_rows<4, false>>(1, 32, 0, nullptr, d);
+    cudaMemcpy(h.data(), d, 512, cudaMemcpyDeviceToHost);
+    launch<ldmatrix_rows<4, true>>(1, 32, 0, nullptr, d);
+    cudaMemcpy(ht.data(), d, 512, cudaMemcpyDeviceToHost);
+    cudaFree(d);
+    // Plain: row g = 1 of matrix 2 is storage row perm(17) = 24, cols 4, 5: 1196 | 1197 << 16.
+    // Trans: rows 2t = 4, 5 of matrix 2 are storage rows perm(20) = 7, perm(21) = 12, col g = 1.
+    expect(h[6 * 4 + 2] == (1196u | 1197u << 16) && ht[6 * 4 + 2] == (1057u | 1097u << 16), "ldmatrix.x4 lane 6, matrix 2, by hand");
+  }
+
+  // cp.async lands at the wait that retires its group, not before (not at a barrier either).
+  {
+    const int n = 64;
+    std::vector<float> src(n * 4);
+    for (int i = 0; i < n * 4; ++i) src[i] = float(i + 1);
+    float *ds = device<float>(n * 4), *dout = device<float>(n * 6);
+    cudaMemcpy(ds, src.data(), src.size() * 4, cudaMemcpyHostToDevice);
+    const cudaError_t e = launch<async_copies>(1, n, n * 12 * sizeof(float), nullptr, dout, ds);
+    std::vector<float> h(n * 6);
+    cudaMemcpy(h.data(), dout, h.size() * 4, cudaMemcpyDeviceToHost);
+    bool early = false, late = true;
+    for (int t = 0; t < n; ++t) {
+      const float* o = &h[t * 6];
+      early |= !std::isnan(o[0]) || !std::isnan(o[2]) || !std::isnan(o[4]);
+      late &= o[1] == src[t * 4] && o[3] == 0.f && o[5] == src[t * 4];
+    }
+    expect(e == cudaSuccess && !early, "cp.async does not land before the wait_group that retires its group (nor at a barrier, nor uncommitted)");
+    expect(e == cudaSuccess && late, "cp.async lands at its wait_group; src-size 0 zero-fills");
+    cudaFree(ds), cudaFree(dout);
   }
 
   std::printf("selftest: %d passed, %d failed\n", g_passed, g_failed);

@@ -106,6 +106,16 @@ test('bad arguments name the argument and the expected shape', () => {
   assert.throws(() => kernels.matmul(a, c), (e: Error) => e instanceof TypeError && /b is disposed/.test(e.message));
 });
 
+test('outDtype: f32 operands give f32 only; a wrong pair names both dtypes', () => {
+  const a = Tensor.fromArray(rng.randn(6), [2, 3]), b = Tensor.fromArray(rng.randn(6), [3, 2]);
+  assert.is(kernels.matmul(a, b, { outDtype: 'f32' }).dtype, 'f32');
+  assert.throws(() => kernels.matmul(a, b, { outDtype: 'bf16' }),
+    (e: Error) => e instanceof TypeError && /output \(outDtype\) is bf16 but a and b are f32; it must be f32$/.test(e.message));
+  assert.throws(() => kernels.matmul(a, b, { outDtype: 'f64' as never }), (e: Error) => e instanceof TypeError && /outDtype must be 'f32', 'bf16' or 'f16', got/.test(e.message));
+  assert.throws(() => kernels.matmul(a, b, { out: Tensor.empty([2, 2]), outDtype: 'f16' }),
+    (e: Error) => e instanceof TypeError && /outDtype is f16 but out has dtype f32/.test(e.message));
+});
+
 for (const dtype of ['f32', 'bf16', 'f16'] as const) {
   cudaTest(test, `cuda ${dtype} matches the CPU kernel`, () => {
     for (let i = 0; i < 20; i++) {
@@ -126,5 +136,37 @@ for (const dtype of ['f32', 'bf16', 'f16'] as const) {
     }
   });
 }
+
+for (const dtype of ['bf16', 'f16'] as const) {
+  cudaTest(test, `cuda ${dtype} operands with an f32 output (outDtype, and an f32 out accumulated) match a float64 reference`, () => {
+    const opt = { device: 'cuda' as const, dtype };
+    for (const [M, N, K, transA, transB] of [[17, 33, 9, false, false], [65, 40, 48, true, false], [30, 129, 70, false, true], [3, 5, 200, true, true]] as const) {
+      const sa = transA ? [K, M] : [M, K], sb = transB ? [N, K] : [K, N];
+      const ta = Tensor.fromArray(rng.randn(M * K), sa, opt), tb = Tensor.fromArray(rng.randn(K * N), sb, opt), tbias = Tensor.fromArray(rng.randn(N), [N], opt);
+      const a = ta.toArray(), b = tb.toArray(), bias = tbias.toArray(), c0 = rng.randn(M * N);
+      const what = `${dtype}→f32 M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`;
+      const fresh = kernels.matmul(ta, tb, { transA, transB, bias: tbias, outDtype: 'f32' });
+      assert.is(fresh.dtype, 'f32');
+      // f32 accumulation of exact products: the error is f32 rounding of the sums only.
+      const ref = matmulRef(a, b, M, N, K, { transA, transB, bias });
+      assertClose(fresh.toArray(), ref, { atol: 1e-5 * Math.sqrt(K), rtol: 1e-5, what });
+      const out = Tensor.fromArray(c0, [M, N], { device: 'cuda' });
+      kernels.matmul(ta, tb, { transA, transB, out, accumulate: true });
+      assertClose(out.toArray(), matmulRef(a, b, M, N, K, { transA, transB, c0 }), { atol: 1e-5 * Math.sqrt(K), rtol: 1e-5, what: `${what} accumulate` });
+      for (const t of [ta, tb, tbias, fresh, out]) t.dispose();
+    }
+  });
+}
+
+cudaTest(test, 'cuda: an output dtype other than the operands\' or f32 names the pair', () => {
+  const f16 = { device: 'cuda' as const, dtype: 'f16' as const };
+  const a = Tensor.fromArray(rng.randn(6), [2, 3], f16), b = Tensor.fromArray(rng.randn(6), [3, 2], f16);
+  assert.throws(() => kernels.matmul(a, b, { outDtype: 'bf16' }),
+    (e: Error) => e instanceof TypeError && /output \(outDtype\) is bf16 but a and b are f16; it must be f16 or f32/.test(e.message));
+  assert.throws(() => kernels.matmul(a, b, { out: Tensor.empty([2, 2], { device: 'cuda', dtype: 'bf16' }) }),
+    (e: Error) => e instanceof TypeError && /output \(out\) is bf16 but a and b are f16/.test(e.message));
+  const af = Tensor.fromArray(rng.randn(6), [2, 3], { device: 'cuda' }), bf = Tensor.fromArray(rng.randn(6), [3, 2], { device: 'cuda' });
+  assert.throws(() => kernels.matmul(af, bf, { outDtype: 'bf16' }), (e: Error) => e instanceof TypeError && /is bf16 but a and b are f32; it must be f32$/.test(e.message));
+});
 
 test.run();

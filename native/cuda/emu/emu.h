@@ -9,7 +9,9 @@
 // mma) for the lanes of its mask. Between barriers the threads run one after another in an order
 // shuffled anew at each barrier (seeded by the block: the same every run), so a missing barrier
 // lets a thread read what another has not written yet, or overwrite what another has not read,
-// about half the time whichever way the data flows. A warp-level call deposits each lane's
+// about half the time whichever way the data flows. Each warp also has a pace (it sits out 0 to
+// 3 of every 4 passes), so that warps drift dozens of warp-level calls apart between barriers,
+// as on a GPU, instead of moving in lockstep through their shuffles and mmas. A warp-level call deposits each lane's
 // operands in the warp's slots and reads the others' once the whole warp has arrived:
 // mma_m16n8k16 gathers A, B and C across the 32 lanes exactly as the PTX fragment layouts place
 // them. Barriers that can never complete (threads of one block at different barriers, a shuffle
@@ -123,6 +125,52 @@ void mma_m16n8k16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b
     c[e] += float(sum);
   }
 }
+
+// ldmatrix.sync.aligned.m8n8.{x1,x2,x4}[.trans].shared.b16: NM 8×8 matrices of 16-bit elements,
+// lanes 8j..8j+7 giving the addresses of the eight rows of matrix j (16 bytes each, 16-byte
+// aligned; the other lanes' addresses are ignored). Each lane deposits the 16 bytes of the row it
+// addresses, read when it reaches the call, and gathers, per matrix j (PTX ISA, "Warp-level
+// matrix load instruction: ldmatrix"; g = lane / 4, t = lane % 4, the lower column or row in the
+// low half):
+//   r[j] = (row g, cols 2t, 2t+1)          without .trans
+//   r[j] = (rows 2t, 2t+1, col g)          with .trans
+template <int NM, bool Trans>
+void ldmatrix(uint32_t (&r)[NM], const void* row) {
+  static_assert(NM == 1 || NM == 2 || NM == 4);
+  struct Row {
+    uint16_t e[8];
+  };
+  Row mine{};
+  if (t_lane->lane < 8u * NM) {
+    if (reinterpret_cast<uintptr_t>(row) % 16) trap("ldmatrix: a row address that is not 16-byte aligned");
+    std::memcpy(&mine, row, sizeof mine);
+  }
+  const unsigned char* s = warp_exchange(0xffffffffu, &mine, sizeof mine);
+  const int g = int(t_lane->lane) / 4, t = int(t_lane->lane) % 4;
+  for (int j = 0; j < NM; ++j) {
+    uint16_t lo, hi;
+    if (Trans) lo = slot<Row>(s, 8 * j + 2 * t).e[g], hi = slot<Row>(s, 8 * j + 2 * t + 1).e[g];
+    else lo = slot<Row>(s, 8 * j + g).e[2 * t], hi = slot<Row>(s, 8 * j + g).e[2 * t + 1];
+    r[j] = uint32_t(lo) | uint32_t(hi) << 16;
+  }
+}
+
+// cp.async (global → shared, PTX ISA "Data Movement: cp.async"): `bytes` (4, 8 or 16) to `dst`,
+// of which the first `src_bytes` come from `src` and the rest are zeros (src_bytes 0: a
+// zero-fill that reads nothing). The emulation queues each thread's copies and performs them only
+// at the cp.async.wait_group that retires their group: never earlier, never at a __syncthreads
+// and never at a commit. So a kernel that reads shared memory before the wait (or the wait of
+// another thread, with no barrier after it) reads what was there before: the NaN that dynamic
+// shared memory starts as, or a previous stage's data. Copies still pending when a thread
+// returns are dropped (on a GPU the shared memory goes with the block). The other way round is
+// not seen: since copies land as late as the PTX allows, a cp.async into a stage that other warps
+// have yet to read (the barrier before the refill missing) lands after their reads and goes
+// unnoticed; the same hazard with plain stores shows (the warps' pace, above).
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes);
+// Closes the thread's open group of copies (cp.async.commit_group; an empty group is allowed).
+void cp_async_commit();
+// cp.async.wait_group n: performs the thread's committed groups except the n most recent.
+void cp_async_wait(int n);
 
 // The kernel's name, from the template argument that launch<K> received.
 template <auto K>

@@ -139,6 +139,15 @@ struct Fiber {
   St st = St::Done;
   unsigned mask = 0;    // the mask of the warp-level call it waits in
   unsigned parity = 0;  // which of the warp's two slot sets its next call uses
+  // cp.async copies not performed yet, in issue order; groups[i] = how many of them the i-th
+  // committed (and not yet retired) group ends after.
+  struct Copy {
+    void* dst;
+    const void* src;
+    unsigned bytes, src_bytes;
+  };
+  std::vector<Copy> copies;
+  std::vector<size_t> groups;
 #ifdef MK_ASAN
   void* fake = nullptr;
 #endif
@@ -156,6 +165,7 @@ struct Worker {
   size_t capacity = 0;
   std::vector<Warp> warps;
   std::vector<unsigned> order;  // the run order of a pass
+  std::vector<unsigned> pace;   // per warp: out of 4 passes, how many it sits out (run_block)
   void* sched_sp = nullptr;
   Fiber* cur = nullptr;
   Block block{};
@@ -315,6 +325,8 @@ void run_block(Worker& w, uint3 bidx, dim3 block, dim3 grid, unsigned char* dyn)
     f.lane = Lane{{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)}, i, i / 32, i % 32};
     f.st = St::Ready;
     f.parity = 0;
+    f.copies.clear();
+    f.groups.clear();
     f.sp = fresh_frame(w, f);
   }
   w.dirty = false;
@@ -324,17 +336,31 @@ void run_block(Worker& w, uint3 bidx, dim3 block, dim3 grid, unsigned char* dyn)
   w.order.resize(n);
   for (unsigned i = 0; i < n; ++i) w.order[i] = i;
   uint64_t seed = (uint64_t(bidx.z) * 65536 + bidx.y) * 2147483648ull + bidx.x + 1;
+  auto next = [&seed] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull; };
+  // Warps drift apart between barriers: each warp of the block gets a pace (it sits out a pass
+  // with probability 0, 1/4, 1/2 or 3/4), so that between two __syncthreads one warp runs dozens
+  // of warp-level calls (mma, ldmatrix, shuffles) ahead of another, as warps do on a GPU. Without
+  // it, warp-level calls would keep warps in lockstep, and a warp that overwrites shared memory
+  // another warp has yet to read (a barrier missing before a write) would go unseen.
+  const size_t nw = w.warps.size();
+  std::vector<unsigned>& pace = w.pace;
+  pace.assign(nw, 0);
+  if (nw > 1)
+    for (size_t i = 0; i < nw; ++i) pace[i] = unsigned(next() >> 33) % 4;
   while (w.live && !w.failed) {
-    for (unsigned i = n; i > 1; --i) {
-      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-      std::swap(w.order[i - 1], w.order[unsigned((seed >> 33) % i)]);
-    }
+    for (unsigned i = n; i > 1; --i) std::swap(w.order[i - 1], w.order[unsigned((next() >> 33) % i)]);
+    uint32_t sitting = 0;
+    for (size_t i = 0; i < nw; ++i)
+      if (pace[i] && unsigned(next() >> 33) % 4 < pace[i]) sitting |= 1u << i;
     bool ran = false;
-    for (unsigned k = 0; k < n && !w.failed; ++k) {
-      Fiber& f = w.fibers[w.order[k]];
-      if (f.st != St::Ready) continue;
-      resume(w, f);
-      ran = true;
+    for (int attempt = 0; attempt < 2 && !ran; ++attempt, sitting = 0) {  // if every ready warp sat out, a pass with none out
+      for (unsigned k = 0; k < n && !w.failed; ++k) {
+        Fiber& f = w.fibers[w.order[k]];
+        if (f.st != St::Ready || ((sitting >> f.lane.warp) & 1u)) continue;
+        resume(w, f);
+        ran = true;
+      }
+      if (!sitting) break;
     }
     if (!ran && w.live && !w.failed) w.failed = true, w.why = deadlock_report(w);
   }
@@ -500,6 +526,34 @@ const unsigned char* warp_exchange(unsigned mask, const void* mine, size_t bytes
   }
   yield(w, f);
   return &wp.slots[par][0][0];
+}
+
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+  if (bytes != 4 && bytes != 8 && bytes != 16) trap("cp.async: a copy of other than 4, 8 or 16 bytes");
+  if (src_bytes > bytes) trap("cp.async: src-size past the copy size");
+  if (reinterpret_cast<uintptr_t>(dst) % bytes || (src_bytes && reinterpret_cast<uintptr_t>(src) % bytes))
+    trap("cp.async: an address not aligned to the copy size");
+  t_worker.cur->copies.push_back({dst, src, bytes, src_bytes});
+}
+
+void cp_async_commit() {
+  Fiber& f = *t_worker.cur;
+  f.groups.push_back(f.copies.size());
+}
+
+void cp_async_wait(int n) {
+  Fiber& f = *t_worker.cur;
+  if (n < 0) trap("cp.async.wait_group with a negative count");
+  if (f.groups.size() <= size_t(n)) return;
+  const size_t retired = f.groups.size() - size_t(n), done = f.groups[retired - 1];
+  for (size_t i = 0; i < done; ++i) {
+    const Fiber::Copy& c = f.copies[i];
+    if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
+    std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+  }
+  f.copies.erase(f.copies.begin(), f.copies.begin() + std::ptrdiff_t(done));
+  f.groups.erase(f.groups.begin(), f.groups.begin() + std::ptrdiff_t(retired));
+  for (size_t& g : f.groups) g -= done;
 }
 
 void trap(const char* why) {

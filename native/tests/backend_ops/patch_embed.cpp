@@ -1,6 +1,6 @@
 // patch_embed.cpp: the op test's patch embedding cases (forward into a token buffer with CLS and
-// register rows first, backward accumulating and repeated bit for bit) and its timing at the paper's
-// image size.
+// register rows first, backward accumulating and repeated bit for bit; for bf16/f16 the tensor-core
+// GEMM core with gathered patches, native/cuda/gemm.cuh) and its timing at the paper's image size.
 #include "common.h"
 
 namespace ops {
@@ -41,6 +41,7 @@ void check_patch_embed() {
     patch_embed_case(dt, 1, 2, 8, 12, 4, 64, 1, false);
     patch_embed_case(dt, 2, 1, 20, 20, 4, 65, 3, true);
     patch_embed_case(dt, 8, 1, 64, 64, 4, 24, 2, true);  // 2048 patches: dweight in 8 token splits
+    patch_embed_case(dt, 2, 2, 40, 40, 8, 136, 1, true);  // D past one 128-wide tile, cp.async-aligned W and dT rows
   }
   if (!g_emulated) patch_embed_case(MK_BF16, 2, 1, 518, 518, 14, 96, 5, true);
 }

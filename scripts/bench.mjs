@@ -36,11 +36,11 @@ writeFileSync(resultsPath, JSON.stringify(all, null, 1) + '\n');
 
 let md = '# Benchmark results\n\nWritten by `npm run bench` (scripts/bench.mjs) from bench/results.json; each section is the\nlast run of that bench file. Throughput is per call; the ratio is ours over the peer\'s, measured in\nthe same run; where a row says "median of N pairs", ours and the peer\'s were timed alternately for\nabout 0.3 s each, N times (the peer kept running, bench/harness.ts comparePaired), throughputs are\neach side\'s median and the ratio is the median of the N paired ratios (their range and the ratio of\neach side\'s best time follow). GPU figures from bench/gpu.sh are in GPU.md when a GPU was lent.\n\n"Of copy" (memory-bound kernels) is the kernel\'s GB/s over kernels.copy\'s on 64 MiB, beyond the\n32 MiB L3 (STREAM\'s copy), best time of each side in the same run; where it differs, the same\nagainst a copy of the kernel\'s own bytes follows in brackets (in L2/L3 for the small ViT cases).\n';
 for (const [name, run] of Object.entries(all.runs).sort()) {
-  md += `\n## ${name}\n\n${run.machine}; ${run.date}\n\n| case | mamakit | peer | peer figure | ratio | of copy BW / of GEMM |\n|---|---|---|---|---|---|\n`;
+  md += `\n## ${name}\n\n${run.machine}; ${run.date}\n\n| case | mamakit | peer | peer figure | ratio | of copy BW / of GEMM / note |\n|---|---|---|---|---|---|\n`;
   const ours = run.rows.filter((r) => r.impl === 'mamakit');
   for (const r of ours) {
     const p = run.rows.find((x) => x.case === r.case && x.impl !== 'mamakit');
-    md += `| ${r.case} | ${fmt(r.value)} ${r.unit} | ${p ? p.impl : '—'} | ${p ? `${fmt(p.value)} ${p.unit}` : '—'} | ${r.ratio != null ? `${r.ratio.toFixed(2)}×${r.ratioRange ? ` (median of ${r.pairs} pairs, ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}; best/best ${r.bestRatio.toFixed(2)}×)` : ''}` : '—'} | ${r.ofCopy != null ? copyCell(r.ofCopy, r.ofCopySameSize) : r.ofGemm != null ? `${(100 * r.ofGemm).toFixed(0)} % of GEMM` : '—'} |\n`;
+    md += `| ${r.case} | ${fmt(r.value)} ${r.unit} | ${p ? p.impl : '—'} | ${p ? `${fmt(p.value)} ${p.unit}` : '—'} | ${r.ratio != null ? `${r.ratio.toFixed(2)}×${r.ratioRange ? ` (median of ${r.pairs} pairs, ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}; best/best ${r.bestRatio.toFixed(2)}×)` : ''}` : '—'} | ${r.ofCopy != null ? copyCell(r.ofCopy, r.ofCopySameSize) : r.ofGemm != null ? `${(100 * r.ofGemm).toFixed(0)} % of GEMM` : r.note ?? '—'} |\n`;
   }
 }
 writeFileSync(join(root, 'bench', 'RESULTS.md'), md);

@@ -296,8 +296,9 @@ def build(c, args, device):
             if not p.requires_grad and p.dim() >= 2:
                 p.data = p.data.bfloat16()
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    # As lib/optim/adamw.ts groups them: decay on matrices (not the CLS, register or position tokens).
-    decay = [p for n, p in trained if p.dim() >= 2 and not n.split(".")[-1] in ("cls", "reg", "pos")]
+    # Decay as our parameters declare it: on matrices, not on tokens and embeddings.
+    tokens = ("image_encoder.cls", "image_encoder.reg", "image_encoder.pos", "text_encoder.wte.weight", "text_encoder.wpe.weight")
+    decay = [p for n, p in trained if p.dim() >= 2 and n not in tokens]
     rest = [p for n, p in trained if not any(p is q for q in decay)]
     groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}]
     try:

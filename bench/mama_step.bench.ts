@@ -5,7 +5,7 @@
 // Run: npm run bench -- mama_step   (tiny preset, batch 4, on the CPU), or directly with options:
 //   node dist/bench/mama_step.bench.js --preset base --batch 36 --device cuda --precision bf16 --checkpoint on [--peer off]
 // Each option is also read from the environment as MAMA_STEP_<NAME> (MAMA_STEP_BATCH=8).
-import { backends, mama, memoryStats, nn, optim, autograd, type Device } from 'mamakit';
+import { backends, cudaStatus, mama, memoryStats, nn, optim, autograd, type Device } from 'mamakit';
 import { fmtValue, pythonPeer, Recorder } from './harness.js';
 
 interface Options {
@@ -112,6 +112,9 @@ const mib = (b: number) => `${fmtValue(b / 2 ** 20)} MiB`;
 
 const o = options();
 if (o.device === 'cuda' && !backends().includes('cuda')) throw new RangeError('mama_step: device cuda is not available');
+// The emulated CUDA library (MAMAKIT_CUDA_LIB) runs the step on the CPU: a check of the path, never a timing.
+const emulated = o.device === 'cuda' && cudaStatus().emulated;
+if (emulated) console.log('  emulated CUDA library: no peer, nothing recorded; the figures are not timings');
 const preset = mama.mamaPresets[o.preset] as mama.MamaConfig;
 const cfg: mama.MamaConfig = { ...preset, vit: { ...preset.vit, imageSize: o.imageSize || preset.vit.imageSize } };
 // MamaConfig.checkpoint, where the library has it, checkpoints the text encoder's blocks too.
@@ -124,7 +127,7 @@ console.log(`  ${name}: ${o.warmup} warm-up + ${o.steps} timed steps each side`)
 // The peer first: it exits (and frees its memory) before ours allocates.
 const peerArgs = ['--preset', o.preset, '--batch', String(B), '--image-size', String(S), '--steps', String(o.steps), '--warmup', String(o.warmup),
   '--device', o.device, '--precision', o.precision, '--checkpoint', o.checkpoint, ...(o.device === 'cuda' ? ['--sdpa'] : [])];
-const peer = o.peer === 'on' ? pythonPeer('mama_step.py', peerArgs) : null;
+const peer = o.peer === 'on' && !emulated ? pythonPeer('mama_step.py', peerArgs) : null;
 if (peer?.error) console.log(`  torch: ${peer.error} (${peer.detail})`);
 const t = peer && !peer.error ? (peer as { impl: string; seconds_per_step: number; peak_bytes: number; peak_what: string; params_total: number; params_trainable: number }) : null;
 
@@ -153,7 +156,7 @@ const note = t
   ? `${peakOurs}, torch ${mib(t.peak_bytes)} (${o.device === 'cuda' ? 'max_memory_allocated' : 'max RSS less RSS before the model'}): ${(r.peakBytes / t.peak_bytes).toFixed(2)}×; ${r.total} parameters (${r.trainable} trainable)${t.params_total === r.total && t.params_trainable === r.trainable ? ' on both sides' : `, torch ${t.params_total} (${t.params_trainable})`}`
   : `${peakOurs}; ${r.total} parameters (${r.trainable} trainable)`;
 rec.add(name, 'studies/s', B, { seconds: r.seconds, rme: 0 }, t ? { name: t.impl, seconds: t.seconds_per_step } : null, undefined, undefined, note);
-rec.save();
+if (!emulated) rec.save();
 // The last line, for bench/gpu.sh: the keys mama_step.py prints.
 console.log(JSON.stringify({ impl: 'mamakit', preset: o.preset, device: o.device, precision: o.precision, checkpoint: o.checkpoint, batch: B, image_size: S,
   seconds_per_step: r.seconds, studies_per_s: B / r.seconds, image_forwards_per_s: (2 * B) / r.seconds, peak_bytes: r.peakBytes, params_total: r.total, params_trainable: r.trainable, loss: r.loss }));

@@ -112,7 +112,8 @@ for r in ours:
     lines.append(f'| {r["op"]} | {r["dtype"]} | {r["case"]} | {t:.1f} | {pt:.1f} | {t/pt:.2f}x |' if p else f'| {r["op"]} | {r["dtype"]} | {r["case"]} | {t:.1f} | - | - |')
 def last_json(name):
     try:
-        return json.loads(open(os.path.join(out, name)).read().strip().split("\n")[-1])
+        r = json.loads(open(os.path.join(out, name)).read().strip().split("\n")[-1])
+        return r if isinstance(r, dict) else None
     except (OSError, ValueError, IndexError):
         return None
 lines += ["", "| MaMA base step, bf16, checkpointing | batch | s/step | studies/s | image forwards/s | peak GiB | parameters (trainable) |", "|---|---|---|---|---|---|---|"]

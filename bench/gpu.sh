@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu.sh: the one script a GPU runs, in a single call of the device tool (about 4 of its 8 minutes):
+# gpu.sh: the one script a GPU runs, in a single call of the device tool (about 7 of its 9 minutes):
 #   0. Node: where the machine has none, unpack .gpu-kit/node-kit.tar.xz (made here by
 #      `node scripts/pack-node-kit.mjs`; the call carries .gpu-kit): Node, the dependencies, dist/;
 #   1. build the addon and the CUDA backend for sm_90 (cmake-js, nvcc) and the op test;
@@ -8,8 +8,11 @@
 #      cases, the CPU-vs-CUDA training parity, resume, the traffic count, pretrain --device cuda);
 #   4. the default tiny pre-training (`npm run pretrain`) for 40 steps on the GPU, then on the
 #      CPU of the same machine: samples/s of each;
-#   5. the same ops timed in PyTorch on the same card;
-#   6. a short table last; every log and figure under OUTDIR.
+#   5. the same ops timed in PyTorch on the same card (the op test's timings include the ViT-B
+#      GEMMs and attention at batch 36 × 2 views in bf16);
+#   6. one MaMA micro-batch step at the base preset (bf16, checkpointing) in mamakit, then in
+#      PyTorch (bench/peers/mama_step.py): batch 36, else 16 where 36 runs out of memory;
+#   7. short tables last; every log and figure under OUTDIR.
 # Usage: bash bench/gpu.sh [OUTDIR]   (default: $OUT, else bench/out/gpu)
 #   device tool: node scripts/pack-node-kit.mjs here, then run { command: 'bash bench/gpu.sh',
 #                carry: ['.gpu-kit'], timeout_s: 540 }
@@ -64,6 +67,33 @@ if [ -s "$out/ours.jsonl" ]; then
   python3 bench/peers/torch_peer.py jsonl <"$out/ours.jsonl" >"$out/torch.jsonl" 2>"$out/torch.log" || { tail -5 "$out/torch.log"; status=1; }
 fi
 
+step "MaMA step: base preset, bf16, checkpointing; mamakit, then PyTorch (batch 36, else 16)"
+# IMPL BATCH → $out/mama-IMPL-BATCH.txt, whose last line is the JSON of both step benches; each
+# side gets what is left of the script's 520 s, at most 200 s.
+mama_step() {
+  local left=$((520 - (SECONDS - start))) args=(--preset base --device cuda --precision bf16 --checkpoint on --batch "$2" --steps 3 --warmup 1)
+  [ $left -gt 200 ] && left=200
+  if [ $left -lt 60 ]; then echo "$1: skipped at batch $2 (${left} s left)"; return 1; fi
+  if [ "$1" = mamakit ]; then timeout $left node dist/bench/mama_step.bench.js "${args[@]}" --peer off
+  else timeout $left python3 bench/peers/mama_step.py "${args[@]}" --sdpa; fi >"$out/mama-$1-$2.txt" 2>&1
+}
+# Out of memory is a finding, not a failure: the next batch is tried.
+oom() { grep -q '"out of memory"' "$out/mama-$1-$2.txt" 2>/dev/null && echo "$1: batch $2 out of memory"; }
+ours_batch=
+for b in 36 16; do
+  mama_step mamakit $b && { ours_batch=$b; echo "mamakit: batch $b ran"; break; }
+  oom mamakit $b || { tail -3 "$out/mama-mamakit-$b.txt" 2>/dev/null; status=1; break; }
+done
+# PyTorch at 36, and at ours' batch too where only a smaller one ran (the ratio compares one batch).
+for b in 36 16; do
+  if mama_step torch $b; then
+    echo "torch: batch $b ran"
+    [ "$ours_batch" = 16 ] && [ $b = 36 ] || break
+  else
+    oom torch $b || { tail -3 "$out/mama-torch-$b.txt" 2>/dev/null; status=1; break; }
+  fi
+done
+
 step "summary (also in $out/summary.md)"
 python3 - "$out" <<'PY'
 import json, sys, os
@@ -80,6 +110,30 @@ for r in ours:
     p = pk.get(key(r))
     pt = p["flops"] / p["seconds"] / 1e12 if p else None
     lines.append(f'| {r["op"]} | {r["dtype"]} | {r["case"]} | {t:.1f} | {pt:.1f} | {t/pt:.2f}x |' if p else f'| {r["op"]} | {r["dtype"]} | {r["case"]} | {t:.1f} | - | - |')
+def last_json(name):
+    try:
+        r = json.loads(open(os.path.join(out, name)).read().strip().split("\n")[-1])
+        return r if isinstance(r, dict) else None
+    except (OSError, ValueError, IndexError):
+        return None
+lines += ["", "| MaMA base step, bf16, checkpointing | batch | s/step | studies/s | image forwards/s | peak GiB | parameters (trainable) |", "|---|---|---|---|---|---|---|"]
+ran = {}
+for impl in ("mamakit", "torch"):
+    for b in (36, 16):
+        r = last_json(f"mama-{impl}-{b}.txt")
+        if r is None:
+            continue
+        if r.get("error"):
+            lines.append(f'| {impl} | {b} | {r["error"]} | | | | |')
+            continue
+        ran[impl, b] = r
+        lines.append(f'| {r["impl"]} | {b} | {r["seconds_per_step"]:.3f} | {r["studies_per_s"]:.1f} | {r["image_forwards_per_s"]:.1f} | {r["peak_bytes"] / 2**30:.1f} | {r["params_total"]} ({r["params_trainable"]}) |')
+for b in (36, 16):
+    m, t = ran.get(("mamakit", b)), ran.get(("torch", b))
+    if m and t:
+        same = (m["params_total"], m["params_trainable"]) == (t["params_total"], t["params_trainable"])
+        lines.append(f'| ratio mamakit/torch | {b} | | {m["studies_per_s"] / t["studies_per_s"]:.2f}x speed | | {m["peak_bytes"] / t["peak_bytes"]:.2f}x memory | {"same" if same else "DIFFER"} |')
+        break
 text = "\n".join(lines)
 open(os.path.join(out, "summary.md"), "w").write(text + "\n")
 print(text)

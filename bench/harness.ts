@@ -38,6 +38,8 @@ export interface Row {
   pairs?: number;
   /** comparePaired: best time of each side over the pairs, as a ratio */
   bestRatio?: number;
+  /** what else the case measured (peak memory, parameter counts), shown in RESULTS.md */
+  note?: string;
 }
 
 /** Times fn with benchmark.js. */
@@ -53,12 +55,12 @@ export interface PeerResult {
 }
 
 /**
- * How to run bench/peers/torch_peer.py with Debian's python3 (extra arguments after OP), or
- * null (and says why) when it is missing. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for
- * that process only: they slow a current OpenBLAS here.
+ * The python3 the peers run under (MAMAKIT_PYTHON, else Debian's /usr/bin/python3), or null (and
+ * says why) when it is missing. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for that
+ * process only: they slow a current OpenBLAS here.
  */
-function peerProcess(op: string, ...extra: string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } | null {
-  const cmd = '/usr/bin/python3';
+function python(): { cmd: string; env: NodeJS.ProcessEnv } | null {
+  const cmd = process.env.MAMAKIT_PYTHON || '/usr/bin/python3';
   if (!existsSync(cmd)) {
     console.log(`  peer unavailable: ${cmd} not found`);
     return null;
@@ -66,7 +68,29 @@ function peerProcess(op: string, ...extra: string[]): { cmd: string; args: strin
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  return { cmd, args: [join(root, 'bench', 'peers', 'torch_peer.py'), op, ...extra], env };
+  return { cmd, env };
+}
+
+/** How to run bench/peers/torch_peer.py OP (extra arguments after OP), or null when python3 is missing. */
+function peerProcess(op: string, ...extra: string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } | null {
+  const p = python();
+  return p && { ...p, args: [join(root, 'bench', 'peers', 'torch_peer.py'), op, ...extra] };
+}
+
+/**
+ * Runs bench/peers/SCRIPT with args and returns the JSON of its last stdout line, or null (and
+ * says why) when python3 or torch is missing or the script printed nothing it could parse.
+ */
+export function pythonPeer(script: string, args: string[]): Record<string, unknown> | null {
+  const p = python();
+  if (!p) return null;
+  const r = spawnSync(p.cmd, [join(root, 'bench', 'peers', script), ...args], { env: p.env, encoding: 'utf8', maxBuffer: 16 << 20 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  } catch {
+    console.log(`  peer unavailable: ${(r.stderr || r.stdout || `exit status ${r.status}`).trim().split('\n').pop()}`);
+    return null;
+  }
 }
 
 /** Times the cases in torch_peer.py; null (and says why) when python3-torch is missing. */
@@ -204,10 +228,10 @@ export interface CopyFractions {
   sameSize: number;
 }
 
-/** Throughput in `unit` of `work` done in `seconds`: GFLOP/s and GB/s count work, Mcalls/s,
- *  steps/s, images/s … count calls. */
+/** Throughput in `unit` of `work` done in `seconds`: GFLOP/s and GB/s count work (in units of
+ *  1e9), studies/s counts it as is, Mcalls/s and steps/s count calls. */
 export function throughput(unit: string, work: number, seconds: number): number {
-  return unit === 'GFLOP/s' || unit === 'GB/s' ? work / seconds / 1e9 : unit === 'Mcalls/s' ? 1e-6 / seconds : 1 / seconds;
+  return unit === 'GFLOP/s' || unit === 'GB/s' ? work / seconds / 1e9 : unit === 'studies/s' ? work / seconds : unit === 'Mcalls/s' ? 1e-6 / seconds : 1 / seconds;
 }
 
 /** A figure with three significant digits, or none after the point from 100 on. */
@@ -230,9 +254,9 @@ export class Recorder {
   }
 
   /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
-  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: CopyFractions, ofGemm?: number): void {
+  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: CopyFractions, ofGemm?: number, note?: string): void {
     const tput = (s: number) => throughput(unit, work, s);
-    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy: ofCopy?.memory, ofCopySameSize: ofCopy?.sameSize, ofGemm };
+    const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy: ofCopy?.memory, ofCopySameSize: ofCopy?.sameSize, ofGemm, note };
     if (peer) {
       row.peer = peer.name;
       row.ratio = tput(ours.seconds) / tput(peer.seconds);

@@ -119,7 +119,7 @@ void check_attention() {
 // scaled_dot_product_attention on the same card).
 void bench_attention_shape(FILE* out, mk_dtype dt, int64_t B, int64_t L, int64_t H, int64_t Dh, bool bwd) {
   const int64_t n = B * L * H * Dh;
-  GpuBuf q(randn(n), dt), k(randn(n), dt), v(randn(n), dt), g(randn(n), dt), o(std::vector<float>(n), dt);
+  GpuBuf q(tiled_randn(n), dt), k(tiled_randn(n), dt), v(tiled_randn(n), dt), g(tiled_randn(n), dt), o(std::vector<float>(n), dt);
   GpuBuf l(std::vector<float>(B * H * L), MK_F32), dq(std::vector<float>(n), dt), dk(std::vector<float>(n), dt), dv(std::vector<float>(n), dt);
   const float scale = 1.f / std::sqrt(float(Dh));
   const std::string name = fmt("%s B%lld L%lld H%lld Dh%lld", bwd ? "fwd+bwd" : "fwd", (long long)B, (long long)L, (long long)H, (long long)Dh);
@@ -137,6 +137,10 @@ void bench_attention_shape(FILE* out, mk_dtype dt, int64_t B, int64_t L, int64_t
 void bench_attention(FILE* out, mk_dtype dt) {
   bench_attention_shape(out, dt, 16, 1374, 12, 64, false);
   bench_attention_shape(out, dt, 16, 1374, 12, 64, true);
+  if (dt != MK_BF16) return;
+  // The paper's micro-batch: 36 studies × 2 views.
+  bench_attention_shape(out, dt, 72, 1374, 12, 64, false);
+  bench_attention_shape(out, dt, 72, 1374, 12, 64, true);
 }
 
 }  // namespace

@@ -34,6 +34,9 @@ inline size_t dtype_size(mk_dtype d) { return d == MK_F32 ? 4 : 2; }
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 
 std::vector<float> randn(size_t n, float scale = 1.f);
+// n values repeating one block of 2^20 normal draws: for timings of large operands (~1e8
+// values), whose own draws would take the host longer than the timings.
+std::vector<float> tiled_randn(size_t n);
 inline std::vector<float> nans(size_t n) { return std::vector<float>(n, kNaN); }
 
 // A buffer on the GPU in `dtype`.

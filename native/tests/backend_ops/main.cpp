@@ -117,6 +117,13 @@ bool called(mk_status s, const mk_backend* be, mk_context* ctx, const std::strin
   return false;
 }
 
+std::vector<float> tiled_randn(size_t n) {
+  const std::vector<float> block = randn(size_t(1) << 20);
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; i += block.size()) std::copy_n(block.begin(), std::min(block.size(), n - i), v.begin() + i);
+  return v;
+}
+
 double time_gpu(const char* what, const std::function<bool()>& f) {
   auto sync = [&] { return called(g_gpu->synchronize(g_gpu_ctx), g_gpu, g_gpu_ctx, what); };
   if (!f() || !sync()) return NAN;

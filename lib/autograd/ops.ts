@@ -18,9 +18,16 @@ function matmulInto(out: Tensor, a: Tensor, b: Tensor, opts: kernels.MatmulOptio
   return out;
 }
 
-// Column sums of g [R, N] as [N] (a bias gradient): onesᵀ·g.
-function columnSums(g: Tensor, N: number): Tensor {
-  const R = g.size / N, ones = like(g, [R], { fill: 1 }), out = like(g, [N]);
+// A new tensor for v's gradient, in the dtype of v's own gradient where it has one: a parameter's
+// in mixed precision is f32 beside its 16-bit value, and the GEMMs that produce it write f32
+// from 16-bit operands (one rounding, no 16-bit intermediate).
+function gradFor(v: Var): Tensor {
+  return like(v.value, undefined, { dtype: v.grad?.dtype ?? v.value.dtype });
+}
+
+// Column sums of g [R, N] as [N] into out (a bias gradient): onesᵀ·g.
+function columnSums(g: Tensor, N: number, out: Tensor): Tensor {
+  const R = g.size / N, ones = like(g, [R], { fill: 1 });
   matmulInto(out, ones, g, { M: 1, K: R, N });
   ones.dispose();
   return out;
@@ -234,9 +241,9 @@ defineRule('linear', (n, g) => {
   // W [out, in]: dx = g·W, dW = gᵀ·x. W [in, out]: dx = g·Wᵀ, dW = xᵀ·g.
   const dx = need(n, 0) ? matmulInto(like(x.value), g, w.value, { M, K: N, N: K, transB: inOut }) : null;
   const dw = !need(n, 1) ? null
-    : inOut ? matmulInto(like(w.value), x.value, g, { M: K, K: M, N, transA: true })
-      : matmulInto(like(w.value), g, x.value, { M: N, K: M, N: K, transA: true });
-  const db = b && need(n, 2) ? columnSums(g, N) : null;
+    : inOut ? matmulInto(gradFor(w), x.value, g, { M: K, K: M, N, transA: true })
+      : matmulInto(gradFor(w), g, x.value, { M: N, K: M, N: K, transA: true });
+  const db = b && need(n, 2) ? columnSums(g, N, gradFor(b)) : null;
   return [dx, dw, db];
 });
 

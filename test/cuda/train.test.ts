@@ -12,8 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io, kernels, mama, nn, Tensor, type Device } from 'mamakit';
-import { assertIdentical, cudaTest, throwsNamed } from '../helpers/index.js';
+import { autograd, io, kernels, mama, nn, Tensor, type Device } from 'mamakit';
+import { assertClose, assertIdentical, cudaTest, matmulRef, Rng, throwsNamed } from '../helpers/index.js';
 
 const test = suite('cuda training');
 const dir = mkdtempSync(join(tmpdir(), 'mamakit-cuda-train-'));
@@ -176,6 +176,24 @@ cudaTest(test, 'a bf16 arena: trainable parameters are a bf16 copy of f32 master
   kernels.fill(w.master!, 0), arena.sync();
   nn.loadWeights(net, file);
   assertIdentical(w.master!.toArray(), v, 'loaded into the master'), assertIdentical(w.value.toArray(), bf16(v), 'and its copy');
+});
+
+// Mixed precision: a Linear's weight and bias gradients come out of the GEMM in f32 from bf16
+// operands (f32 accumulation, one rounding to f32), not rounded to bf16 first: against float64 of
+// the same bf16 inputs they hold to f32's 1e-5, where a bf16 intermediate would be 2^-9 off.
+cudaTest(test, 'bf16 arena: a Linear\'s weight and bias gradients are f32 from the GEMM (f32 accuracy, no bf16 rounding)', () => {
+  const lin = new nn.Linear(40, 24, new nn.InitRng(9));
+  new nn.ParamArena(lin, { device: 'cuda', dtype: 'bf16' });
+  const R = 37, rng = new Rng(71);
+  const x = new autograd.Var(Tensor.fromArray(rng.randn(R * 40), [R, 40], { device: 'cuda', dtype: 'bf16' }));
+  const g = Tensor.fromArray(rng.randn(R * 24), [R, 24], { device: 'cuda', dtype: 'bf16' });
+  const xs = x.value.toArray(), gs = g.toArray();
+  autograd.backward(lin.forward(x), g);
+  const dw = lin.weight.grad!, db = lin.bias!.grad!;
+  assert.is(dw.dtype, 'f32'), assert.is(db.dtype, 'f32');
+  // dW [24, 40] = gᵀ·x, db = Σ_rows g.
+  assertClose(dw.toArray(), matmulRef(gs, xs, 24, 40, R, { transA: true }), { atol: 1e-5, rtol: 1e-5, what: 'dW' });
+  assertClose(db.toArray(), Float64Array.from({ length: 24 }, (_, j) => gs.filter((_, i) => i % 24 === j).reduce((a, b) => a + b, 0)), { atol: 1e-5, rtol: 1e-5, what: 'db' });
 });
 
 test('16-bit arenas are CUDA only: ParamArena and pretrain on the CPU say so; the CPU defaults to f32', async () => {

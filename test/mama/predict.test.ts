@@ -1,7 +1,9 @@
 // predict.test.ts: mama.loadRun on a run folder trained here for a few steps: its zero-shot
 // probabilities are evaluation's own (the same numbers, image for image), its features have the
-// model's widths, it is deterministic, it reads JPEG as well as PNG, and it names what it cannot read.
+// model's widths, it is deterministic, it reads JPEG as well as PNG, it names what it cannot read,
+// and on CUDA it agrees with the CPU.
 import { suite } from '../helpers/suite.js';
+import { cudaTest } from '../helpers/index.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,6 +95,17 @@ test('a JPEG reads as the loader reads it; an unreadable image or a missing run 
     assert.match((e as Error).message, /bad\.png: cannot decode it/);
   }
   assert.throws(() => mama.loadRun(join(dir, 'nothing')), /loadRun: .*nothing\/config\.json not found/);
+});
+
+cudaTest(test, 'on CUDA, the run in its precision (f32 here) gives the CPU\'s probabilities within f32 rounding', async () => {
+  const paths = set.slice(0, 4).map((im) => im.path);
+  const gpu = mama.loadRun(out, { device: 'cuda' });
+  assert.is(gpu.model.device, 'cuda');
+  assert.is(gpu.model.dtype, 'f32');
+  for (const task of ['density', 'birads'] as const) {
+    const a = await gpu.zeroShot(paths, { task }), b = await run.zeroShot(paths, { task });
+    a.forEach((row, i) => row.forEach((v, c) => assert.ok(Math.abs(v - b[i][c]) < 1e-4, `${task} image ${i} class ${c}: ${v} vs ${b[i][c]}`)));
+  }
 });
 
 test.run();

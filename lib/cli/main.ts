@@ -5,6 +5,8 @@ import { generateStudies } from '../data/synth.js';
 import { formatBytes, memoryPlan } from '../mama/memory.js';
 import { mamaPresets, type MamaConfig } from '../mama/model.js';
 import { runEval, defaultConfig, pretrain, type TrainConfig } from '../mama/train.js';
+import { loadRun, META_KEYS, TASK_CLASS_NAMES, type ImageMeta } from '../mama/predict.js';
+import type { Task } from '../mama/evaluate.js';
 
 const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--accum N] [--lr X] [--late-step N]
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
@@ -13,6 +15,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
+       mamakit predict --run DIR [--weights FILE] [--device cpu|cuda] [--meta field=value ...] [--json] IMAGE...
        mamakit synth --out DIR [--studies N] [--size S] [--seed K]
   pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
             evaluate, and write a run folder (checkpoint/, config.json, metrics.jsonl, eval.json,
@@ -31,6 +34,11 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md
+  predict   zero-shot density (A–D) and BI-RADS (0–6) probabilities of each image (PNG, JPEG or
+            DICOM) from a run folder's checkpoint, with evaluation's prompts and preprocessing: a table,
+            or with --json one JSON document; --meta sets a prompt's meta field for every image
+            (${META_KEYS.join(', ')}; default unknown); an unreadable image is named on stderr,
+            the others are still scored, and the exit status is 1
   synth     write N synthetic screening studies (4 images each, 16-bit PNG) with EMBED-format
             metadata.csv and clinical.csv under DIR (defaults: 1000 studies, 224 px, seed 0)`;
 
@@ -60,6 +68,46 @@ function dryRun(cfg: TrainConfig): number {
     console.log(`(LoRA adapts the language model given by --text-weights; without it pretrain trains the whole text encoder: peak ${formatBytes(full.peakBytes)})`);
   }
   return 0;
+}
+
+function metaOf(kvs: string[]): ImageMeta {
+  const meta: Record<string, string> = {};
+  for (const kv of kvs) {
+    const eq = kv.indexOf('='), k = kv.slice(0, eq);
+    if (eq < 0 || !(META_KEYS as readonly string[]).includes(k)) throw new RangeError(`mamakit predict: --meta takes field=value with a field of ${META_KEYS.join(', ')}, got ${kv}`);
+    meta[k] = kv.slice(eq + 1);
+  }
+  return meta;
+}
+
+// Each readable image scored; an unreadable one named on stderr (exit status 1), the rest still printed.
+async function predict(dir: string, paths: string[], o: { weights?: string; device?: 'cpu' | 'cuda'; meta: ImageMeta; json: boolean }): Promise<number> {
+  const run = loadRun(dir, o);
+  const ok: string[] = [], px: Float32Array[] = [], errors: Array<{ path: string; error: string }> = [];
+  for (const path of paths) {
+    try {
+      px.push(await run.readImage(path)), ok.push(path);
+    } catch (e) {
+      const error = (e as Error).message.split('\n')[0];
+      errors.push({ path, error }), console.error(`mamakit predict: ${error}`);
+    }
+  }
+  const f = await run.encodeImages(px), tasks = ['density', 'birads'] as const;
+  const [density, birads] = await Promise.all(tasks.map((task) => run.zeroShot(f, { task, meta: o.meta })));
+  const named = (task: Task, p: number[]) => Object.fromEntries(TASK_CLASS_NAMES[task].map((c, k) => [c, p[k]]));
+  if (o.json) {
+    const images = ok.map((path, i) => ({ path, density: named('density', density[i]), birads: named('birads', birads[i]) }));
+    console.log(JSON.stringify({ run: dir, images, errors }, null, 1));
+  } else if (ok.length) {
+    // Per task: the most probable class, then each class's probability.
+    const block = (task: Task, p: number[] | null) =>
+      (p ? TASK_CLASS_NAMES[task][p.indexOf(Math.max(...p))] : 'best').padEnd(6) + (p ? p.map((v) => v.toFixed(3)) : TASK_CLASS_NAMES[task]).map((c) => c.padStart(6)).join('');
+    const w = Math.max(5, ...ok.map((p) => p.length)), dw = block('density', null).length + 4;
+    console.log(`${''.padEnd(w)}  ${'density'.padEnd(dw)}BI-RADS`);
+    console.log(`${'image'.padEnd(w)}  ${block('density', null).padEnd(dw)}${block('birads', null)}`);
+    ok.forEach((path, i) => console.log(`${path.padEnd(w)}  ${block('density', density[i]).padEnd(dw)}${block('birads', birads[i])}`));
+  }
+  return errors.length ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -144,6 +192,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${values.split}: zero-shot density bACC ${f('zeroshot_density_bacc')} AUC ${f('zeroshot_density_auc')}, BI-RADS bACC ${f('zeroshot_birads_bacc')} AUC ${f('zeroshot_birads_auc')}; ` +
       `linear probe 100 %: density bACC ${f('probe100_density_bacc')}, BI-RADS bACC ${f('probe100_birads_bacc')}; ${values.split === 'test' ? `report in ${values.run}/report.md` : `eval-val.json in ${values.run}`}`);
     return 0;
+  }
+  if (cmd === 'predict') {
+    const { values, positionals } = parseArgs({
+      args: rest, allowPositionals: true,
+      options: { run: { type: 'string' }, weights: { type: 'string' }, device: { type: 'string' }, meta: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+    });
+    if (!values.run) throw new RangeError('mamakit predict: --run DIR is required (the folder pretrain wrote)');
+    if (!positionals.length) throw new RangeError('mamakit predict: give one or more IMAGE files');
+    return predict(values.run, positionals, { weights: values.weights, device: device('predict', values.device) as 'cpu' | 'cuda' | undefined, meta: metaOf(values.meta ?? []), json: !!values.json });
   }
   if (cmd === 'synth') {
     const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, studies: { type: 'string', default: '1000' }, size: { type: 'string', default: '224' }, seed: { type: 'string', default: '0' } } });

@@ -4,7 +4,7 @@
 import { noGrad } from '../autograd/tape.js';
 import type { EmbedImage } from '../data/embed.js';
 import { Loader } from '../data/loader.js';
-import { zeroShotPrompts } from '../data/report.js';
+import { zeroShotPrompts, type StudyFields } from '../data/report.js';
 import type { CaptionTokenizer } from '../data/tokenizer.js';
 import { mulberry, shuffle } from '../data/rand.js';
 import { ParamArena } from '../nn/module.js';
@@ -61,22 +61,29 @@ async function featuresOfModels(models: Mama[], loader: Loader): Promise<Feature
     const outs: Features[] = models.map(() => ({ image: [], pooled: [], index: [] }));
     for await (const b of loader.epoch(0)) {
       models.forEach((model, k) => {
-        const x = model.imageTensor(b.images);
-        const r = noGrad(() => {
-          const f = model.encodeImage(x);
-          return { v: f.v, pooled: f.pooled };
-        });
-        const E = r.v.shape[1], D = r.pooled.shape[1], v = r.v.value.toArray(), p = r.pooled.value.toArray(), out = outs[k];
-        for (let i = 0; i < b.lens.length; i++) {
-          out.image.push(v.slice(i * E, (i + 1) * E)), out.pooled.push(p.slice(i * D, (i + 1) * D)), out.index.push(b.index[i]);
-        }
-        r.v.dispose(), r.pooled.dispose(), x.dispose();
+        const f = encodeImageRows(model, b.images), out = outs[k];
+        out.image.push(...f.image), out.pooled.push(...f.pooled), out.index.push(...b.index);
       });
     }
     return outs;
   } finally {
     models.forEach((m, k) => (m.training = was[k]));
   }
+}
+
+/** Global features [N][E] (unit rows) and pooled features [N][D] of N preprocessed images [N·S·S]. */
+export function encodeImageRows(model: Mama, px: Float32Array): { image: Float32Array[]; pooled: Float32Array[] } {
+  const x = model.imageTensor(px);
+  const r = noGrad(() => {
+    const f = model.encodeImage(x);
+    return { v: f.v, pooled: f.pooled };
+  });
+  const N = r.v.shape[0], E = r.v.shape[1], D = r.pooled.shape[1], v = r.v.value.toArray(), p = r.pooled.value.toArray();
+  r.v.dispose(), r.pooled.dispose(), x.dispose();
+  return {
+    image: Array.from({ length: N }, (_, i) => v.slice(i * E, (i + 1) * E)),
+    pooled: Array.from({ length: N }, (_, i) => p.slice(i * D, (i + 1) * D)),
+  };
 }
 
 export type Task = 'density' | 'birads';
@@ -100,13 +107,20 @@ export interface ZeroShotOptions {
  * s = exp(logit_scale), softmax over the classes (the probabilities are what AUC ranks).
  */
 export function zeroShot(model: Mama, tok: CaptionTokenizer, images: EmbedImage[], f: Features, task: Task, o: ZeroShotOptions) {
+  const own = f.index.map((i) => images[i]);
+  const probs = zeroShotProbs(model, tok, own.map((im) => im.fields), f.image, task, o);
+  return { labels: own.map((im) => taskLabel(im, task)), pred: probs.map(argmax), probs };
+}
+
+/** The zero-shot class probabilities [N][C] of images with global features `image` [N][E] and meta fields `fields`. */
+export function zeroShotProbs(model: Mama, tok: CaptionTokenizer, fields: StudyFields[], image: Float32Array[], task: Task, o: ZeroShotOptions): number[][] {
   const C = TASK_CLASSES[task], L = o.maxTokens, per = Math.max(1, Math.floor((o.batch ?? 64) / C));
   const scale = Math.exp(model.logitScale.value.toArray()[0]);
-  const labels: number[] = [], pred: number[] = [], probs: number[][] = [];
-  for (let i0 = 0; i0 < f.index.length; i0 += per) {
-    const n = Math.min(per, f.index.length - i0), ids = new Int32Array(n * C * L), lens = new Int32Array(n * C);
+  const probs: number[][] = [];
+  for (let i0 = 0; i0 < image.length; i0 += per) {
+    const n = Math.min(per, image.length - i0), ids = new Int32Array(n * C * L), lens = new Int32Array(n * C);
     for (let i = 0; i < n; i++) {
-      zeroShotPrompts(images[f.index[i0 + i]].fields, task).forEach((p, c) => {
+      zeroShotPrompts(fields[i0 + i], task).forEach((p, c) => {
         const e = tok.encode(p, L);
         ids.set(e.ids, (i * C + c) * L), (lens[i * C + c] = e.length);
       });
@@ -115,17 +129,16 @@ export function zeroShot(model: Mama, tok: CaptionTokenizer, images: EmbedImage[
     const tv = t.value.toArray(), E = t.shape[1];
     t.dispose();
     for (let i = 0; i < n; i++) {
-      const v = f.image[i0 + i];
+      const v = image[i0 + i];
       const z = Array.from({ length: C }, (_, c) => {
         let d = 0;
         for (let e = 0; e < E; e++) d += v[e] * tv[(i * C + c) * E + e];
         return scale * d;
       });
-      const p = softmax(z);
-      probs.push(p), pred.push(argmax(p)), labels.push(taskLabel(images[f.index[i0 + i]], task));
+      probs.push(softmax(z));
     }
   }
-  return { labels, pred, probs };
+  return probs;
 }
 
 function softmax(z: number[]): number[] {
@@ -133,7 +146,7 @@ function softmax(z: number[]): number[] {
   return e.map((v) => v / s);
 }
 
-function argmax(v: ArrayLike<number>): number {
+export function argmax(v: ArrayLike<number>): number {
   let k = 0;
   for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
   return k;

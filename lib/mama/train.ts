@@ -96,7 +96,7 @@ export interface RunResult {
 
 /** Trains (or resumes) and evaluates; writes the run folder. */
 // The device asked for (default cpu), or a RangeError saying why CUDA cannot be used.
-function usable(what: string, device: Device | undefined): Device {
+export function usable(what: string, device: Device | undefined): Device {
   if (device === 'cuda' && !backends().includes('cuda')) throw new RangeError(`${what}: device cuda is not available (${cudaStatus().detail})`);
   return device ?? 'cpu';
 }
@@ -281,6 +281,30 @@ function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Reco
   writeReport(cfg.out, { title: `MaMA pre-training: ${cfg.preset}${cfg.lateStep >= cfg.steps ? ' (image-text loss only)' : ''}`, summary, metrics, split, compare });
 }
 
+/** A run folder's config.json, defaults filling the fields it lacks, `out` set to the folder. */
+export function readRunConfig(run: string, what: string): TrainConfig {
+  const cfgPath = join(run, 'config.json');
+  if (!existsSync(cfgPath)) throw new Error(`${what}: ${cfgPath} not found (give the folder pretrain wrote)`);
+  let cfg: TrainConfig;
+  try {
+    cfg = { ...defaultConfig(), ...(JSON.parse(readFileSync(cfgPath, 'utf8')) as TrainConfig) };
+  } catch (e) {
+    throw new Error(`${what}: ${cfgPath} is not valid JSON (${(e as Error).message})`);
+  }
+  cfg.out = run;
+  return cfg;
+}
+
+/** A run's model with the weights of a checkpoint, on `device`. */
+export function loadRunModel(cfg: TrainConfig, weights: string, device: Device, what: string): Mama {
+  if (!existsSync(weights)) throw new Error(`${what}: ${weights} not found`);
+  const model = new Mama(cfg.model, cfg.seed);
+  // On CUDA the run's precision, so that a mixed-precision run's figures come back as it wrote them.
+  new ParamArena(model, { device, dtype: device === 'cuda' ? cfg.precision ?? 'f32' : 'f32' });
+  loadWeights(model, weights);
+  return model;
+}
+
 /**
  * `mamakit eval`: a run folder's checkpoint (or `weights`, a model.safetensors under our names)
  * evaluated on a split; writes eval.json (eval-<split>.json for val) and report.md.
@@ -288,26 +312,13 @@ function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Reco
 export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void } = {}) {
   const log = o.log ?? ((l: string) => process.stderr.write(l));
   const device = usable('eval', o.device);
-  const cfgPath = join(run, 'config.json');
-  if (!existsSync(cfgPath)) throw new Error(`eval: ${cfgPath} not found (give the folder pretrain wrote)`);
-  let cfg: TrainConfig;
-  try {
-    cfg = { ...defaultConfig(), ...(JSON.parse(readFileSync(cfgPath, 'utf8')) as TrainConfig) };
-  } catch (e) {
-    throw new Error(`eval: ${cfgPath} is not valid JSON (${(e as Error).message})`);
-  }
-  cfg.out = run;
+  const cfg = readRunConfig(run, 'eval');
   if (o.data) cfg.data = o.data;
   if (o.pooling) cfg.pooling = o.pooling;
   if (o.probeSteps !== undefined) cfg.probeSteps = o.probeSteps;
   if (o.probeLr !== undefined) cfg.probeLr = o.probeLr;
   checkConfig(cfg);
-  const weights = o.weights ?? join(run, 'checkpoint', 'model.safetensors');
-  if (!existsSync(weights)) throw new Error(`eval: ${weights} not found`);
-  const model = new Mama(cfg.model, cfg.seed);
-  // On CUDA the run's precision, so that a mixed-precision run's figures come back as it wrote them.
-  new ParamArena(model, { device, dtype: device === 'cuda' ? cfg.precision ?? 'f32' : 'f32' });
-  loadWeights(model, weights);
+  const model = loadRunModel(cfg, o.weights ?? join(run, 'checkpoint', 'model.safetensors'), device, 'eval');
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);
   const split = o.split ?? 'test';

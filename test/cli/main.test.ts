@@ -1,11 +1,12 @@
 // main.test.ts: the `mamakit` command as a user runs it: pretrain on a small config interrupted
 // by Ctrl-C (SIGINT) saves a checkpoint and exits cleanly, --resume finishes the run (its progress
 // bar as whole lines, stderr not being a terminal), eval reads the run folder back, --dry-run
-// prints the memory plan without training, and bad arguments are named with exit status 2.
+// prints the memory plan without training, predict scores images with the run's checkpoint (a
+// table, --json, an unreadable image named), and bad arguments are named with exit status 2.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -57,6 +58,35 @@ test('Ctrl-C saves a checkpoint and exits 0; --resume finishes; eval reads the f
   assert.ok(ev.stdout.startsWith(`val: zero-shot density bACC ${v.zeroshot_density_bacc.toFixed(3)} AUC ${v.zeroshot_density_auc.toFixed(3)}, `), ev.stdout);
 });
 
+test('predict prints each image\'s zero-shot probabilities; --json as one document; an unreadable image is named, the rest still scored', () => {
+  const run = join(dir, 'run'), images = readdirSync(join(dir, 'data', 'images')).slice(0, 2).map((f) => join(dir, 'data', 'images', f));
+  const bad = join(dir, 'bad.png');
+  writeFileSync(bad, 'not an image');
+  const json = spawnSync(process.execPath, [main, 'predict', '--run', run, '--json', ...images], { encoding: 'utf8' });
+  assert.is(json.status, 0, json.stderr);
+  const doc = JSON.parse(json.stdout) as { images: Array<{ path: string; density: Record<string, number>; birads: Record<string, number> }>; errors: unknown[] };
+  assert.equal(doc.images.map((i) => i.path), images);
+  assert.equal(doc.errors, []);
+  for (const im of doc.images) {
+    assert.equal(Object.keys(im.density), ['A', 'B', 'C', 'D']);
+    assert.equal(Object.keys(im.birads), ['0', '1', '2', '3', '4', '5', '6']);
+    for (const p of [im.density, im.birads]) assert.ok(Math.abs(Object.values(p).reduce((a, b) => a + b, 0) - 1) < 1e-9, JSON.stringify(p));
+  }
+  const table = spawnSync(process.execPath, [main, 'predict', '--run', run, images[0], bad, images[1]], { encoding: 'utf8' });
+  assert.is(table.status, 1, table.stderr);
+  assert.match(table.stderr, /^mamakit predict: image \S*bad\.png: cannot decode it \([^\n]+\)\n$/, 'one line naming the file');
+  const lines = table.stdout.trimEnd().split('\n');
+  assert.match(lines[0], /^ +density +BI-RADS$/);
+  assert.match(lines[1], /^image +best +A +B +C +D +best +0 +1 +2 +3 +4 +5 +6$/);
+  assert.is(lines.length, 4, table.stdout);
+  // Each row: the path, the most probable class and the probabilities of the JSON document to 3 decimals.
+  doc.images.forEach((im, i) => {
+    const best = (p: Record<string, number>) => Object.keys(p).reduce((a, b) => (p[b] > p[a] ? b : a));
+    const cells = [best(im.density), ...Object.values(im.density).map((v) => v.toFixed(3)), best(im.birads), ...Object.values(im.birads).map((v) => v.toFixed(3))];
+    assert.equal(lines[2 + i].trim().split(/ +/), [im.path, ...cells]);
+  });
+});
+
 test('--dry-run prints the memory plan and exits 0 without training: the base preset at batch 36 in bf16 under 75 GiB', () => {
   const out = join(dir, 'dry');
   const plan = (...a: string[]) => {
@@ -93,6 +123,10 @@ test('bad arguments are named, with exit status 2', () => {
     [['eval', '--run', join(dir, 'nothing')], /config\.json not found/],
     [['eval', '--run', join(dir, 'run'), '--split', 'train'], /--split must be test or val, got train/],
     [['synth'], /--out DIR is required/],
+    [['predict', 'x.png'], /--run DIR is required/],
+    [['predict', '--run', join(dir, 'nothing'), 'x.png'], /config\.json not found/],
+    [['predict', '--run', join(dir, 'run')], /give one or more IMAGE files/],
+    [['predict', '--run', join(dir, 'run'), '--meta', 'colour=red', 'x.png'], /--meta takes field=value with a field of procedure, reason/],
   ] as const) {
     const r = run(...a);
     assert.is(r.status, 2, `${a.join(' ')}: status ${r.status}`);
@@ -101,6 +135,7 @@ test('bad arguments are named, with exit status 2', () => {
   const h = run('--help');
   assert.is(h.status, 0);
   assert.match(h.stdout + h.stderr, /usage: mamakit pretrain/);
+  assert.match(h.stdout + h.stderr, /mamakit predict --run DIR/);
 });
 
 test.run();

@@ -21,6 +21,10 @@ export interface LoaderOptions {
   workers?: number;
   /** decoded images kept in memory, in bytes over all workers (default 512 MiB; 0: none) */
   cacheBytes?: number;
+  /** epoch() throws once more than this fraction of the images could not be read (default: never) */
+  maxUnreadable?: number;
+  /** called for each image found unreadable, with the reason (which names the path) */
+  onUnreadable?: (why: string, count: number) => void;
 }
 
 export interface Batch {
@@ -112,8 +116,19 @@ export class Loader {
       const cur = ahead!;
       ahead = k + 1 < n ? this.make(order.slice((k + 1) * B, (k + 2) * B), rand) : null;
       const b = await cur;
+      const max = this.o.maxUnreadable;
+      if (max !== undefined && this.unreadable.size > max * this.images.length)
+        throw new Error(`${this.unreadableNote()}: more than ${Math.round(100 * max)} % of the data is unreadable; check the image files under the data folder`);
       if (b) yield b;
     }
+  }
+
+  /** "N of M images could not be read (skipped): why; why; why …", '' when all could. */
+  unreadableNote(examples = 3): string {
+    const n = this.unreadable.size;
+    if (!n) return '';
+    const first = [...this.unreadable.values()].slice(0, examples).join('; ');
+    return `${n} of ${this.images.length} images could not be read (skipped): ${first}${n > examples ? ' …' : ''}`;
   }
 
   private async one(i: number, seed: number | null): Promise<Float32Array | null> {
@@ -122,7 +137,7 @@ export class Loader {
     try {
       return await this.pool.load(path, this.o.size, seed);
     } catch (e) {
-      this.unreadable.set(path, (e as Error).message);
+      if (!this.unreadable.has(path)) this.unreadable.set(path, (e as Error).message), this.o.onUnreadable?.((e as Error).message, this.unreadable.size);
       return null;
     }
   }

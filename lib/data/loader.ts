@@ -2,7 +2,8 @@
 // training), its tokens and sentence positions, the image, and a second view — another image
 // of the same study with probability 0.5, else a second augmentation of the same image. Images
 // are decoded and augmented by a pool of worker threads, a batch ahead of the consumer; an
-// image that cannot be read is skipped (replaced by the next one) and counted.
+// image that cannot be read is skipped (its batch is one sample short) and counted; a training
+// batch left with a single sample is dropped.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EmbedImage } from './embed.js';
@@ -154,7 +155,8 @@ export class Loader {
     });
     const done = await Promise.all(jobs.map(async (j) => ({ ...j, a: await j.first, b: await j.second })));
     const ok = done.filter((j) => j.a && (!train || j.b));
-    if (!ok.length) return null;
+    // A training batch needs two samples (the contrastive losses, BatchNorm): one left alone is dropped.
+    if (ok.length < (train ? 2 : 1)) return null;
     const n = ok.length;
     const batch: Batch = {
       images: new Float32Array(n * S * S), views: train ? new Float32Array(n * S * S) : null, ids: new Int32Array(n * L), lens: new Int32Array(n),

@@ -5,12 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { caption, maskMeta } from '../dist/lib/data/report.js';
+import { caption, maskMeta, reasonOf } from '../dist/lib/data/report.js';
 import { trainBpe } from '../dist/lib/data/tokenizer.js';
 
 const merges = Number(process.argv[2] ?? 1500);
 const races = ['White', 'African American  or Black', 'Asian', 'Native Hawaiian or Other Pacific Islander', 'Unknown, Unavailable or Unreported'];
-const ethnic = ['Non-Hispanic or Latino', 'Hispanic or Latino', 'Unknown'];
+const ethnic = ['Non-Hispanic or Latino', 'Hispanic or Latino'];
 const masses = [[], ['oval', 'equal density'], ['round', 'low density'], ['irregular', 'high density'], ['spiculated', 'high density'], ['lobulated', 'fat-containing']];
 const calcs = [[], ['pleomorphic', 'clustered'], ['amorphous', 'grouped'], ['fine linear', 'segmental'], ['coarse heterogeneous', 'regional']];
 let state = 1;
@@ -22,10 +22,11 @@ for (let density = 1; density <= 4; density++)
       for (const [j, [calcType, calcDistribution]] of calcs.entries()) {
         const f = {
           procedure: rand() < 0.7 ? 'MG Screening Bilateral' : `MG Diagnostic ${rand() < 0.5 ? 'Left' : 'Right'}`,
-          reason: rand() < 0.7 ? 'screening' : 'diagnostic', race: races[(i + j) % races.length], ethnicity: ethnic[(i + 2 * j) % ethnic.length],
+          reason: '', race: races[(i + j) % races.length], ethnicity: ethnic[(i + 2 * j) % ethnic.length],
           age: String(40 + Math.floor(rand() * 50)), imageType: '2D', side: rand() < 0.5 ? 'left' : 'right', view: rand() < 0.5 ? 'CC' : 'MLO',
           density, birads, massShape, massDensity, calcType, calcDistribution,
         };
+        f.reason = reasonOf(f.procedure);
         corpus.push(caption(f), caption(maskMeta(f, rand)));
       }
 const json = trainBpe(corpus, merges);

@@ -5,7 +5,7 @@
 import { parse } from 'csv-parse/sync';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { BIRADS_LETTERS, type StudyFields } from './report.js';
+import { BIRADS_LETTERS, ethnicityOf, reasonOf, type StudyFields } from './report.js';
 
 export const METADATA_COLUMNS = ['empi_anon', 'acc_anon', 'anon_dicom_path', 'FinalImageType', 'ImageLateralityFinal', 'ViewPosition'] as const;
 export const CLINICAL_COLUMNS = ['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDescription', 'age_at_study', 'RACE_DESC',
@@ -117,12 +117,16 @@ export function loadEmbed(metadataCsv: string, clinicalCsv: string, root: string
       skip('no density');
       continue;
     }
-    const desc = pick.StudyDescription;
+    const desc = pick.StudyDescription, reason = reasonOf(desc);
+    if (!reason) {
+      skip('no reason');
+      continue;
+    }
     const fields: StudyFields = {
       procedure: desc,
-      reason: /screen/i.test(desc) ? 'screening' : 'diagnostic',
+      reason,
       race: pick.RACE_DESC || 'unknown',
-      ethnicity: pick.ETHNIC_GROUP_DESC || 'unknown',
+      ethnicity: ethnicityOf(pick.ETHNIC_GROUP_DESC),
       age: pick.age_at_study ? String(Math.floor(Number(pick.age_at_study))) : 'unknown',
       imageType: m.FinalImageType,
       side: side === 'L' ? 'left' : 'right',

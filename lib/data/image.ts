@@ -1,15 +1,17 @@
 // image.ts: mammogram images to model input (MAMA.md §4): decode (PNG or JPEG, 8 or 16 bit,
 // through sharp; DICOM through dicom-parser: uncompressed pixel data, linear scaling,
 // MONOCHROME1 inverted) and find the breast's box by Otsu's threshold, once per image
-// (decodeImage; loader workers cache the result); then, per sample, crop, resize to
-// size × size, normalise with mean 0.5 and std 0.5 to [-1, 1] (transformImage). Training adds
-// a seeded random resized crop (scale 0.1–1), flips, colour jitter, grayscale and blur. The
-// per-sample transform is plain array code: a second sharp pipeline per sample cost ~3 ms of
-// fixed overhead on a 112 px image and its thread pool competed with the training threads.
+// (decodeImage; loader workers cache the result); then, per sample, resize the box to
+// size × size and normalise with mean 0.5 and std 0.5 to [-1, 1] (transformImage). Training
+// adds the authors' seeded augmentation on that square (RandomResizedCrop, flips, ColorJitter,
+// grayscale, blur, with torchvision's semantics; MAMA.md §4). The per-sample transform is plain
+// array code: a second sharp pipeline per sample cost ~3 ms of fixed overhead on a 112 px image
+// and its thread pool competed with the training threads.
 // A file that cannot be decoded throws an Error naming it (loaders skip and count).
 import dicomParser from 'dicom-parser';
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
+import { shuffle } from './rand.js';
 
 const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2']);
 
@@ -135,50 +137,71 @@ function resampleWeights(start: number, len: number, n: number) {
   return { first, w, taps };
 }
 
-/** Separable Gaussian blur of an n × n image in place (edges clamped). */
-function gaussianBlur(img: Float32Array, n: number, sigma: number): void {
-  const r = Math.min(n - 1, Math.max(1, Math.ceil(3 * sigma))), k = new Float32Array(2 * r + 1);
+/** Python's round(): halves to even (torchvision's crop sizes go through it). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * torchvision's RandomResizedCrop.get_params on a width × height image: up to ten tries of an
+ * area fraction uniform in [0.1, 1] and an aspect w/h log-uniform in [3/4, 4/3], w = round(√(area·ratio)),
+ * h = round(√(area/ratio)), kept if 0 < w ≤ width and 0 < h ≤ height (then its corner, uniform);
+ * else the centre crop with the aspect clamped to the range. Returns [left, top, w, h].
+ */
+export function randomResizedCrop(width: number, height: number, rand: () => number): [number, number, number, number] {
+  const area = width * height, lo = Math.log(3 / 4), hi = Math.log(4 / 3);
+  for (let t = 0; t < 10; t++) {
+    const target = area * (0.1 + 0.9 * rand()), ratio = Math.exp(lo + (hi - lo) * rand());
+    const w = roundHalfEven(Math.sqrt(target * ratio)), h = roundHalfEven(Math.sqrt(target / ratio));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      const top = Math.floor(rand() * (height - h + 1)), left = Math.floor(rand() * (width - w + 1));
+      return [left, top, w, h];
+    }
+  }
+  const inRatio = width / height;
+  let w = width, h = height;
+  if (inRatio < 3 / 4) h = roundHalfEven(w / (3 / 4));
+  else if (inRatio > 4 / 3) w = roundHalfEven(h * (4 / 3));
+  return [Math.floor((width - w) / 2), Math.floor((height - h) / 2), w, h];
+}
+
+/**
+ * torchvision's GaussianBlur of an n × n image in place: a kernel of 7 taps at −3 … 3,
+ * exp(−x²/2σ²) normalised, applied along rows then columns with reflect padding (the edge
+ * pixel not repeated).
+ */
+export function gaussianBlur(img: Float32Array, n: number, sigma: number): void {
+  const R = 3, k = new Float64Array(2 * R + 1);
   let sum = 0;
-  for (let i = -r; i <= r; i++) sum += k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma));
+  for (let i = -R; i <= R; i++) sum += k[i + R] = Math.exp(-0.5 * (i / sigma) ** 2);
   for (let i = 0; i < k.length; i++) k[i] /= sum;
-  // Each line copied into a buffer padded by r clamped pixels on both sides.
-  const line = new Float32Array(n + 2 * r);
+  // Source index of padded position i − R, reflected (repeatedly, for images under 4 px).
+  const src = new Int32Array(n + 2 * R);
+  for (let i = 0; i < src.length; i++) {
+    let j = i - R;
+    while (j < 0 || j >= n) j = n === 1 ? 0 : j < 0 ? -j : 2 * (n - 1) - j;
+    src[i] = j;
+  }
+  const line = new Float32Array(n);
   for (const [stride, step] of [[n, 1], [1, n]]) {
     for (let a = 0; a < n; a++) {
       const base = a * stride;
-      for (let i = 0; i < n; i++) line[r + i] = img[base + i * step];
-      for (let i = 0; i < r; i++) (line[i] = line[r]), (line[r + n + i] = line[r + n - 1]);
+      for (let i = 0; i < n; i++) line[i] = img[base + i * step];
       for (let i = 0; i < n; i++) {
         let s = 0;
-        for (let t = 0; t <= 2 * r; t++) s += k[t] * line[i + t];
+        for (let t = 0; t <= 2 * R; t++) s += k[t] * line[src[i + t]];
         img[base + i * step] = s;
       }
     }
   }
 }
 
-/** One sample of a decoded image: a [size × size] Float32Array in [-1, 1]. */
-export function transformImage(d: DecodedImage, o: ImageOptions): Float32Array {
-  const { px, width: w } = d, S = o.size;
-  if (!(Number.isInteger(S) && S >= 1)) throw new RangeError(`image: size must be a positive integer, got ${S}`);
-  let [left, top, cw, ch] = d.box;
-  const r = o.rand;
-  if (r) {
-    // Random resized crop: an area fraction in [0.1, 1] and aspect in [3/4, 4/3] of the box.
-    const area = (0.1 + 0.9 * r()) * cw * ch, aspect = Math.exp(Math.log(3 / 4) + r() * Math.log(16 / 9));
-    const nw = Math.max(1, Math.min(cw, Math.round(Math.sqrt(area * aspect)))), nh = Math.max(1, Math.min(ch, Math.round(Math.sqrt(area / aspect))));
-    left += Math.floor(r() * (cw - nw + 1)), top += Math.floor(r() * (ch - nh + 1)), (cw = nw), (ch = nh);
-  }
-  const flipX = !!r && r() < 0.5, flipY = !!r && r() < 0.5;
-  // Colour jitter (p 0.8): brightness and contrast ±0.4 as a linear map on [0, 1], clamped.
-  let gain = 1, offset = 0;
-  if (r && r() < 0.8) {
-    const contrast = 0.6 + 0.8 * r(), brightness = 0.6 + 0.8 * r();
-    (gain = contrast * brightness), (offset = 0.5 * (1 - contrast) * brightness);
-  }
-  if (r) r(); // grayscale (p 0.2) changes nothing on one channel; its draw keeps the count fixed
-  const sigma = r && r() < 0.4 ? 0.3 + 1.7 * r() : 0;
-  // Resize: rows first (ch source rows → S columns each), then columns.
+/**
+ * Resizes the span [left, left + cw) × [top, top + ch) of a w-wide image to S × S (antialiased
+ * bilinear; rows first, then columns), values multiplied by `scale`.
+ */
+function resize(px: ArrayLike<number>, w: number, [left, top, cw, ch]: readonly number[], S: number, scale: number): Float32Array {
   const hx = resampleWeights(left, cw, S), hy = resampleWeights(top, ch, S), tx = hx.taps, ty = hy.taps;
   const rows = new Float32Array(ch * S);
   for (let y = 0; y < ch; y++) {
@@ -187,20 +210,74 @@ export function transformImage(d: DecodedImage, o: ImageOptions): Float32Array {
       const f = src + hx.first[x], o = x * tx;
       let s = 0;
       for (let t = 0; t < tx; t++) s += hx.w[o + t] * px[f + t];
-      rows[y * S + x] = s * (1 / 65535);
+      rows[y * S + x] = s * scale;
     }
   }
-  const out = new Float32Array(S * S), acc = new Float32Array(S);
+  const out = new Float32Array(S * S);
   for (let y = 0; y < S; y++) {
-    const f = hy.first[y] - top, o = y * ty, dy = flipY ? S - 1 - y : y;
-    acc.fill(0);
+    const f = hy.first[y] - top, o = y * ty, acc = out.subarray(y * S, (y + 1) * S);
     for (let t = 0; t < ty; t++) {
       const wt = hy.w[o + t], row = (f + t) * S;
       for (let x = 0; x < S; x++) acc[x] += wt * rows[row + x];
     }
-    for (let x = 0; x < S; x++) out[dy * S + (flipX ? S - 1 - x : x)] = Math.min(1, Math.max(0, gain * acc[x] + offset));
   }
-  if (sigma) gaussianBlur(out, S, sigma);
+  return out;
+}
+
+/**
+ * ColorJitter(brightness 0.8, contrast 0.8, saturation 0.8, hue 0.2) as torchvision applies it to
+ * a one-channel float image, in place: its four transforms in a random order, each factor drawn
+ * first (brightness, contrast, saturation uniform in [0.2, 1.8], hue in [−0.2, 0.2]). Brightness
+ * scales, contrast blends with the image's mean at that point; both clamp to [0, 1]. Saturation
+ * and hue leave a grayscale image as it is (torchvision returns one channel unchanged); they are
+ * drawn all the same, so the draws match the authors' transform.
+ */
+function colorJitter(img: Float32Array, rand: () => number): void {
+  const order = shuffle([0, 1, 2, 3], rand);
+  const brightness = 0.2 + 1.6 * rand(), contrast = 0.2 + 1.6 * rand();
+  rand(), rand(); // saturation, hue
+  for (const op of order) {
+    if (op === 0) for (let i = 0; i < img.length; i++) img[i] = Math.min(1, Math.max(0, brightness * img[i]));
+    if (op === 1) {
+      let mean = 0;
+      for (const v of img) mean += v;
+      mean /= img.length;
+      for (let i = 0; i < img.length; i++) img[i] = Math.min(1, Math.max(0, contrast * img[i] + (1 - contrast) * mean));
+    }
+  }
+}
+
+// The box resized to the square is the same for every sample of an image: kept per decoded image
+// (a loader worker's cache holds those), it leaves only the crop's resize to each training sample.
+const squares = new WeakMap<DecodedImage, { size: number; px: Float32Array }>();
+function squareOf(d: DecodedImage, S: number): Float32Array {
+  let sq = squares.get(d);
+  if (sq?.size !== S) squares.set(d, (sq = { size: S, px: resize(d.px, d.width, d.box, S, 1 / 65535) }));
+  return sq.px;
+}
+
+/**
+ * One sample of a decoded image: a [size × size] Float32Array in [-1, 1]. The test transform is
+ * the Otsu box resized to a square (aspect not kept); training then applies the authors'
+ * transform to that square (MAMA.md §4), in their order: RandomResizedCrop back to size × size,
+ * horizontal and vertical flips (p 0.5 each), ColorJitter (p 0.8), random grayscale (p 0.2, a
+ * no-op on one channel; its draw is kept), Gaussian blur (kernel 7, σ uniform in [0.1, 2], p 0.4).
+ */
+export function transformImage(d: DecodedImage, o: ImageOptions): Float32Array {
+  const S = o.size, r = o.rand;
+  if (!(Number.isInteger(S) && S >= 1)) throw new RangeError(`image: size must be a positive integer, got ${S}`);
+  let out = squareOf(d, S);
+  if (!r) out = Float32Array.from(out);
+  else {
+    const crop = resize(out, S, randomResizedCrop(S, S, r), S, 1);
+    const flipX = r() < 0.5, flipY = r() < 0.5;
+    out = new Float32Array(S * S);
+    for (let y = 0; y < S; y++)
+      for (let x = 0; x < S; x++) out[(flipY ? S - 1 - y : y) * S + (flipX ? S - 1 - x : x)] = crop[y * S + x];
+    if (r() < 0.8) colorJitter(out, r);
+    r(); // grayscale
+    if (r() < 0.4) gaussianBlur(out, S, 0.1 + 1.9 * r());
+  }
   for (let i = 0; i < out.length; i++) out[i] = (out[i] - 0.5) / 0.5;
   return out;
 }

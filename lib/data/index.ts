@@ -1,7 +1,7 @@
 // data/index.ts: EMBED tables, the structured report and its prompts, images, synthetic studies.
 export { loadEmbed, METADATA_COLUMNS, CLINICAL_COLUMNS, type EmbedImage, type EmbedReport } from './embed.js';
-export { caption, maskMeta, zeroShotPrompts, sentences, BIRADS_LETTERS, META_FIELDS, type StudyFields } from './report.js';
-export { loadImage, decodeImage, transformImage, decodeDicom, otsu, type ImageOptions, type DecodedImage } from './image.js';
+export { caption, maskMeta, zeroShotPrompts, sentences, reasonOf, ethnicityOf, BIRADS_LETTERS, META_FIELDS, type StudyFields } from './report.js';
+export { loadImage, decodeImage, transformImage, randomResizedCrop, gaussianBlur, decodeDicom, otsu, type ImageOptions, type DecodedImage } from './image.js';
 export { generateStudies, type SynthOptions } from './synth.js';
 export { CaptionTokenizer, trainBpe, SPECIAL_TOKENS, type EncodedCaption } from './tokenizer.js';
 export { Loader, ImagePool, type Batch, type LoaderOptions } from './loader.js';

@@ -2,7 +2,8 @@
 // training), its tokens and sentence positions, the image, and a second view — another image
 // of the same study with probability 0.5, else a second augmentation of the same image. Images
 // are decoded and augmented by a pool of worker threads, a batch ahead of the consumer; an
-// image that cannot be read is skipped (replaced by the next one) and counted.
+// image that cannot be read is skipped (its batch is one sample short) and counted; a training
+// batch left with a single sample is dropped.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EmbedImage } from './embed.js';
@@ -21,6 +22,10 @@ export interface LoaderOptions {
   workers?: number;
   /** decoded images kept in memory, in bytes over all workers (default 512 MiB; 0: none) */
   cacheBytes?: number;
+  /** epoch() throws once more than this fraction of the images could not be read (default: never) */
+  maxUnreadable?: number;
+  /** called for each image found unreadable, with the reason (which names the path) */
+  onUnreadable?: (why: string, count: number) => void;
 }
 
 export interface Batch {
@@ -112,8 +117,19 @@ export class Loader {
       const cur = ahead!;
       ahead = k + 1 < n ? this.make(order.slice((k + 1) * B, (k + 2) * B), rand) : null;
       const b = await cur;
+      const max = this.o.maxUnreadable;
+      if (max !== undefined && this.unreadable.size > max * this.images.length)
+        throw new Error(`${this.unreadableNote()}: more than ${Math.round(100 * max)} % of the data is unreadable; check the image files under the data folder`);
       if (b) yield b;
     }
+  }
+
+  /** "N of M images could not be read (skipped): why; why; why …", '' when all could. */
+  unreadableNote(examples = 3): string {
+    const n = this.unreadable.size;
+    if (!n) return '';
+    const first = [...this.unreadable.values()].slice(0, examples).join('; ');
+    return `${n} of ${this.images.length} images could not be read (skipped): ${first}${n > examples ? ' …' : ''}`;
   }
 
   private async one(i: number, seed: number | null): Promise<Float32Array | null> {
@@ -122,7 +138,7 @@ export class Loader {
     try {
       return await this.pool.load(path, this.o.size, seed);
     } catch (e) {
-      this.unreadable.set(path, (e as Error).message);
+      if (!this.unreadable.has(path)) this.unreadable.set(path, (e as Error).message), this.o.onUnreadable?.((e as Error).message, this.unreadable.size);
       return null;
     }
   }
@@ -139,7 +155,8 @@ export class Loader {
     });
     const done = await Promise.all(jobs.map(async (j) => ({ ...j, a: await j.first, b: await j.second })));
     const ok = done.filter((j) => j.a && (!train || j.b));
-    if (!ok.length) return null;
+    // A training batch needs two samples (the contrastive losses, BatchNorm): one left alone is dropped.
+    if (ok.length < (train ? 2 : 1)) return null;
     const n = ok.length;
     const batch: Batch = {
       images: new Float32Array(n * S * S), views: train ? new Float32Array(n * S * S) : null, ids: new Int32Array(n * L), lens: new Int32Array(n),

@@ -6,22 +6,25 @@ export const BIRADS_LETTERS: Record<string, number> = { A: 0, N: 1, B: 2, P: 3, 
 
 const DENSITY = ['almost entirely fat', 'scattered fibroglandular densities', 'heterogeneously dense', 'extremely dense'];
 
-// Per BI-RADS category: the findings clause, the impression's description, the overall sentence.
+// Per BI-RADS category 0–6 (assessment letters A N B P S M K): the findings clause, the
+// impression's description and the overall-assessment sentence, the authors' strings.
 const BIRADS_TEXT: Array<[string, string, string]> = [
-  ['additional imaging evaluation is needed.', 'incomplete, need additional imaging evaluation', 'The overall assessment is incomplete; additional imaging is needed.'],
-  ['there is no evidence of malignancy.', 'negative', 'The overall assessment is negative.'],
-  ['there are benign findings.', 'benign', 'The overall assessment is benign.'],
-  ['there is a probably benign finding.', 'probably benign', 'The overall assessment is probably benign; short-interval follow-up is suggested.'],
-  ['there is a suspicious abnormality.', 'suspicious', 'The overall assessment is suspicious; a biopsy should be considered.'],
-  ['there is a finding highly suggestive of malignancy.', 'highly suggestive of malignancy', 'The overall assessment is highly suggestive of malignancy.'],
-  ['there is a known biopsy-proven malignancy.', 'known biopsy-proven malignancy', 'The overall assessment is a known malignancy.'],
+  ['an additional imaging is recommended.', 'additional imaging required', 'Additional imaging is recommended.'],
+  ['no significant masses, calcification, or other abnormalities are present.', 'negative', 'Negative.'],
+  ['a benign finding is present.', 'benign finding', 'Benign.'],
+  ['a probably benign finding is present.', 'probably benign finding', 'Probably benign.'],
+  ['a suspicious abnormality is present.', 'suspicious abnormality', 'Suspicious abnormality.'],
+  ['a highly suggestive of malignancy is present, a biopsy is recommended.', 'highly suggestive of malignancy', 'Highly suggestive of malignancy.'],
+  ['a known biopsy-proven malignant mass is present.', 'known biopsy-proven malignancy', 'Known biopsy-proven malignancy.'],
 ];
 
 /** The fields a caption is made of (names as MAMA.md §4; strings as EMBED writes them). */
 export interface StudyFields {
   procedure: string;
+  /** from the description: "screen" → screening, "diag" → diagnostic (reasonOf) */
   reason: 'screening' | 'diagnostic';
   race: string;
+  /** "Hispanic or Latino" or "Non-Hispanic or Latino" (ethnicityOf) */
   ethnicity: string;
   age: string;
   imageType: string;
@@ -35,6 +38,16 @@ export interface StudyFields {
   massDensity?: string;
   calcType?: string;
   calcDistribution?: string;
+}
+
+/** The reason for the procedure from its description, or undefined (the image is dropped). */
+export function reasonOf(description: string): StudyFields['reason'] | undefined {
+  return /screen/i.test(description) ? 'screening' : /diag/i.test(description) ? 'diagnostic' : undefined;
+}
+
+/** EMBED's ETHNIC_GROUP_DESC reduced to the two values of the authors' template. */
+export function ethnicityOf(value: string): string {
+  return value === 'Hispanic or Latino' ? value : 'Non-Hispanic or Latino';
 }
 
 /** The six fields meta masking may hide. */

@@ -26,7 +26,7 @@ export interface SynthOptions {
 const DENSITY_P = [0.1, 0.43, 0.39, 0.08];
 const BIRADS_P: Array<[string, number]> = [['N', 0.7], ['B', 0.14], ['A', 0.08], ['P', 0.03], ['S', 0.03], ['M', 0.012], ['K', 0.008]];
 const RACES = ['White', 'African American  or Black', 'Asian', 'Native Hawaiian or Other Pacific Islander', 'Unknown, Unavailable or Unreported'];
-const ETHNIC = ['Non-Hispanic or Latino', 'Hispanic or Latino', 'Unknown'];
+const ETHNIC = ['Non-Hispanic or Latino', 'Hispanic or Latino', 'Unknown']; // "Unknown" reads as Non-Hispanic (ethnicityOf)
 
 /** mulberry32: a fast, reproducible 32-bit generator, one per study. */
 class Rand {
@@ -139,7 +139,11 @@ export async function generateStudies(opts: SynthOptions): Promise<{ images: num
       kind, calcs: letter === 'M' || letter === 'K', depth: 0.35 + 0.45 * r.next(), height: r.next() * 2 - 1,
       radius: (kind === 'faint' ? 0.06 : 0.035) + 0.03 * r.next(), spikes: Array.from({ length: 7 }, () => r.next() * 2 * Math.PI),
     };
-    const desc = letter === 'N' || letter === 'B' || letter === 'A' ? 'MG Screening Bilateral' : `MG Diagnostic ${affected === 'L' ? 'Left' : 'Right'}`;
+    // Screening for the usual findings, diagnostic for the worrying ones and for one study in 5
+    // (a follow-up), and one in 20 naming neither (dropped by loadEmbed, as EMBED's rows without
+    // a reason are); by index, so that the random stream stays as it was.
+    const diagnostic = i % 5 === 3 || !(letter === 'N' || letter === 'B' || letter === 'A');
+    const desc = i % 20 === 7 ? 'MG Mammogram Bilateral' : diagnostic ? `MG Diagnostic ${affected === 'L' ? 'Left' : 'Right'}` : 'MG Screening Bilateral';
     const mass = kind === 'round' ? ['O', '='] : kind === 'irregular' ? ['I', '+'] : kind === 'spiculated' ? ['S', '+'] : ['', ''];
     const calc = finding.calcs ? ['P', 'C'] : ['', ''];
     for (const side of ['L', 'R'] as const) {

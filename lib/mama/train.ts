@@ -146,7 +146,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     const keep = readMetrics(metricsPath).filter((r) => r.step <= step);
     writeFileSync(metricsPath, keep.map((r) => JSON.stringify(r) + '\n').join(''));
   }
-  const loader = new Loader(train, tok, { size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers });
+  // Unreadable images: the first few named as found, a run that is mostly unreadable stops (epoch() throws).
+  const onUnreadable = (why: string, n: number) => n <= 3 && log(`\nskipping an unreadable image: ${why}\n`);
+  const loader = new Loader(train, tok, { size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers, maxUnreadable: 0.5, onUnreadable });
   const perEpoch = Math.floor(train.length / cfg.batch); // micro-batches
   if (perEpoch < 1) throw new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}`);
   let stop = false;
@@ -215,6 +217,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     await valLoader?.close();
   }
   if (redraw) log('\n');
+  const unreadable = loader.unreadableNote() || 'no unreadable training image found';
+  log(`${unreadable}\n`);
+  writeFileSync(join(cfg.out, 'unreadable.txt'), unreadable);
   if (stop) {
     saveCheckpoint(ckpt, arena, opt, { step });
     log(`interrupted at step ${step}; checkpoint saved in ${ckpt} (continue with --resume)\n`);
@@ -274,6 +279,8 @@ function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Reco
   const rows = readMetrics(join(cfg.out, 'metrics.jsonl')).filter((r) => r.loss !== undefined).length;
   let summary = `${rows} steps of ${cfg.batch}${cfg.accum > 1 ? ` × ${cfg.accum} micro-batches` : ''}, lr ${cfg.lr}, lateStep ${cfg.lateStep}, seed ${cfg.seed}; data ${cfg.data} (${n} images`;
   summary += Object.keys(skipped).length ? `, skipped: ${JSON.stringify(skipped)})` : ')';
+  const unreadable = join(cfg.out, 'unreadable.txt'); // written by pretrain: the training images that could not be read
+  if (existsSync(unreadable)) summary += `; ${readFileSync(unreadable, 'utf8')}`;
   summary += `; zero-shot prompts pooled by ${cfg.pooling}; linear probe ${cfg.probeSteps} SGD steps, lr ${cfg.probeLr}.`;
   const compare: Record<string, Record<string, number>> = {};
   const other = `${cfg.out.replace(/\/+$/, '')}-clip-only/eval.json`;

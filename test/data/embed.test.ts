@@ -1,7 +1,8 @@
 // embed.test.ts: EMBED tables the test writes, through loadEmbed: the side / bilateral / study
 // fallback, the BI-RADS row rule, dropped rows counted by reason, paths that leave the root
 // refused, a split by patient that is stable for a seed, study mates; named errors for missing
-// columns and unreadable CSV; the report template, meta masking and zero-shot prompts.
+// columns and unreadable CSV; the reason and ethnicity rules; the report template's exact
+// strings, meta masking and zero-shot prompts.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,8 @@ const META = [['empi_anon', 'acc_anon', 'anon_dicom_path', 'FinalImageType', 'Im
   ['p4', 's4', 'img/p4_R_MLO.png', '2D', '', 'MLO'], // no laterality
   ['p5', 's5', 'img/p5_L_CC.png', '2D', 'L', 'CC'], // no density
   ['p6', 's6', 'img/p6_R_CC.png', '2D', 'R', 'CC'], // no procedure
+  ['p7', 's7', 'img/p7_L_CC.png', '2D', 'L', 'CC'], // neither "screen" nor "diag": no reason
+  ['p8', 's8', 'img/p8_L_CC.png', '2D', 'L', 'CC'], // "Diag" abbreviated; Hispanic
 ];
 const CLIN = [['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDescription', 'age_at_study', 'RACE_DESC', 'ETHNIC_GROUP_DESC', 'massshape', 'massdens', 'calcfind', 'calcdistri'],
   // s1 left: BI-RADS 1 and 0, all ≤ 2 with a 0 → the 0 row; right: 2 and 4 → the 4 row
@@ -37,15 +40,24 @@ const CLIN = [['empi_anon', 'acc_anon', 'side', 'tissueden', 'asses', 'StudyDesc
   ['p3', 's3', 'L', '1', 'X', 'MG Screening Bilateral', '44', 'Black', 'Non-Hispanic', '', '', '', ''],
   ['p5', 's5', 'L', '', 'N', 'MG Screening Bilateral', '50', 'White', 'Non-Hispanic', '', '', '', ''],
   ['p6', 's6', 'R', '2', 'N', '', '50', 'White', 'Non-Hispanic', '', '', '', ''],
+  ['p7', 's7', 'L', '2', 'N', 'MG Bilateral Tomosynthesis', '50', 'White', 'Non-Hispanic', '', '', '', ''],
+  ['p8', 's8', 'L', '2', 'B', 'MG Diag Left w/CAD', '48.5', 'Asian', 'Hispanic or Latino', '', '', '', ''],
 ];
 
 test('joins the tables as MAMA.md §4 says and counts what it drops', () => {
   writeFileSync(join(dir, 'meta.csv'), csv(META));
   writeFileSync(join(dir, 'clin.csv'), csv(CLIN));
   const r = data.loadEmbed(join(dir, 'meta.csv'), join(dir, 'clin.csv'), dir, 7);
-  assert.equal(r.skipped, { 'not 2D': 1, 'path outside the data root': 1, 'no assessment': 1, 'no laterality': 1, 'no density': 1, 'no procedure': 1 });
-  assert.is(r.images.length, 4);
-  const [lcc, lmlo, rcc, p2] = r.images;
+  assert.equal(r.skipped, { 'not 2D': 1, 'path outside the data root': 1, 'no assessment': 1, 'no laterality': 1, 'no density': 1, 'no procedure': 1, 'no reason': 1 });
+  assert.is(r.images.length, 5);
+  const [lcc, lmlo, rcc, p2, p8] = r.images;
+  // MAMA.md §4: the reason from "screen" / "diag" in the description; ethnicity reduced to two values.
+  assert.is(p8.fields.reason, 'diagnostic');
+  assert.is(p8.fields.ethnicity, 'Hispanic or Latino');
+  assert.is(lcc.fields.ethnicity, 'Non-Hispanic or Latino'); // EMBED's "Non-Hispanic"
+  assert.equal(['Hispanic or Latino', 'Non-Hispanic', 'Unknown', '', 'hispanic or latino'].map(data.ethnicityOf),
+    ['Hispanic or Latino', 'Non-Hispanic or Latino', 'Non-Hispanic or Latino', 'Non-Hispanic or Latino', 'Non-Hispanic or Latino']);
+  assert.equal(['MG Screen Bilat w/CAD', 'MG DIAGNOSTIC RIGHT', 'US Breast Left'].map(data.reasonOf), ['screening', 'diagnostic', undefined]);
   assert.is(lcc.fields.birads, 0); // the BI-RADS 0 row wins when all are ≤ 2
   assert.is(rcc.fields.birads, 4); // else the highest
   assert.is(rcc.fields.massShape, 'spiculated');
@@ -85,15 +97,27 @@ test('missing columns and unreadable files are named', () => {
   assert.throws(() => data.loadEmbed(join(dir, 'nope.csv'), join(dir, 'clin.csv'), dir), /EMBED metadata .*nope.csv: cannot read it as CSV/);
 });
 
-test('captions follow the template; masking hides only the six meta fields; prompts are the meta segments and the class text', () => {
-  const f: data.StudyFields = { procedure: 'MG Screening Bilateral', reason: 'screening', race: 'White', ethnicity: 'Non-Hispanic', age: '57', imageType: '2D',
-    side: 'left', view: 'CC', density: 3, birads: 4, massShape: 'irregular', massDensity: 'high density' };
-  const c = data.caption(f);
-  assert.ok(c.startsWith('Procedure reported: MG Screening Bilateral; Reason for procedure: screening; Patient info: This patient is White, Non-Hispanic, and 57 years old. '));
-  assert.ok(c.includes('Breast composition: The breast is heterogeneously dense. This may lower the sensitivity of mammography. '));
-  assert.ok(c.includes('The mass is irregular and high density. '));
-  assert.ok(c.includes('Impressions: BI-RADS Category 4: suspicious. '));
-  assert.is(data.sentences(c).length >= 8, true);
+test('captions follow the template, string for string; masking hides only the six meta fields; prompts are the meta segments and the class text', () => {
+  const f: data.StudyFields = { procedure: 'MG Screening Bilateral', reason: 'screening', race: 'White', ethnicity: 'Non-Hispanic or Latino', age: '57', imageType: '2D',
+    side: 'left', view: 'CC', density: 3, birads: 4, massShape: 'irregular', massDensity: 'high density', calcType: 'pleomorphic', calcDistribution: 'clustered' };
+  const meta = 'Procedure reported: MG Screening Bilateral; Reason for procedure: screening; Patient info: This patient is White, Non-Hispanic or Latino, and 57 years old. ' +
+    'Image info: This is a 2D full-field digital mammogram of the left breast with CC view. ';
+  // MAMA.md §4, segments 1–8 with the authors' strings.
+  assert.is(data.caption(f), meta + 'Breast composition: The breast is heterogeneously dense. This may lower the sensitivity of mammography. ' +
+    'Findings: The mammogram shows that a suspicious abnormality is present. The mass is irregular and high density. A clustered pleomorphic calcification is present. ' +
+    'Impressions: BI-RADS Category 4: suspicious abnormality. Overall Assessment: Suspicious abnormality.');
+  const findings = ['an additional imaging is recommended.', 'no significant masses, calcification, or other abnormalities are present.', 'a benign finding is present.',
+    'a probably benign finding is present.', 'a suspicious abnormality is present.', 'a highly suggestive of malignancy is present, a biopsy is recommended.',
+    'a known biopsy-proven malignant mass is present.'];
+  const impressions = ['additional imaging required', 'negative', 'benign finding', 'probably benign finding', 'suspicious abnormality', 'highly suggestive of malignancy',
+    'known biopsy-proven malignancy'];
+  const overall = ['Additional imaging is recommended.', 'Negative.', 'Benign.', 'Probably benign.', 'Suspicious abnormality.', 'Highly suggestive of malignancy.',
+    'Known biopsy-proven malignancy.'];
+  const bi = data.zeroShotPrompts(f, 'birads');
+  assert.is(bi.length, 7);
+  for (let b = 0; b <= 6; b++)
+    assert.is(bi[b], meta + `Findings: The mammogram shows that ${findings[b]} Impressions: BI-RADS Category ${b}: ${impressions[b]}. Overall Assessment: ${overall[b]}`);
+  assert.is(data.sentences(data.caption(f)).length >= 8, true);
   const all = data.maskMeta(f, () => 0);
   for (const k of data.META_FIELDS) assert.is(all[k], 'unknown');
   assert.is(all.density, 3);
@@ -101,15 +125,8 @@ test('captions follow the template; masking hides only the six meta fields; prom
   const dens = data.zeroShotPrompts(f, 'density');
   assert.is(dens.length, 4);
   // MAMA.md §6: the meta segments 1–4 followed by the class's own text, nothing else.
-  const meta = 'Procedure reported: MG Screening Bilateral; Reason for procedure: screening; Patient info: This patient is White, Non-Hispanic, and 57 years old. ' +
-    'Image info: This is a 2D full-field digital mammogram of the left breast with CC view. ';
   assert.is(dens[0], meta + 'Breast composition: The breast is almost entirely fat.');
   assert.is(dens[3], meta + 'Breast composition: The breast is extremely dense. This may lower the sensitivity of mammography.');
-  const bi = data.zeroShotPrompts(f, 'birads');
-  assert.is(bi.length, 7);
-  assert.ok(bi.every((p) => p.startsWith(meta) && !p.includes('Breast composition') && !p.includes('The mass is')));
-  assert.is(bi[5].slice(meta.length), 'Findings: The mammogram shows that there is a finding highly suggestive of malignancy. ' +
-    'Impressions: BI-RADS Category 5: highly suggestive of malignancy. Overall Assessment: The overall assessment is highly suggestive of malignancy.');
 });
 
 test('corrupt CSV bytes: a named error or rows skipped, never a crash', () => {

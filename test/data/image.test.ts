@@ -1,5 +1,6 @@
 // image.test.ts: the per-sample transform (crop, antialiased bilinear resize, flips, jitter,
-// blur) against hand-computed float64 values, and its invariants on seeded random images.
+// blur) against hand-computed float64 values, and its invariants on seeded random images;
+// RandomResizedCrop, ColorJitter and the blur with torchvision's semantics (MAMA.md §4).
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { data } from 'mamakit';
@@ -42,7 +43,17 @@ test('a constant stays constant; a ramp stays a ramp when enlarging; the crop bo
   for (const v of boxed) assert.ok(Math.abs(unit(v) - 0.7) < 1e-4);
 });
 
-test('augmentations: seeded, flips mirror, values stay in [-1, 1], blur keeps a constant', () => {
+/** A draw sequence, repeated. */
+const seq = (vals: number[]) => {
+  let i = 0;
+  return () => vals[i++ % vals.length];
+};
+const ONE = 1 - 1e-12;
+// Draws that keep the whole square (area 1, ratio 1 on the first try; corner 0, 0), no flips,
+// then the jitter, grayscale and blur draws that follow.
+const WHOLE = [ONE, 0.5, 0, 0, 0.9, 0.9];
+
+test('augmentations: seeded, values stay in [-1, 1], flips mirror, blur keeps a constant', () => {
   const rng = new Rng(5), vals = Array.from({ length: 64 * 48 }, () => rng.next());
   const d = decoded(64, 48, (x, y) => vals[y * 64 + x]);
   const draw = (seed: number) => {
@@ -54,18 +65,77 @@ test('augmentations: seeded, flips mirror, values stay in [-1, 1], blur keeps a 
     assert.equal(a, b, 'same seed, same sample');
     for (const v of a) assert.ok(v >= -1 && v <= 1 && Number.isFinite(v));
   }
-  // A draw sequence that keeps the whole box (area 1, aspect 4:3 as the box), flips left-right only, no jitter, no blur.
-  const seq = (vals: number[]) => {
-    let i = 0;
-    return () => vals[i++ % vals.length];
-  };
   const plain = data.transformImage(d, { size: 24 });
-  const flipped = data.transformImage(d, { size: 24, rand: seq([1 - 1e-12, 1 - 1e-12, 0, 0, 0.1, 0.9, 0.9, 0.5, 0.9]) });
+  const flipped = data.transformImage(d, { size: 24, rand: seq([ONE, 0.5, 0, 0, 0.1, 0.9, 0.9, 0.5, 0.9]) });
   for (let y = 0; y < 24; y++) for (let x = 0; x < 24; x++) assert.ok(Math.abs(flipped[y * 24 + x] - plain[y * 24 + 23 - x]) < 1e-6, `(${x}, ${y})`);
   const flat = decoded(30, 30, () => 0.4);
-  const blurred = data.transformImage(flat, { size: 20, rand: seq([1 - 1e-12, 0.5, 0, 0, 0.9, 0.9, 0.9, 0.5, 0.1, 0.99]) });
+  const blurred = data.transformImage(flat, { size: 20, rand: seq([...WHOLE, 0.9, 0.5, 0.1, 0.99]) });
   for (const v of blurred) assert.ok(Math.abs(unit(v) - 0.4) < 1e-4);
   assert.throws(() => data.transformImage(flat, { size: 0 }), /size must be a positive integer, got 0/);
+});
+
+test('RandomResizedCrop works on the square resize: a tall breast can be covered whole', () => {
+  // A tall box (30 × 90): the crop is drawn on the 24 × 24 square, so area 1 and ratio 1 keep all of it.
+  const rng = new Rng(8), vals = Array.from({ length: 40 * 100 }, () => rng.next());
+  const d = { ...decoded(40, 100, (x, y) => vals[y * 40 + x]), box: [5, 6, 30, 90] as [number, number, number, number] };
+  const plain = data.transformImage(d, { size: 24 });
+  const whole = data.transformImage(d, { size: 24, rand: seq([...WHOLE, 0.9, 0.5, 0.9]) });
+  for (let i = 0; i < plain.length; i++) assert.ok(Math.abs(whole[i] - plain[i]) < 1e-6, `pixel ${i}: ${whole[i]} vs ${plain[i]}`);
+});
+
+test('RandomResizedCrop: accepted boxes follow the scale and ratio bounds, log-uniform ratio; the fallback', () => {
+  const S = 32, r = new Rng(21), rand = () => r.next();
+  let whole = 0, tallFull = 0, logSum = 0;
+  const n = 20000;
+  for (let k = 0; k < n; k++) {
+    const [left, top, w, h] = data.randomResizedCrop(S, S, rand);
+    assert.ok(w >= 1 && h >= 1 && left >= 0 && top >= 0 && left + w <= S && top + h <= S, `${[left, top, w, h]}`);
+    // Rounding each side to whole pixels moves area and ratio by at most half a pixel per side.
+    assert.ok(w * h >= 0.1 * S * S - (w + h) / 2 - 0.25 && (w - 0.5) * (h - 0.5) <= S * S, `area ${w}×${h}`);
+    assert.ok((w - 0.5) / (h + 0.5) <= 4 / 3 && (w + 0.5) / (h - 0.5) >= 3 / 4, `ratio ${w}/${h}`);
+    if (w === S && h === S) whole++;
+    if (h === S && w < S) tallFull++;
+    logSum += Math.log(w / h);
+  }
+  assert.ok(whole > 0 && tallFull > 0, `${whole} whole, ${tallFull} tall full-height crops`);
+  assert.ok(Math.abs(logSum / n) < 0.01, `mean log ratio ${logSum / n}`); // log-uniform over a symmetric range
+  // Ten rejected tries (area 1, ratio 3/4: too tall for the square), then the centre crop:
+  // the whole square, or the ratio clamped to the range on a wide or tall image.
+  let draws = 0;
+  const reject = () => (draws++ % 2 === 0 ? ONE : 0);
+  assert.equal(data.randomResizedCrop(S, S, reject), [0, 0, S, S]);
+  assert.is(draws, 20);
+  assert.equal(data.randomResizedCrop(100, 40, reject), [23, 0, 53, 40]); // 100 / 40 > 4/3: h 40, w round(40 · 4/3)
+  assert.equal(data.randomResizedCrop(40, 100, reject), [0, 23, 40, 53]); // 40 / 100 < 3/4: w 40, h round(40 / (3/4))
+});
+
+test('ColorJitter: contrast blends with the image mean, brightness scales, both clamp', () => {
+  // A known image: a ramp 0 … 0.9 across 10 columns; mean 0.45.
+  const d = decoded(10, 10, (x) => 0.1 * x);
+  const plain = Array.from(data.transformImage(d, { size: 10 }), unit);
+  const mean = plain.reduce((a, b) => a + b, 0) / plain.length;
+  // Jitter applied (0.1 < 0.8); order drawn as identity (brightness, contrast, saturation, hue);
+  // brightness 0.2 + 1.6 · 0.5 = 1; contrast 0.2 + 1.6 · 0.25 = 0.6; no blur.
+  const jit = Array.from(data.transformImage(d, { size: 10, rand: seq([...WHOLE, 0.1, 0.99, 0.99, 0.99, 0.5, 0.25, 0.5, 0.5, 0.5, 0.9]) }), unit);
+  for (let i = 0; i < plain.length; i++) assert.ok(Math.abs(jit[i] - (0.6 * plain[i] + 0.4 * mean)) < 1e-5, `pixel ${i}: ${jit[i]}`);
+  // Brightness 1.8 alone (contrast 1): scaled and clamped at 1.
+  const bright = Array.from(data.transformImage(d, { size: 10, rand: seq([...WHOLE, 0.1, 0.99, 0.99, 0.99, 1, 0.5, 0.5, 0.5, 0.5, 0.9]) }), unit);
+  for (let i = 0; i < plain.length; i++) assert.ok(Math.abs(bright[i] - Math.min(1, 1.8 * plain[i])) < 1e-5, `pixel ${i}: ${bright[i]}`);
+});
+
+test('Gaussian blur: kernel 7, reflect padding, against a float64 reference', () => {
+  const n = 9, rng = new Rng(3), img = Float64Array.from({ length: n * n }, () => rng.next());
+  for (const sigma of [0.1, 0.7, 2]) {
+    const k = Array.from({ length: 7 }, (_, i) => Math.exp(-0.5 * ((i - 3) / sigma) ** 2));
+    const ks = k.reduce((a, b) => a + b, 0);
+    const refl = (i: number) => (i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i);
+    const tmp = new Float64Array(n * n), want = new Float64Array(n * n);
+    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) for (let t = 0; t < 7; t++) tmp[y * n + x] += (k[t] / ks) * img[y * n + refl(x + t - 3)];
+    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) for (let t = 0; t < 7; t++) want[y * n + x] += (k[t] / ks) * tmp[refl(y + t - 3) * n + x];
+    const got = Float32Array.from(img);
+    data.gaussianBlur(got, n, sigma);
+    for (let i = 0; i < n * n; i++) assert.ok(Math.abs(got[i] - want[i]) < 2e-6, `σ ${sigma}, pixel ${i}: ${got[i]} vs ${want[i]}`);
+  }
 });
 
 test.run();

@@ -17,8 +17,11 @@ test('a synthetic set loads through the EMBED path: captions, splits, views, ima
   const r = await data.generateStudies({ out, studies: 12, size: 64, seed: 5 });
   assert.is(r.images, 48);
   const e = data.loadEmbed(join(out, 'metadata.csv'), join(out, 'clinical.csv'), out, 1);
-  assert.equal(e.skipped, {});
-  assert.is(e.images.length, 48);
+  // Study 7's description names neither reason: its four images are dropped (MAMA.md §4).
+  assert.equal(e.skipped, { 'no reason': 4 });
+  assert.is(e.images.length, 44);
+  const reasons = new Set(e.images.map((im) => im.fields.reason));
+  assert.ok(reasons.has('screening') && reasons.has('diagnostic'), [...reasons].join());
   const density = ['almost entirely fat', 'scattered fibroglandular densities', 'heterogeneously dense', 'extremely dense'];
   for (const im of e.images) {
     assert.is(im.mates.length, 3, 'four images per study');

@@ -1,0 +1,55 @@
+// unreadable.test.ts: images that cannot be decoded, in a generated folder: a few are named on
+// the console as training finds them and counted, with examples, in the run's report.md; a run
+// whose data is mostly unreadable stops with a message naming the count and examples.
+import { suite } from '../helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { data, mama } from 'mamakit';
+
+const test = suite('unreadable images');
+const dir = mkdtempSync(join(tmpdir(), 'mamakit-unreadable-'));
+
+// The tiny preset narrowed to one small layer per encoder at 32 px: only the data path matters here.
+function config(folder: string, out: string): mama.TrainConfig {
+  const c = mama.defaultConfig('tiny'), m = c.model, small = { width: 32, depth: 1, heads: 2 };
+  c.model = { ...m, vit: { ...m.vit, ...small, imageSize: 32, patch: 8 }, text: { ...m.text, ...small }, embed: 16, localHidden: 32, simclrOut: 16 };
+  return Object.assign(c, { data: folder, synthStudies: 0, out, steps: 8, batch: 4, warmup: 1, lateStep: 2, checkpointEvery: 8, evalEvery: 0, workers: 1 });
+}
+
+/** A synthetic folder with the first `n` training images overwritten by bytes that are not a PNG. */
+function corrupt(name: string, n: number): { folder: string; paths: string[]; train: number } {
+  const folder = join(dir, name);
+  cpSync(join(dir, 'clean'), folder, { recursive: true });
+  const { images } = data.loadEmbed(join(folder, 'metadata.csv'), join(folder, 'clinical.csv'), folder, 0);
+  const train = images.filter((i) => i.split === 'train');
+  const paths = train.slice(0, n).map((i) => i.path);
+  for (const p of paths) writeFileSync(p, 'not a png');
+  return { folder, paths, train: train.length };
+}
+
+test('a few unreadable images reach the console and report.md; a mostly unreadable set stops the run', async () => {
+  await data.generateStudies({ out: join(dir, 'clean'), studies: 10, size: 40, seed: 3 });
+  const some = corrupt('some', 4);
+  let logged = '';
+  await mama.pretrain(config(some.folder, join(dir, 'run-some')), { evaluate: false, log: (l) => void (logged += l) });
+  const named = logged.match(/skipping an unreadable image: image .*: cannot decode it/g) ?? [];
+  assert.is(named.length, 3, logged); // the first three as found
+  assert.ok(logged.includes(`4 of ${some.train} images could not be read (skipped): image `), logged); // after training: every image was tried
+  const report = readFileSync(join(dir, 'run-some', 'report.md'), 'utf8');
+  assert.ok(report.includes(`4 of ${some.train} images could not be read (skipped): image `) && report.includes('…'), report);
+  assert.ok(some.paths.filter((p) => report.includes(p)).length === 3, report);
+
+  const most = corrupt('most', Math.ceil(0.6 * some.train));
+  let error: Error | undefined;
+  try {
+    await mama.pretrain(config(most.folder, join(dir, 'run-most')), { evaluate: false, log: () => {} });
+  } catch (e) {
+    error = e as Error;
+  }
+  assert.ok(error, 'the run went on');
+  assert.match(error!.message, new RegExp(`^\\d+ of ${most.train} images could not be read \\(skipped\\): image .*: cannot decode it.*more than 50 % of the data is unreadable`));
+});
+
+test.run();

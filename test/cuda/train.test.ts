@@ -82,13 +82,19 @@ cudaTest(test, 'f32: 5 steps on CUDA (both encoders, four terms, LoRA with dropo
       for (let i = 0; i < t.data.length; i++) assert.ok(Math.abs(u[i] - t.data[i]) <= 2 * sumLr, `${name}[${i}]: cuda ${u[i]}, cpu ${t.data[i]}`);
       continue;
     }
+    // AdamW normalises each gradient element, so an element whose gradient is a cancelling sum (a
+    // bias: a column sum over the batch) moves by that sum's relative rounding error times lr,
+    // whatever its size; in a tensor that started at 0 that is a fixed share of the tensor's
+    // largest value. Hence the scale: the tensor's largest value, or 10·Σ lr (1e-3·Σ lr in all).
+    const s = Math.max(scale, 10 * sumLr);
     for (let i = 0; i < t.data.length; i++) {
-      const e = Math.abs(u[i] - t.data[i]) / scale;
+      const e = Math.abs(u[i] - t.data[i]) / s;
       if (e > worst) (worst = e), (where = `${name}[${i}]: cuda ${u[i]}, cpu ${t.data[i]}`);
     }
   }
   assert.is(nulls, 8 + model.vit.depth);
-  assert.ok(worst <= 1e-4, `parameters after step 5: worst ${where} (${worst.toExponential(2)} of the tensor's largest)`);
+  assert.ok(worst <= 1e-4, `parameters after step 5: worst ${where} (${worst.toExponential(2)} of max(the tensor's largest, 10·Σ lr))`);
+  console.log(`  f32 parameters after step 5: worst ${worst.toExponential(2)} of max(the tensor's largest, 10·Σ lr), at ${where}`);
   assert.ok(cw.get('text_encoder.h.0.attn.c_attn.lora_B.weight')!.data.some((v) => v !== 0), 'LoRA trained');
 });
 

@@ -58,9 +58,6 @@ class LocalHead extends Module {
   forward(x: Var): Var {
     return ops.l2Normalize(this.bn2.forward(this.fc2.forward(ops.relu(this.bn1.forward(this.fc1.forward(x))))));
   }
-  set training(t: boolean) {
-    this.bn1.training = this.bn2.training = t;
-  }
 }
 
 /** SimCLR head: Linear (no bias) → BN → ReLU → Linear (no bias) → BN. */
@@ -78,9 +75,6 @@ class SimclrHead extends Module {
   }
   forward(x: Var): Var {
     return this.bn2.forward(this.fc2.forward(ops.relu(this.bn1.forward(this.fc1.forward(x)))));
-  }
-  set training(t: boolean) {
-    this.bn1.training = this.bn2.training = t;
   }
 }
 
@@ -201,14 +195,5 @@ export class Mama extends Module {
       loss = ops.add(ops.add(ops.add(loss, parts.clip2), parts.ntxent), parts.local);
     }
     return { loss, parts, inputs };
-  }
-
-  /** BatchNorm mode of the heads (batch statistics while training, running ones otherwise); the
-   *  setter puts all three heads in it, so the first one's BatchNorm tells. */
-  get training(): boolean {
-    return this.patchHead.bn1.training;
-  }
-  set training(t: boolean) {
-    this.patchHead.training = this.sentenceHead.training = this.simclr.training = t;
   }
 }

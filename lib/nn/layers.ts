@@ -105,7 +105,6 @@ export class BatchNorm1d extends Module {
   readonly bias: Param | null;
   readonly runningMean: Param;
   readonly runningVar: Param;
-  training = true;
   constructor(readonly channels: number, opts: { affine?: boolean; momentum?: number; eps?: number } = {}) {
     super();
     const affine = opts.affine ?? true;
@@ -128,13 +127,13 @@ export class BatchNorm1d extends Module {
   }
 }
 
-/** Inverted dropout; `seed` and `offset` are the caller's (a step counter makes masks differ per step). */
+/** Inverted dropout in training mode, the identity in evaluation; `seed` and `offset` are the caller's (a step counter makes masks differ per step). */
 export class Dropout extends Module {
   constructor(readonly p: number) {
     super();
   }
   forward(x: Var, seed: number, offset = 0): Var {
-    return ops.dropout(x, this.p, seed, offset);
+    return ops.dropout(x, this.training ? this.p : 0, seed, offset);
   }
 }
 
@@ -160,7 +159,7 @@ export class LoRA extends Module {
     this.B = b.addParam('weight', [base.outF, rank], 0, true);
   }
   forward(x: Var, outShape?: number[], dropoutSeed = 0): Var {
-    const low = ops.linear(ops.dropout(x, this.p, dropoutSeed), this.A, null);
+    const low = ops.linear(ops.dropout(x, this.training ? this.p : 0, dropoutSeed), this.A, null);
     return ops.addScaled(this.base.forward(x, outShape), ops.linear(low, this.B, null, outShape), this.alpha / this.rank);
   }
 }

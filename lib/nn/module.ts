@@ -58,6 +58,19 @@ export class InitRng {
 export abstract class Module {
   private readonly own: Param[] = [];
   private readonly kids: Array<[string, Module]> = [];
+  private mode = true;
+
+  /**
+   * Training mode (the default): dropout draws masks and BatchNorm uses batch statistics;
+   * evaluation mode is deterministic. Setting it sets every submodule.
+   */
+  get training(): boolean {
+    return this.mode;
+  }
+  set training(t: boolean) {
+    this.mode = t;
+    for (const [, m] of this.kids) m.training = t;
+  }
 
   protected param(name: string, shape: number[], init: Float32Array | number, decay: boolean, hfShape?: number[]): Param {
     const n = shape.reduce((a, b) => a * b, 1);

@@ -177,4 +177,27 @@ test("zero-shot: softmax over each image's own prompts of exp(logit_scale)·⟨v
   }
 });
 
+
+test('evaluation mode is deterministic: the same prompts twice give the features of p = 0; training mode draws dropout', () => {
+  const tok = data.CaptionTokenizer.fromFile('assets/tokenizer-tiny.json');
+  const prompts = ['Breast composition: The breast is extremely dense.', 'Findings: a benign finding is present.'].map((p) => tok.encode(p, 144));
+  const ids = new Int32Array(2 * 144), lens = Int32Array.from(prompts, (e) => e.length);
+  prompts.forEach((e, i) => ids.set(e.ids, i * 144));
+  const encode = (dropout: number, training: boolean, seed: number) => {
+    const model = new mama.Mama({ ...cfg, lora: { rank: 2, alpha: 8, dropout } }, 0);
+    new nn.ParamArena(model);
+    const r = new Rng(8);
+    for (const b of model.text.blocks) kernels.copy(Tensor.fromArray(r.randn(b.lora!.B.value.size, 0.3), b.lora!.B.shape), b.lora!.B.value);
+    model.training = training;
+    assert.ok(model.text.blocks[0].lora!.training === training && model.sentenceHead.bn1.training === training, 'the mode reaches every submodule');
+    return autograd.noGrad(() => model.encodeText(ids, lens, 'mean', seed).t).value.toArray();
+  };
+  const ref = encode(0, false, 1);
+  assertIdentical(encode(0.3, false, 1), ref, 'evaluation with p = 0.3 vs p = 0');
+  assertIdentical(encode(0.3, false, 2), ref, 'evaluation, another seed');
+  const a = encode(0.3, true, 1), b = encode(0.3, true, 2);
+  assert.ok(a.some((v, i) => v !== b[i]), 'training mode: the dropout seed changes nothing');
+  assert.ok(a.some((v, i) => v !== ref[i]), 'training mode: no dropout drawn');
+});
+
 test.run();

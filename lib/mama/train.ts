@@ -154,7 +154,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     stop = true;
   };
   process.once('SIGINT', onSigint);
-  const t0 = performance.now(), start = step, perStep = cfg.batch * cfg.accum;
+  // The clock starts at the first batch this process trains on (after a resume's skipped ones).
+  let t0 = 0;
+  const start = step, perStep = cfg.batch * cfg.accum;
   let lastLine = 0;
   // One loader for every validation point: its worker decodes the val images once.
   const valOpts = { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, workers: cfg.workers };
@@ -177,6 +179,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
       for await (const batch of loader.epoch(epoch)) {
         // Resuming mid-epoch: batches before the saved position are drawn (the same ones) and skipped.
         if (k++ < micro - epoch * perEpoch) continue;
+        if (!t0) t0 = performance.now();
         const late = step >= cfg.lateStep;
         if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.

@@ -146,7 +146,7 @@ export interface LinearLike {
 
 /**
  * LoRA (Hu et al.; PEFT's layout): y = base(x) + (alpha/rank)·B·A·dropout(x), A [rank, in] from
- * a Kaiming-uniform-like init, B [out, rank] = 0, so a wrapped model starts as the base. The
+ * PEFT's kaiming_uniform_(a = √5), B [out, rank] = 0, so a wrapped model starts as the base. The
  * base's own parameters stay as they are (frozen when the caller says so).
  */
 export class LoRA extends Module {
@@ -155,7 +155,8 @@ export class LoRA extends Module {
   constructor(readonly base: LinearLike, readonly rank: number, readonly alpha: number, readonly p: number, rng: InitRng) {
     super();
     const a = this.child('lora_A', new Group()), b = this.child('lora_B', new Group());
-    this.A = a.addParam('weight', [rank, base.inF], rng.truncNormal(rank * base.inF, 1 / Math.sqrt(base.inF)), true);
+    // Kaiming-uniform with a = √5: bound = √(6 / ((1 + a²)·fan_in)) = 1/√fan_in, fan_in = in.
+    this.A = a.addParam('weight', [rank, base.inF], rng.uniform(rank * base.inF, Math.sqrt(6 / ((1 + 5) * base.inF))), true);
     this.B = b.addParam('weight', [base.outF, rank], 0, true);
   }
   forward(x: Var, outShape?: number[], dropoutSeed = 0): Var {

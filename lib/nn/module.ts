@@ -43,6 +43,10 @@ export class InitRng {
     z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
     return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
   }
+  /** U(-bound, bound) */
+  uniform(n: number, bound: number): Float32Array {
+    return Float32Array.from({ length: n }, () => (2 * this.u() - 1) * bound);
+  }
   truncNormal(n: number, std: number): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {

@@ -177,4 +177,18 @@ test('a language model checkpoint (transformer. prefix, fewer vocabulary rows) l
   assert.throws(() => nn.loadWeights(b, path, { prefix: '' }), /parameter\(s\) not in the file: wte\.weight/);
 });
 
+test("LoRA's A is PEFT's kaiming_uniform_(a = √5): U(-1/√in, 1/√in), B zero", () => {
+  const model = new nn.Gpt2({ ...tiny, width: 64 }, { seed: 3, lora: { rank: 8, alpha: 32, dropout: 0 } });
+  const bound = 1 / Math.sqrt(64);
+  for (const b of model.blocks) {
+    const a = b.lora!.A.init, n = a.length;
+    const max = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0), mean = a.reduce((s, v) => s + v, 0) / n;
+    const variance = a.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
+    assert.ok(max <= bound && max > 0.95 * bound, `max |A| ${max}, bound ${bound}`);
+    // A uniform's variance is bound²/3; 1536 draws put the sample within a few % of it.
+    assert.ok(Math.abs(variance / (bound * bound / 3) - 1) < 0.12, `variance ${variance} vs ${bound * bound / 3}`);
+    assert.ok(b.lora!.B.init.every((v) => v === 0));
+  }
+});
+
 test.run();

@@ -48,6 +48,10 @@ export interface TrainConfig {
   warmup: number;
   lateStep: number;
   weightDecay: number;
+  /** weight decay on every trainable parameter (the authors' one group: biases, norms, LayerScale, scales) or on matrices only */
+  decayAll: boolean;
+  /** clip the global gradient norm to this, or null for no clipping (the authors') */
+  maxGradNorm: number | null;
   seed: number;
   checkpointEvery: number;
   /** validation zero-shot density every this many steps (0: never) */
@@ -82,7 +86,9 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     preset, model: mamaPresets[preset] as MamaConfig, data: 'data/synth', synthStudies: tiny ? 600 : 0, tokenizer: 'assets/tokenizer-tiny.json',
     // base: the paper's 36 per micro-batch and 4 GPUs × accumulation 2 = 288 images per step, here as 8 micro-batches on one device.
     out: 'runs/mama-' + preset, steps: tiny ? 300 : 40000, batch: tiny ? 32 : 36, accum: tiny ? 1 : 8, lr: tiny ? 5e-4 : 4e-5, minLr: tiny ? 5e-6 : 1e-8, warmup: tiny ? 15 : 4000,
-    lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
+    // base: the authors' AdamW (MAMA.md §5); tiny keeps decay off norms and scales and clipping at 1,
+    // which its 20× higher learning rate on a from-scratch text encoder needs.
+    lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
     probeSteps: 8000, probeLr: 5e-4, pooling: 'mean',
   };
 }
@@ -134,7 +140,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const model = new Mama(cfg.model, cfg.seed);
   const arena = new ParamArena(model, { device, dtype: cfg.precision });
   loadPretrained(model, cfg, log);
-  const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
+  const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, decayAll: cfg.decayAll, maxGradNorm: cfg.maxGradNorm ?? undefined });
   const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
   let step = 0;
   const ckpt = join(cfg.out, 'checkpoint');
@@ -260,6 +266,7 @@ function checkConfig(cfg: TrainConfig): void {
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 1)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 1, got ${cfg[k]}`);
   for (const k of ['warmup', 'lateStep', 'evalEvery', 'probeSteps', 'seed'] as const)
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 0, got ${cfg[k]}`);
+  if (cfg.maxGradNorm != null && !(cfg.maxGradNorm > 0 && Number.isFinite(cfg.maxGradNorm))) throw new RangeError(`pretrain: maxGradNorm must be a finite number > 0 or null, got ${cfg.maxGradNorm}`);
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);

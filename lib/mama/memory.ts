@@ -269,8 +269,10 @@ function mamaLoss(t: Trace, cfg: MamaConfig, B: number, o: { ckpt: boolean; late
     const clip2 = t.loss([img2.v, txt.t, logitScale]);
     const nt = t.loss([simclrHead(t, img.pooled, cfg), simclrHead(t, img2.pooled, cfg)]);
     const S = cfg.maxSentences, E = cfg.embed, Dt = cfg.text.width, D = cfg.vit.width;
-    const heads = localHead(t, t.op([txt.hidden], B * Math.min(o.sentences, S) * Dt), cfg, Dt);
-    const sent = t.op([t.op([heads], B * S * E)], B * S * E);
+    // The sentence head once per caption (Mama.sentenceFeatures), its outputs concatenated.
+    const n = Math.min(o.sentences, S);
+    const each = Array.from({ length: B }, () => localHead(t, t.op([txt.hidden], n * Dt), cfg, Dt));
+    const sent = t.op([t.op([t.op(each, B * n * E)], B * S * E)], B * S * E);
     const pat = t.op([localHead(t, t.op([img.patches], B * img.Np * D), cfg, D)], B * img.Np * E);
     const local = t.loss([pat, sent, t.param(1)]);
     for (const term of [clip2, nt, local]) loss = t.op([loss, term], 1, { per: 4 });

@@ -158,12 +158,35 @@ export class Mama extends Module {
   }
 
   /**
+   * Sentence features [B, S, E] from the hidden states [B, L, Dt] at the separator positions,
+   * and the real sentences per caption. The head runs once per caption (MAMA.md §2: the authors'
+   * code does), so in training each caption's BatchNorm statistics are its own sentences' and the
+   * running statistics take one momentum update per caption, in order. Rows past a caption's
+   * count repeat a real one (localAlign never reads them, so they get no gradient).
+   */
+  sentenceFeatures(hidden: Var, sentences: Int32Array[]): { sent: Var; counts: Int32Array } {
+    const [B, L] = hidden.shape, S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
+    const heads: Var[] = [];
+    let rows = 0;
+    sentences.forEach((pos, b) => {
+      counts[b] = Math.max(1, Math.min(S, pos.length));
+      if (counts[b] < 2 && this.sentenceHead.training) throw new RangeError(`Mama: caption ${b} has ${pos.length} sentence(s); BatchNorm per caption needs 2 or more in training`);
+      first[b] = rows;
+      rows += counts[b];
+      const idx = Int32Array.from({ length: counts[b] }, (_, j) => b * L + (pos.length ? pos[j] : 0));
+      heads.push(this.sentenceHead.forward(ops.gatherRows(hidden, idx)));
+    });
+    const spread = Int32Array.from({ length: B * S }, (_, i) => first[Math.floor(i / S)] + Math.min(i % S, counts[Math.floor(i / S)] - 1));
+    return { sent: ops.reshape(ops.gatherRows(ops.concatRows(heads), spread), [B, S, this.cfg.embed]), counts };
+  }
+
+  /**
    * The training loss [1] of a batch; late: all four terms (from lateStep on); dropoutSeed
-   * draws the LoRA dropout masks (give each micro-batch its own). `inputs` are the image
+   * draws the text encoder's dropout masks (give each micro-batch its own). `inputs` are the image
    * tensors, which backward still reads: dispose them after it.
    */
   loss(batch: MamaBatch, late: boolean, dropoutSeed = 0): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
-    const B = batch.lens.length, L = batch.ids.length / B;
+    const B = batch.lens.length;
     const x = this.imageTensor(batch.images);
     const img = this.encodeImage(x);
     const txt = this.encodeText(batch.ids, batch.lens, 'mean', dropoutSeed);
@@ -176,19 +199,7 @@ export class Mama extends Module {
       const img2 = this.encodeImage(x2);
       parts.clip2 = ops.clipLoss(img2.v, txt.t, this.logitScale);
       parts.ntxent = ops.ntXent(this.simclr.forward(img.pooled), this.simclr.forward(img2.pooled), 0.5);
-      // Sentence features at the separators. The head (its BatchNorm statistics) sees the real
-      // sentences only; its output is then spread to [B, S, E], rows past a caption's count
-      // repeating a real one (localAlign never reads them, so they get no gradient).
-      const S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
-      const real: number[] = [];
-      batch.sentences.forEach((pos, b) => {
-        counts[b] = Math.max(1, Math.min(S, pos.length));
-        first[b] = real.length;
-        for (let j = 0; j < counts[b]; j++) real.push(b * L + (pos.length ? pos[j] : 0));
-      });
-      const spread = Int32Array.from({ length: B * S }, (_, i) => first[Math.floor(i / S)] + Math.min(i % S, counts[Math.floor(i / S)] - 1));
-      const heads = this.sentenceHead.forward(ops.gatherRows(txt.hidden, Int32Array.from(real)));
-      const sent = ops.reshape(ops.gatherRows(heads, spread), [B, S, this.cfg.embed]);
+      const { sent, counts } = this.sentenceFeatures(txt.hidden, batch.sentences);
       const [, Np, D] = img.patches.shape;
       const pat = ops.reshape(this.patchHead.forward(ops.reshape(img.patches, [B * Np, D])), [B, Np, this.cfg.embed]);
       parts.local = ops.localAlign(pat, sent, counts, this.localScale);

@@ -128,6 +128,23 @@ test('the sentence head sees real sentences only: more padding rows change nothi
   assert.is(a, b, `local loss ${a} with 12 sentence rows, ${b} with 24`);
 });
 
+test('the sentence head runs once per caption: features and running statistics as a loop over the captions', () => {
+  const B = 4, L = 20, Dt = cfg.text.width, S = cfg.maxSentences, E = cfg.embed;
+  const hidden = new autograd.Var(Tensor.fromArray(new Rng(5).randn(B * L * Dt), [B, L, Dt]));
+  const sentences = [[2, 5, 9], [1, 3, 4, 7, 11, 15], [0, 19], [4, 8, 12, 16]].map((a) => Int32Array.from(a));
+  const model = new mama.Mama(cfg, 0), ref = new mama.Mama(cfg, 0);
+  new nn.ParamArena(model), new nn.ParamArena(ref);
+  const got = autograd.noGrad(() => model.sentenceFeatures(hidden, sentences).sent).value.toArray();
+  sentences.forEach((pos, b) => {
+    const want = autograd.noGrad(() => ref.sentenceHead.forward(autograd.ops.gatherRows(hidden, Int32Array.from(pos, (p) => b * L + p)))).value.toArray();
+    assertIdentical(got.subarray(b * S * E, (b * S + pos.length) * E), want, `caption ${b}`);
+  });
+  for (const bn of ['bn1', 'bn2'] as const)
+    for (const stat of ['runningMean', 'runningVar'] as const)
+      assertIdentical(model.sentenceHead[bn][stat].value.toArray(), ref.sentenceHead[bn][stat].value.toArray(), `${bn} ${stat}`);
+  assert.throws(() => model.sentenceFeatures(hidden, [Int32Array.of(3), ...sentences.slice(1)]), /caption 0 has 1 sentence\(s\); BatchNorm per caption needs 2/);
+});
+
 test("first-pad pooling takes the hidden state at each prompt's first padding position", () => {
   const model = new mama.Mama(cfg, 0);
   new nn.ParamArena(model);

@@ -144,7 +144,8 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
   let step = 0;
   const ckpt = join(cfg.out, 'checkpoint');
-  if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) step = loadCheckpoint(ckpt, arena, opt).step;
+  let saved: number | null = null; // the step of the checkpoint on disk that this run wrote or resumed from
+  if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) saved = step = loadCheckpoint(ckpt, arena, opt).step;
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (!opts.resume) writeFileSync(metricsPath, '');
   else if (existsSync(metricsPath)) {
@@ -175,9 +176,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   try {
     // The step's loss terms accumulate on the device and come back in one copy with the logit scale.
     const terms = ['loss', 'clip', 'clip2', 'ntxent', 'local'];
-    const sums = Tensor.zeros([terms.length + 1], { device });
+    const sums = Tensor.zeros([terms.length + 2], { device });
     const slots = terms.map((_, i) => sums.view(i, [1]));
-    const scaleSlot = sums.view(terms.length, [1]);
+    const scaleSlot = sums.view(terms.length, [1]), localSlot = sums.view(terms.length + 1, [1]);
     let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats();
     while (step < cfg.steps && !stop) {
       const epoch = Math.floor(micro / perEpoch);
@@ -199,9 +200,15 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         const gradNorm = opt.update(lr, late ? [] : early);
         step++;
         kernels.cast(model.logitScale.master ?? model.logitScale.value, 'f32', scaleSlot);
+        kernels.cast(model.localScale.master ?? model.localScale.value, 'f32', localSlot);
         const host = sums.toArray(), row: Record<string, number> = { step };
         terms.forEach((n, i) => present.has(n) && (row[n] = host[i]));
         Object.assign(row, { lr, gradNorm, logitScale: host[terms.length] });
+        // A diverged state is never saved: the run stops here, the last checkpoint stays.
+        const bad = divergence({ ...row, localScale: host[terms.length + 1] }, terms.filter((n) => present.has(n)));
+        if (bad && redraw) log('\n');
+        const clip = cfg.maxGradNorm == null ? ' or gradient clipping (--set maxGradNorm=1)' : '';
+        if (bad) throw new Error(`pretrain: diverged at step ${step}: ${bad}. ${saved === null ? `No checkpoint was saved yet: try a lower --lr (now ${cfg.lr})${clip}` : `The last good checkpoint (step ${saved}) is in ${ckpt}: try a lower --lr (now ${cfg.lr})${clip} and --resume`}`);
         writeFileSync(metricsPath, JSON.stringify(row) + '\n', { flag: 'a' });
         if (opts.onStep) {
           const now = transferStats();
@@ -214,7 +221,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (redraw) log(`\r${line}   `);
         else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
-        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step });
+        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step }), (saved = step);
         if (step >= cfg.steps || stop) break;
       }
     }
@@ -253,6 +260,16 @@ function loadPretrained(model: Mama, cfg: TrainConfig, log: (l: string) => void)
     if (missing.length) throw new RangeError(`${cfg.textWeights}: ${missing.length} text encoder tensor(s) not in the file: ${missing.slice(0, 5).join(', ')}`);
     log(`text encoder: ${got.size} tensors from ${cfg.textWeights}${cfg.model.lora ? ' (frozen; LoRA trains)' : ''}\n`);
   }
+}
+
+// What went out of bounds in a step's row, or null: a non-finite loss term or gradient norm, or
+// a scale outside the [-80, 80] the loss kernels take.
+function divergence(row: Record<string, number>, terms: string[]): string | null {
+  for (const t of terms) if (!Number.isFinite(row[t])) return `the ${t === 'loss' ? 'loss' : `${t} loss term`} is ${row[t]}`;
+  if (!Number.isFinite(row.gradNorm)) return `the gradient norm is ${row.gradNorm}`;
+  for (const [k, name] of [['logitScale', 'logit_scale'], ['localScale', 'local_scale']])
+    if (!(Math.abs(row[k]) <= 80)) return `${name} is ${row[k].toFixed(4)}, outside the [-80, 80] the loss kernels take`;
+  return null;
 }
 
 function formatTime(s: number): string {

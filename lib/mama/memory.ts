@@ -271,7 +271,8 @@ function mamaLoss(t: Trace, cfg: MamaConfig, B: number, o: { ckpt: boolean; late
     const S = cfg.maxSentences, E = cfg.embed, Dt = cfg.text.width, D = cfg.vit.width;
     // The sentence head once per caption (Mama.sentenceFeatures), its outputs concatenated.
     const n = Math.min(o.sentences, S);
-    const each = Array.from({ length: B }, () => localHead(t, t.op([txt.hidden], n * Dt), cfg, Dt));
+    const rows = t.op([t.op([txt.hidden], B * n * Dt)], B * n * Dt); // gathered, reshaped
+    const each = Array.from({ length: B }, () => localHead(t, t.op([t.op([rows], n * Dt)], n * Dt), cfg, Dt)); // a slice, reshaped
     const sent = t.op([t.op([t.op(each, B * n * E)], B * S * E)], B * S * E);
     const pat = t.op([localHead(t, t.op([img.patches], B * img.Np * D), cfg, D)], B * img.Np * E);
     const local = t.loss([pat, sent, t.param(1)]);

@@ -165,17 +165,17 @@ export class Mama extends Module {
    * count repeat a real one (localAlign never reads them, so they get no gradient).
    */
   sentenceFeatures(hidden: Var, sentences: Int32Array[]): { sent: Var; counts: Int32Array } {
-    const [B, L] = hidden.shape, S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
-    const heads: Var[] = [];
-    let rows = 0;
+    const [B, L, Dt] = hidden.shape, S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
+    const real: number[] = [];
     sentences.forEach((pos, b) => {
       counts[b] = Math.max(1, Math.min(S, pos.length));
       if (counts[b] < 2 && this.sentenceHead.training) throw new RangeError(`Mama: caption ${b} has ${pos.length} sentence(s); BatchNorm per caption needs 2 or more in training`);
-      first[b] = rows;
-      rows += counts[b];
-      const idx = Int32Array.from({ length: counts[b] }, (_, j) => b * L + (pos.length ? pos[j] : 0));
-      heads.push(this.sentenceHead.forward(ops.gatherRows(hidden, idx)));
+      first[b] = real.length;
+      for (let j = 0; j < counts[b]; j++) real.push(b * L + (pos.length ? pos[j] : 0));
     });
+    // One gather (one index upload), then each caption's rows as a slice of it.
+    const rows = ops.reshape(ops.gatherRows(hidden, Int32Array.from(real)), [1, real.length, Dt]);
+    const heads = Array.from(counts, (n, b) => this.sentenceHead.forward(ops.reshape(ops.tokens(rows, first[b], n), [n, Dt])));
     const spread = Int32Array.from({ length: B * S }, (_, i) => first[Math.floor(i / S)] + Math.min(i % S, counts[Math.floor(i / S)] - 1));
     return { sent: ops.reshape(ops.gatherRows(ops.concatRows(heads), spread), [B, S, this.cfg.embed]), counts };
   }

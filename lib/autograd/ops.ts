@@ -133,6 +133,14 @@ export function gatherRows(x: Var, idx: Int32Array): Var {
   return record('gatherRows', [x], y, { idx });
 }
 
+/** The rows of each x [n_i, D] one after another → [Σ n_i, D]. */
+export function concatRows(xs: Var[]): Var {
+  const D = xs[0].shape[xs[0].shape.length - 1], y = like(xs[0].value, [xs.reduce((s, x) => s + x.value.size, 0) / D, D]);
+  let off = 0;
+  for (const x of xs) kernels.copy2d(x.value, y, { rows: 1, cols: x.value.size, dstOffset: off }), (off += x.value.size);
+  return record('concatRows', xs, y);
+}
+
 /** x + gamma⊙h (LayerScale) or x + h. */
 export function add(x: Var, h: Var, gamma: Var | null = null): Var {
   return record('add', [x, h, gamma], kernels.residual(x.value, h.value, { gamma: gamma?.value ?? null }));
@@ -262,6 +270,16 @@ defineRule('gatherRows', (n, g) => {
   kernels.embeddingBackward(g, n.saved.idx as Int32Array, flat);
   flat.dispose();
   return [dx];
+});
+
+defineRule('concatRows', (n, g) => {
+  let off = 0;
+  return (n.inputs as Var[]).map((x) => {
+    const dx = like(x.value);
+    kernels.copy2d(g, dx, { rows: 1, cols: dx.size, srcOffset: off });
+    off += dx.size;
+    return dx;
+  });
 });
 
 defineRule('gelu', (n, g) => [kernels.geluBackward(g, (n.inputs[0] as Var).value, { approximate: n.saved.tanh ? 'tanh' : 'none' })]);

@@ -167,7 +167,9 @@ async function main(argv: string[]): Promise<number> {
       }
       const last = path[path.length - 1];
       if (!(last in o)) throw new RangeError(`mamakit pretrain: --set ${kv}: no field ${last}`);
-      o[last] = typeof o[last] === 'number' ? num('pretrain', `set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
+      // null is an unset number (maxGradNorm: no clipping)
+      if (raw === 'null' && (o[last] === null || typeof o[last] === 'number')) o[last] = null;
+      else o[last] = typeof o[last] === 'number' || o[last] === null ? num('pretrain', `set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
     }
     if (values['dry-run']) return dryRun(cfg as unknown as TrainConfig);
     const r = await pretrain(cfg as unknown as TrainConfig, { resume: values.resume, evaluate: !values['no-eval'] });

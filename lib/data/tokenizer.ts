@@ -91,7 +91,9 @@ export class CaptionTokenizer {
         out.push(...this.encodeText(part));
       }
     }
-    out.push(pad); // GPT-2 has no end token of its own; the pad token closes the caption
+    // The end token is the pad token: GPT-2 has one of its own (<|endoftext|>), but it is not
+    // among MaMA's added tokens and the small BPE vocabularies here do not have it.
+    out.push(pad);
     const length = Math.min(out.length, maxLen);
     const ids = new Int32Array(maxLen).fill(pad);
     ids.set(out.slice(0, length));

@@ -125,7 +125,10 @@ export function zeroShotProbs(model: Mama, tok: CaptionTokenizer, fields: StudyF
         ids.set(e.ids, (i * C + c) * L), (lens[i * C + c] = e.length);
       });
     }
+    const was = model.training;
+    model.training = false; // the prompts without dropout
     const t = noGrad(() => model.encodeText(ids, lens, o.pooling).t);
+    model.training = was;
     const tv = t.value.toArray(), E = t.shape[1];
     t.dispose();
     for (let i = 0; i < n; i++) {

@@ -213,20 +213,23 @@ function encodeImage(t: Trace, cfg: MamaConfig, B: number, ckpt: boolean) {
   return { v: t.l2Normalize(lin(t, pooled, D, cfg.embed), cfg.embed), pooled, patches, Np };
 }
 
+// ops.dropout: a new output, nothing saved (backward redraws the mask); none at p = 0.
+const dropout = (t: Trace, x: Val, p = 0) => (p ? t.op([x], x.n) : x);
+
 function gpt2Block(t: Trace, x: Val, cfg: MamaConfig, B: number, L: number, base: boolean): Val {
   const D = cfg.text.width, lora = cfg.lora;
   const h = t.layerNorm(x, t.param(D, base), t.param(D, base), D);
   let qkv: Val;
   if (lora) {
-    const dropped = lora.dropout ? t.op([h], h.n) : h;
+    const dropped = dropout(t, h, lora.dropout);
     const low = t.linear(dropped, t.param(lora.rank * D), null, D, lora.rank);
     const frozen = lin(t, h, D, 3 * D, base);
     qkv = t.op([frozen, t.linear(low, t.param(3 * D * lora.rank), null, lora.rank, 3 * D)], frozen.n);
   } else qkv = lin(t, h, D, 3 * D, base);
   const [q, k, v] = [0, 1, 2].map(() => t.op([qkv], B * L * D));
-  const x1 = t.op([x, lin(t, t.attention(q, k, v, B * L, cfg.text.heads), D, D, base)], x.n);
+  const x1 = t.op([x, dropout(t, lin(t, t.attention(q, k, v, B * L, cfg.text.heads), D, D, base), cfg.text.residPdrop)], x.n);
   const f = lin(t, t.op([lin(t, t.layerNorm(x1, t.param(D, base), t.param(D, base), D), D, 4 * D, base)], B * L * 4 * D), 4 * D, D, base);
-  return t.op([x1, f], x.n);
+  return t.op([x1, dropout(t, f, cfg.text.residPdrop)], x.n);
 }
 
 /** { t [B, E], hidden [B, L, Dt] } */
@@ -234,7 +237,7 @@ function encodeText(t: Trace, cfg: MamaConfig, B: number, ckpt: boolean) {
   const c = cfg.text, D = c.width, L = cfg.maxTokens, base = !cfg.lora, n = B * L * D;
   t.group = 'text';
   const embed = (rows: number) => t.op([t.param(rows * D, base)], n, { transient: t.alloc(n * t.elt) });
-  let x = t.op([embed(c.vocab), embed(c.positions)], n);
+  let x = dropout(t, t.op([embed(c.vocab), embed(c.positions)], n), c.embdPdrop);
   for (let i = 0; i < c.depth; i++) x = ckpt ? t.checkpoint((s, y) => gpt2Block(s, y, cfg, B, L, base), x, true) : gpt2Block(t, x, cfg, B, L, base);
   const hidden = t.layerNorm(x, t.param(D, base), t.param(D, base), D);
   return { t: t.l2Normalize(lin(t, t.op([hidden], B * D), D, cfg.embed), cfg.embed), hidden };
@@ -266,8 +269,11 @@ function mamaLoss(t: Trace, cfg: MamaConfig, B: number, o: { ckpt: boolean; late
     const clip2 = t.loss([img2.v, txt.t, logitScale]);
     const nt = t.loss([simclrHead(t, img.pooled, cfg), simclrHead(t, img2.pooled, cfg)]);
     const S = cfg.maxSentences, E = cfg.embed, Dt = cfg.text.width, D = cfg.vit.width;
-    const heads = localHead(t, t.op([txt.hidden], B * Math.min(o.sentences, S) * Dt), cfg, Dt);
-    const sent = t.op([t.op([heads], B * S * E)], B * S * E);
+    // The sentence head once per caption (Mama.sentenceFeatures), its outputs concatenated.
+    const n = Math.min(o.sentences, S);
+    const rows = t.op([t.op([txt.hidden], B * n * Dt)], B * n * Dt); // gathered, reshaped
+    const each = Array.from({ length: B }, () => localHead(t, t.op([t.op([rows], n * Dt)], n * Dt), cfg, Dt)); // a slice, reshaped
+    const sent = t.op([t.op([t.op(each, B * n * E)], B * S * E)], B * S * E);
     const pat = t.op([localHead(t, t.op([img.patches], B * img.Np * D), cfg, D)], B * img.Np * E);
     const local = t.loss([pat, sent, t.param(1)]);
     for (const term of [clip2, nt, local]) loss = t.op([loss, term], 1, { per: 4 });

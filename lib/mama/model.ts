@@ -58,9 +58,6 @@ class LocalHead extends Module {
   forward(x: Var): Var {
     return ops.l2Normalize(this.bn2.forward(this.fc2.forward(ops.relu(this.bn1.forward(this.fc1.forward(x))))));
   }
-  set training(t: boolean) {
-    this.bn1.training = this.bn2.training = t;
-  }
 }
 
 /** SimCLR head: Linear (no bias) → BN → ReLU → Linear (no bias) → BN. */
@@ -78,9 +75,6 @@ class SimclrHead extends Module {
   }
   forward(x: Var): Var {
     return this.bn2.forward(this.fc2.forward(ops.relu(this.bn1.forward(this.fc1.forward(x)))));
-  }
-  set training(t: boolean) {
-    this.bn1.training = this.bn2.training = t;
   }
 }
 
@@ -164,12 +158,35 @@ export class Mama extends Module {
   }
 
   /**
+   * Sentence features [B, S, E] from the hidden states [B, L, Dt] at the separator positions,
+   * and the real sentences per caption. The head runs once per caption (MAMA.md §2: the authors'
+   * code does), so in training each caption's BatchNorm statistics are its own sentences' and the
+   * running statistics take one momentum update per caption, in order. Rows past a caption's
+   * count repeat a real one (localAlign never reads them, so they get no gradient).
+   */
+  sentenceFeatures(hidden: Var, sentences: Int32Array[]): { sent: Var; counts: Int32Array } {
+    const [B, L, Dt] = hidden.shape, S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
+    const real: number[] = [];
+    sentences.forEach((pos, b) => {
+      counts[b] = Math.max(1, Math.min(S, pos.length));
+      if (counts[b] < 2 && this.sentenceHead.training) throw new RangeError(`Mama: caption ${b} has ${pos.length} sentence(s); BatchNorm per caption needs 2 or more in training`);
+      first[b] = real.length;
+      for (let j = 0; j < counts[b]; j++) real.push(b * L + (pos.length ? pos[j] : 0));
+    });
+    // One gather (one index upload), then each caption's rows as a slice of it.
+    const rows = ops.reshape(ops.gatherRows(hidden, Int32Array.from(real)), [1, real.length, Dt]);
+    const heads = Array.from(counts, (n, b) => this.sentenceHead.forward(ops.reshape(ops.tokens(rows, first[b], n), [n, Dt])));
+    const spread = Int32Array.from({ length: B * S }, (_, i) => first[Math.floor(i / S)] + Math.min(i % S, counts[Math.floor(i / S)] - 1));
+    return { sent: ops.reshape(ops.gatherRows(ops.concatRows(heads), spread), [B, S, this.cfg.embed]), counts };
+  }
+
+  /**
    * The training loss [1] of a batch; late: all four terms (from lateStep on); dropoutSeed
-   * draws the LoRA dropout masks (give each micro-batch its own). `inputs` are the image
+   * draws the text encoder's dropout masks (give each micro-batch its own). `inputs` are the image
    * tensors, which backward still reads: dispose them after it.
    */
   loss(batch: MamaBatch, late: boolean, dropoutSeed = 0): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
-    const B = batch.lens.length, L = batch.ids.length / B;
+    const B = batch.lens.length;
     const x = this.imageTensor(batch.images);
     const img = this.encodeImage(x);
     const txt = this.encodeText(batch.ids, batch.lens, 'mean', dropoutSeed);
@@ -182,33 +199,12 @@ export class Mama extends Module {
       const img2 = this.encodeImage(x2);
       parts.clip2 = ops.clipLoss(img2.v, txt.t, this.logitScale);
       parts.ntxent = ops.ntXent(this.simclr.forward(img.pooled), this.simclr.forward(img2.pooled), 0.5);
-      // Sentence features at the separators. The head (its BatchNorm statistics) sees the real
-      // sentences only; its output is then spread to [B, S, E], rows past a caption's count
-      // repeating a real one (localAlign never reads them, so they get no gradient).
-      const S = this.cfg.maxSentences, counts = new Int32Array(B), first = new Int32Array(B);
-      const real: number[] = [];
-      batch.sentences.forEach((pos, b) => {
-        counts[b] = Math.max(1, Math.min(S, pos.length));
-        first[b] = real.length;
-        for (let j = 0; j < counts[b]; j++) real.push(b * L + (pos.length ? pos[j] : 0));
-      });
-      const spread = Int32Array.from({ length: B * S }, (_, i) => first[Math.floor(i / S)] + Math.min(i % S, counts[Math.floor(i / S)] - 1));
-      const heads = this.sentenceHead.forward(ops.gatherRows(txt.hidden, Int32Array.from(real)));
-      const sent = ops.reshape(ops.gatherRows(heads, spread), [B, S, this.cfg.embed]);
+      const { sent, counts } = this.sentenceFeatures(txt.hidden, batch.sentences);
       const [, Np, D] = img.patches.shape;
       const pat = ops.reshape(this.patchHead.forward(ops.reshape(img.patches, [B * Np, D])), [B, Np, this.cfg.embed]);
       parts.local = ops.localAlign(pat, sent, counts, this.localScale);
       loss = ops.add(ops.add(ops.add(loss, parts.clip2), parts.ntxent), parts.local);
     }
     return { loss, parts, inputs };
-  }
-
-  /** BatchNorm mode of the heads (batch statistics while training, running ones otherwise); the
-   *  setter puts all three heads in it, so the first one's BatchNorm tells. */
-  get training(): boolean {
-    return this.patchHead.bn1.training;
-  }
-  set training(t: boolean) {
-    this.patchHead.training = this.sentenceHead.training = this.simclr.training = t;
   }
 }

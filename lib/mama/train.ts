@@ -48,6 +48,10 @@ export interface TrainConfig {
   warmup: number;
   lateStep: number;
   weightDecay: number;
+  /** weight decay on every trainable parameter (the authors' one group: biases, norms, LayerScale, scales) or on matrices only */
+  decayAll: boolean;
+  /** clip the global gradient norm to this, or null for no clipping (the authors') */
+  maxGradNorm: number | null;
   seed: number;
   checkpointEvery: number;
   /** validation zero-shot density every this many steps (0: never) */
@@ -82,7 +86,9 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     preset, model: mamaPresets[preset] as MamaConfig, data: 'data/synth', synthStudies: tiny ? 600 : 0, tokenizer: 'assets/tokenizer-tiny.json',
     // base: the paper's 36 per micro-batch and 4 GPUs × accumulation 2 = 288 images per step, here as 8 micro-batches on one device.
     out: 'runs/mama-' + preset, steps: tiny ? 300 : 40000, batch: tiny ? 32 : 36, accum: tiny ? 1 : 8, lr: tiny ? 5e-4 : 4e-5, minLr: tiny ? 5e-6 : 1e-8, warmup: tiny ? 15 : 4000,
-    lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
+    // base: the authors' AdamW (MAMA.md §5); tiny keeps decay on matrices only and clipping at 1,
+    // the settings its figures were measured with (README: Deviations from the authors).
+    lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
     probeSteps: 8000, probeLr: 5e-4, pooling: 'mean',
   };
 }
@@ -134,11 +140,12 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const model = new Mama(cfg.model, cfg.seed);
   const arena = new ParamArena(model, { device, dtype: cfg.precision });
   loadPretrained(model, cfg, log);
-  const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, maxGradNorm: 1 });
+  const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, decayAll: cfg.decayAll, maxGradNorm: cfg.maxGradNorm ?? undefined });
   const early = [model.patchHead, model.sentenceHead, model.simclr].flatMap((m) => m.namedParameters().map(([, p]) => p)).concat(model.localScale).filter((p) => p.requiresGrad);
   let step = 0;
   const ckpt = join(cfg.out, 'checkpoint');
-  if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) step = loadCheckpoint(ckpt, arena, opt).step;
+  let saved: number | null = null; // the step of the checkpoint on disk that this run wrote or resumed from
+  if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) saved = step = loadCheckpoint(ckpt, arena, opt).step;
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (!opts.resume) writeFileSync(metricsPath, '');
   else if (existsSync(metricsPath)) {
@@ -156,7 +163,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     stop = true;
   };
   process.once('SIGINT', onSigint);
-  const t0 = performance.now(), start = step, perStep = cfg.batch * cfg.accum;
+  // The clock starts at the first batch this process trains on (after a resume's skipped ones).
+  let t0 = 0;
+  const start = step, perStep = cfg.batch * cfg.accum;
   let lastLine = 0;
   // One loader for every validation point: its worker decodes the val images once.
   const valOpts = { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, workers: cfg.workers };
@@ -169,9 +178,9 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   try {
     // The step's loss terms accumulate on the device and come back in one copy with the logit scale.
     const terms = ['loss', 'clip', 'clip2', 'ntxent', 'local'];
-    const sums = Tensor.zeros([terms.length + 1], { device });
+    const sums = Tensor.zeros([terms.length + 2], { device });
     const slots = terms.map((_, i) => sums.view(i, [1]));
-    const scaleSlot = sums.view(terms.length, [1]);
+    const scaleSlot = sums.view(terms.length, [1]), localSlot = sums.view(terms.length + 1, [1]);
     let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats();
     while (step < cfg.steps && !stop) {
       const epoch = Math.floor(micro / perEpoch);
@@ -179,6 +188,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
       for await (const batch of loader.epoch(epoch)) {
         // Resuming mid-epoch: batches before the saved position are drawn (the same ones) and skipped.
         if (k++ < micro - epoch * perEpoch) continue;
+        if (!t0) t0 = performance.now();
         const late = step >= cfg.lateStep;
         if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
@@ -192,9 +202,15 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         const gradNorm = opt.update(lr, late ? [] : early);
         step++;
         kernels.cast(model.logitScale.master ?? model.logitScale.value, 'f32', scaleSlot);
+        kernels.cast(model.localScale.master ?? model.localScale.value, 'f32', localSlot);
         const host = sums.toArray(), row: Record<string, number> = { step };
         terms.forEach((n, i) => present.has(n) && (row[n] = host[i]));
         Object.assign(row, { lr, gradNorm, logitScale: host[terms.length] });
+        // A diverged state is never saved: the run stops here, the last checkpoint stays.
+        const bad = divergence({ ...row, localScale: host[terms.length + 1] }, terms.filter((n) => present.has(n)));
+        if (bad && redraw) log('\n');
+        const clip = cfg.maxGradNorm == null ? ' or gradient clipping (--set maxGradNorm=1)' : '';
+        if (bad) throw new Error(`pretrain: diverged at step ${step}: ${bad}. ${saved === null ? `No checkpoint was saved yet: try a lower --lr (now ${cfg.lr})${clip}` : `The last good checkpoint (step ${saved}) is in ${ckpt}: try a lower --lr (now ${cfg.lr})${clip} and --resume`}`);
         writeFileSync(metricsPath, JSON.stringify(row) + '\n', { flag: 'a' });
         if (opts.onStep) {
           const now = transferStats();
@@ -207,7 +223,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (redraw) log(`\r${line}   `);
         else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
-        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step });
+        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step }), (saved = step);
         if (step >= cfg.steps || stop) break;
       }
     }
@@ -251,6 +267,16 @@ function loadPretrained(model: Mama, cfg: TrainConfig, log: (l: string) => void)
   }
 }
 
+// What went out of bounds in a step's row, or null: a non-finite loss term or gradient norm, or
+// a scale outside the [-80, 80] the loss kernels take.
+function divergence(row: Record<string, number>, terms: string[]): string | null {
+  for (const t of terms) if (!Number.isFinite(row[t])) return `the ${t === 'loss' ? 'loss' : `${t} loss term`} is ${row[t]}`;
+  if (!Number.isFinite(row.gradNorm)) return `the gradient norm is ${row.gradNorm}`;
+  for (const [k, name] of [['logitScale', 'logit_scale'], ['localScale', 'local_scale']])
+    if (!(Math.abs(row[k]) <= 80)) return `${name} is ${row[k].toFixed(4)}, outside the [-80, 80] the loss kernels take`;
+  return null;
+}
+
 function formatTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
@@ -262,6 +288,7 @@ function checkConfig(cfg: TrainConfig): void {
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 1)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 1, got ${cfg[k]}`);
   for (const k of ['warmup', 'lateStep', 'evalEvery', 'probeSteps', 'seed'] as const)
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 0, got ${cfg[k]}`);
+  if (cfg.maxGradNorm != null && !(cfg.maxGradNorm > 0 && Number.isFinite(cfg.maxGradNorm))) throw new RangeError(`pretrain: maxGradNorm must be a finite number > 0 or null, got ${cfg.maxGradNorm}`);
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);

@@ -105,7 +105,6 @@ export class BatchNorm1d extends Module {
   readonly bias: Param | null;
   readonly runningMean: Param;
   readonly runningVar: Param;
-  training = true;
   constructor(readonly channels: number, opts: { affine?: boolean; momentum?: number; eps?: number } = {}) {
     super();
     const affine = opts.affine ?? true;
@@ -128,13 +127,13 @@ export class BatchNorm1d extends Module {
   }
 }
 
-/** Inverted dropout; `seed` and `offset` are the caller's (a step counter makes masks differ per step). */
+/** Inverted dropout in training mode, the identity in evaluation; `seed` and `offset` are the caller's (a step counter makes masks differ per step). */
 export class Dropout extends Module {
   constructor(readonly p: number) {
     super();
   }
   forward(x: Var, seed: number, offset = 0): Var {
-    return ops.dropout(x, this.p, seed, offset);
+    return ops.dropout(x, this.training ? this.p : 0, seed, offset);
   }
 }
 
@@ -147,7 +146,7 @@ export interface LinearLike {
 
 /**
  * LoRA (Hu et al.; PEFT's layout): y = base(x) + (alpha/rank)·B·A·dropout(x), A [rank, in] from
- * a Kaiming-uniform-like init, B [out, rank] = 0, so a wrapped model starts as the base. The
+ * PEFT's kaiming_uniform_(a = √5), B [out, rank] = 0, so a wrapped model starts as the base. The
  * base's own parameters stay as they are (frozen when the caller says so).
  */
 export class LoRA extends Module {
@@ -156,11 +155,12 @@ export class LoRA extends Module {
   constructor(readonly base: LinearLike, readonly rank: number, readonly alpha: number, readonly p: number, rng: InitRng) {
     super();
     const a = this.child('lora_A', new Group()), b = this.child('lora_B', new Group());
-    this.A = a.addParam('weight', [rank, base.inF], rng.truncNormal(rank * base.inF, 1 / Math.sqrt(base.inF)), true);
+    // Kaiming-uniform with a = √5: bound = √(6 / ((1 + a²)·fan_in)) = 1/√fan_in, fan_in = in.
+    this.A = a.addParam('weight', [rank, base.inF], rng.uniform(rank * base.inF, Math.sqrt(6 / ((1 + 5) * base.inF))), true);
     this.B = b.addParam('weight', [base.outF, rank], 0, true);
   }
   forward(x: Var, outShape?: number[], dropoutSeed = 0): Var {
-    const low = ops.linear(ops.dropout(x, this.p, dropoutSeed), this.A, null);
+    const low = ops.linear(ops.dropout(x, this.training ? this.p : 0, dropoutSeed), this.A, null);
     return ops.addScaled(this.base.forward(x, outShape), ops.linear(low, this.B, null, outShape), this.alpha / this.rank);
   }
 }

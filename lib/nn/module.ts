@@ -43,6 +43,10 @@ export class InitRng {
     z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
     return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
   }
+  /** U(-bound, bound) */
+  uniform(n: number, bound: number): Float32Array {
+    return Float32Array.from({ length: n }, () => (2 * this.u() - 1) * bound);
+  }
   truncNormal(n: number, std: number): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -58,6 +62,19 @@ export class InitRng {
 export abstract class Module {
   private readonly own: Param[] = [];
   private readonly kids: Array<[string, Module]> = [];
+  private mode = true;
+
+  /**
+   * Training mode (the default): dropout draws masks and BatchNorm uses batch statistics;
+   * evaluation mode is deterministic. Setting it sets every submodule.
+   */
+  get training(): boolean {
+    return this.mode;
+  }
+  set training(t: boolean) {
+    this.mode = t;
+    for (const [, m] of this.kids) m.training = t;
+  }
 
   protected param(name: string, shape: number[], init: Float32Array | number, decay: boolean, hfShape?: number[]): Param {
     const n = shape.reduce((a, b) => a * b, 1);

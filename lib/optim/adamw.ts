@@ -1,5 +1,5 @@
 // adamw.ts: AdamW over a model's parameter arena (one native call per group: weight decay on
-// matrices, none on norms, biases, tokens and scales), with the learning-rate schedule
+// matrices, and on norms, biases, tokens and scales only with decayAll), with the learning-rate schedule
 // (linear warm-up, then cosine) and clipping by the global gradient norm.
 import * as kernels from '../kernels/index.js';
 import type { Param, ParamArena } from '../nn/module.js';
@@ -11,6 +11,8 @@ export interface AdamWConfig {
   beta2?: number;
   eps?: number;
   weightDecay?: number;
+  /** weight decay on every trainable parameter (one group, MAMA.md §5), not on the decay group only */
+  decayAll?: boolean;
   /** clip the global gradient norm to this (off when undefined) */
   maxGradNorm?: number;
 }
@@ -77,7 +79,8 @@ export class AdamW {
     const grads = f32Grads(this.arena, this.g32);
     const step = (offset: number, length: number, step: number, weightDecay: number) =>
       kernels.adamwStep(this.params, grads, this.m, this.v, { ...common, step, weightDecay, offset, length });
-    const groups = [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const;
+    const wd = this.cfg.weightDecay ?? 0;
+    const groups = [[this.arena.decay, wd], [this.arena.noDecay, this.cfg.decayAll ? wd : 0]] as const;
     if (!this.idle.size) {
       for (const [range, wd] of groups) if (range.length) step(range.offset, range.length, this.step, wd);
     } else {

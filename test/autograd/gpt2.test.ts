@@ -112,8 +112,8 @@ test('with a frozen base, training changes the LoRA weights (and the head) only,
   assert.ok(losses[39] < 0.5 * losses[0], `loss ${losses[0].toFixed(3)} → ${losses[39].toFixed(3)}`);
 });
 
-test('checkpointed blocks give bit-identical gradients (LoRA with dropout, padding; frozen or trained base) with a lower peak of tensor memory', () => {
-  const B = 4, L = 12, E = 8, cfg = { ...tiny, width: 32, depth: 4 };
+test('checkpointed blocks give bit-identical gradients (LoRA and GPT-2 dropout, padding; frozen or trained base) with a lower peak of tensor memory', () => {
+  const B = 4, L = 12, E = 8, cfg = { ...tiny, width: 32, depth: 4, embdPdrop: 0.1, residPdrop: 0.1 };
   const tok = ids(B * L, cfg.vocab), lens = Int32Array.from([12, 7, 3, 1]), txtHost = rng.unitRows(B, E);
   for (const trainBase of [false, true]) {
     const run = (ckpt: boolean, seed: number) => {
@@ -175,6 +175,38 @@ test('a language model checkpoint (transformer. prefix, fewer vocabulary rows) l
   assertIdentical(wb.subarray(V * D), before.subarray(V * D), 'added rows keep their initialisation');
   assertIdentical(b.wpe.value.toArray(), a.wpe.value.toArray());
   assert.throws(() => nn.loadWeights(b, path, { prefix: '' }), /parameter\(s\) not in the file: wte\.weight/);
+});
+
+test("GPT-2's embedding and residual dropout: drawn in training mode (per seed), none in evaluation", () => {
+  const B = 3, L = 10, tok = ids(B * L, tiny.vocab), lens = Int32Array.from([10, 6, 2]);
+  const hidden = (embdPdrop: number, residPdrop: number, training: boolean, seed: number) => {
+    const lm = new nn.Gpt2({ ...tiny, embdPdrop, residPdrop }, { seed: 5 });
+    new nn.ParamArena(lm);
+    lm.training = training;
+    return noGrad(() => lm.forward(tok, B, L, lens, seed)).value.toArray();
+  };
+  const plain = hidden(0, 0, true, 1);
+  assertIdentical(hidden(0.1, 0.1, false, 1), plain, 'evaluation mode');
+  for (const [e, r] of [[0.1, 0], [0, 0.1]]) {
+    const a = hidden(e, r, true, 1), b = hidden(e, r, true, 2);
+    assert.ok(a.some((v, i) => v !== plain[i]), `embd ${e}, resid ${r}: no dropout in training`);
+    assert.ok(a.some((v, i) => v !== b[i]), `embd ${e}, resid ${r}: the seed changes nothing`);
+  }
+  assert.equal([nn.gpt2Presets.biomedlm.embdPdrop, nn.gpt2Presets.biomedlm.residPdrop], [0.1, 0.1]);
+});
+
+test("LoRA's A is PEFT's kaiming_uniform_(a = √5): U(-1/√in, 1/√in), B zero", () => {
+  const model = new nn.Gpt2({ ...tiny, width: 64 }, { seed: 3, lora: { rank: 8, alpha: 32, dropout: 0 } });
+  const bound = 1 / Math.sqrt(64);
+  for (const b of model.blocks) {
+    const a = b.lora!.A.init, n = a.length;
+    const max = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0), mean = a.reduce((s, v) => s + v, 0) / n;
+    const variance = a.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
+    assert.ok(max <= bound && max > 0.95 * bound, `max |A| ${max}, bound ${bound}`);
+    // A uniform's variance is bound²/3; 1536 draws put the sample within a few % of it.
+    assert.ok(Math.abs(variance / (bound * bound / 3) - 1) < 0.12, `variance ${variance} vs ${bound * bound / 3}`);
+    assert.ok(b.lora!.B.init.every((v) => v === 0));
+  }
 });
 
 test.run();

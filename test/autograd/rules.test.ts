@@ -82,6 +82,10 @@ const cases: Record<string, Array<[string, () => Case]>> = {
     const w = leaf([3, 4]), b = leaf([3]), pos = leaf([5, 3]), cls = leaf([1, 3]), reg = leaf([2, 3]);
     return { leaves: [w, b, pos, cls, reg], f: () => ops.vitTokens(images, w, b, pos, cls, reg, { patch: 2, registers: 2 }) };
   }]],
+  concatRows: [['three parts, one Var twice', () => {
+    const a = leaf([2, 3]), b = leaf([1, 3]);
+    return { leaves: [a, b], f: () => ops.concatRows([a, b, a]) };
+  }]],
   reshape: [['[2,6] → [3,4]', () => { const x = leaf([2, 6]); return { leaves: [x], f: () => ops.reshape(x, [3, 4]) }; }]],
   lossHead: [
     ['CLIP: image, text, scale', () => {

@@ -24,7 +24,7 @@ interface Case {
 
 const vit = (imageSize: number, width: number, depth: number, heads: number) =>
   ({ imageSize, patch: 8, channels: 1, width, depth, heads, mlpRatio: 4, registers: 4, layerScale: 0.1, eps: 1e-6 });
-const text = (width: number, depth: number, heads: number) => ({ vocab: 788, positions: 144, width, depth, heads, eps: 1e-5, scaleByLayer: true });
+const text = (width: number, depth: number, heads: number) => ({ vocab: 788, positions: 144, width, depth, heads, eps: 1e-5, scaleByLayer: true, embdPdrop: 0.1, residPdrop: 0.1 });
 const heads = { embed: 16, localHidden: 64, simclrOut: 16, maxSentences: 8 };
 
 const cases: Case[] = [

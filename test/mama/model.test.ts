@@ -90,9 +90,9 @@ test('accumulating two micro-batches with seed ½ gives the mean of their gradie
   assert.ok(checked > 10000, `${checked} gradient values compared`);
 });
 
-test('checkpointing both encoders gives bit-identical gradients (LoRA with dropout, all four terms)', async () => {
+test('checkpointing both encoders gives bit-identical gradients (LoRA and GPT-2 dropout, all four terms)', async () => {
   const batch = await firstBatch();
-  const lcfg: mama.MamaConfig = { ...cfg, vit: { ...cfg.vit, depth: 2 }, text: { ...cfg.text, depth: 2 }, lora: { rank: 2, alpha: 8, dropout: 0.2 } };
+  const lcfg: mama.MamaConfig = { ...cfg, vit: { ...cfg.vit, depth: 2 }, text: { ...cfg.text, depth: 2, embdPdrop: 0.1, residPdrop: 0.1 }, lora: { rank: 2, alpha: 8, dropout: 0.2 } };
   const run = (checkpoint: boolean) => {
     const model = new mama.Mama({ ...lcfg, checkpoint }, 0);
     assert.is(model.image.checkpointBlocks && model.text.checkpointBlocks, checkpoint);
@@ -126,6 +126,23 @@ test('the sentence head sees real sentences only: more padding rows change nothi
   const a = local(12), b = local(24);
   assert.ok(Number.isFinite(a));
   assert.is(a, b, `local loss ${a} with 12 sentence rows, ${b} with 24`);
+});
+
+test('the sentence head runs once per caption: features and running statistics as a loop over the captions', () => {
+  const B = 4, L = 20, Dt = cfg.text.width, S = cfg.maxSentences, E = cfg.embed;
+  const hidden = new autograd.Var(Tensor.fromArray(new Rng(5).randn(B * L * Dt), [B, L, Dt]));
+  const sentences = [[2, 5, 9], [1, 3, 4, 7, 11, 15], [0, 19], [4, 8, 12, 16]].map((a) => Int32Array.from(a));
+  const model = new mama.Mama(cfg, 0), ref = new mama.Mama(cfg, 0);
+  new nn.ParamArena(model), new nn.ParamArena(ref);
+  const got = autograd.noGrad(() => model.sentenceFeatures(hidden, sentences).sent).value.toArray();
+  sentences.forEach((pos, b) => {
+    const want = autograd.noGrad(() => ref.sentenceHead.forward(autograd.ops.gatherRows(hidden, Int32Array.from(pos, (p) => b * L + p)))).value.toArray();
+    assertIdentical(got.subarray(b * S * E, (b * S + pos.length) * E), want, `caption ${b}`);
+  });
+  for (const bn of ['bn1', 'bn2'] as const)
+    for (const stat of ['runningMean', 'runningVar'] as const)
+      assertIdentical(model.sentenceHead[bn][stat].value.toArray(), ref.sentenceHead[bn][stat].value.toArray(), `${bn} ${stat}`);
+  assert.throws(() => model.sentenceFeatures(hidden, [Int32Array.of(3), ...sentences.slice(1)]), /caption 0 has 1 sentence\(s\); BatchNorm per caption needs 2/);
 });
 
 test("first-pad pooling takes the hidden state at each prompt's first padding position", () => {
@@ -175,6 +192,29 @@ test("zero-shot: softmax over each image's own prompts of exp(logit_scale)·⟨v
       assert.is(z.pred[i], z.probs[i].indexOf(Math.max(...z.probs[i])));
     });
   }
+});
+
+
+test('evaluation mode is deterministic: the same prompts twice give the features of p = 0; training mode draws dropout', () => {
+  const tok = data.CaptionTokenizer.fromFile('assets/tokenizer-tiny.json');
+  const prompts = ['Breast composition: The breast is extremely dense.', 'Findings: a benign finding is present.'].map((p) => tok.encode(p, 144));
+  const ids = new Int32Array(2 * 144), lens = Int32Array.from(prompts, (e) => e.length);
+  prompts.forEach((e, i) => ids.set(e.ids, i * 144));
+  const encode = (dropout: number, training: boolean, seed: number) => {
+    const model = new mama.Mama({ ...cfg, lora: { rank: 2, alpha: 8, dropout } }, 0);
+    new nn.ParamArena(model);
+    const r = new Rng(8);
+    for (const b of model.text.blocks) kernels.copy(Tensor.fromArray(r.randn(b.lora!.B.value.size, 0.3), b.lora!.B.shape), b.lora!.B.value);
+    model.training = training;
+    assert.ok(model.text.blocks[0].lora!.training === training && model.sentenceHead.bn1.training === training, 'the mode reaches every submodule');
+    return autograd.noGrad(() => model.encodeText(ids, lens, 'mean', seed).t).value.toArray();
+  };
+  const ref = encode(0, false, 1);
+  assertIdentical(encode(0.3, false, 1), ref, 'evaluation with p = 0.3 vs p = 0');
+  assertIdentical(encode(0.3, false, 2), ref, 'evaluation, another seed');
+  const a = encode(0.3, true, 1), b = encode(0.3, true, 2);
+  assert.ok(a.some((v, i) => v !== b[i]), 'training mode: the dropout seed changes nothing');
+  assert.ok(a.some((v, i) => v !== ref[i]), 'training mode: no dropout drawn');
 });
 
 test.run();

@@ -119,6 +119,21 @@ test('--resume from a checkpoint ends where an uninterrupted run does (with grad
   assert.equal(steps(whole), [1, 2, 3, 4, 5]);
 });
 
+test('a diverging step stops the run with a message naming it, keeps the last good checkpoint, and --resume goes on', async () => {
+  const out = join(dir, 'diverge'), state = join(out, 'checkpoint/state.safetensors');
+  await mama.pretrain(config(out, 2), { log: () => {}, evaluate: false });
+  const good = readFileSync(state);
+  // lr 500: AdamW moves logit_scale by about lr in one step, far outside the kernels' [-80, 80].
+  const huge = Object.assign(config(out, 4), { lr: 500 });
+  const failure = async (p: Promise<unknown>) => p.then(() => 'no error', (e: Error) => e.message);
+  assert.match(await failure(mama.pretrain(huge, { log: () => {}, evaluate: false, resume: true })),
+    /^pretrain: diverged at step 3: logit_scale is -?\d+\.\d{4}, outside the \[-80, 80\] the loss kernels take\. The last good checkpoint \(step 2\) is in .*checkpoint: try a lower --lr \(now 500\) and --resume$/);
+  assert.ok(readFileSync(state).equals(good), 'the diverged state was saved');
+  assert.match(await failure(mama.pretrain(Object.assign(config(join(dir, 'diverge-new'), 2), { lr: 500 }), { log: () => {}, evaluate: false })), /diverged at step 1: .* No checkpoint was saved yet: try a lower --lr \(now 500\)$/);
+  await mama.pretrain(config(out, 4), { log: () => {}, evaluate: false, resume: true });
+  assert.equal(mama.readMetrics(join(out, 'metrics.jsonl')).filter((l) => l.loss !== undefined).map((l) => l.step), [1, 2, 3, 4]);
+});
+
 test('pre-trained encoders load; with a language model LoRA trains and the base stays; without one LoRA is dropped', async () => {
   const c = config(join(dir, 'lora'), 2);
   c.model = { ...c.model, lora: { rank: 2, alpha: 8, dropout: 0.1 } };

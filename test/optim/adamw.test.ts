@@ -3,7 +3,7 @@
 // their own steps, as torch.optim.AdamW's per-parameter state does (float64 reference).
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { kernels, nn, optim, Tensor } from 'mamakit';
+import { kernels, mama, nn, optim, Tensor } from 'mamakit';
 import { assertIdentical, Rng } from '../helpers/index.js';
 
 const test = suite('AdamW skip');
@@ -51,6 +51,21 @@ test('skipped parameters stay as they are; joining later, their first step is a 
     });
   });
   assert.throws(() => opt.setIdleSteps(skip[0], 9), /idle steps must be an integer in \[0, 4\], got 9/);
+});
+
+test('decayAll: weight decay on every trainable parameter (biases too); the base preset is the authors\' one group, unclipped', () => {
+  for (const decayAll of [false, true]) {
+    const m = new Two(), arena = new nn.ParamArena(m);
+    kernels.fill(arena.trainableValues(), 1), arena.zeroGrad();
+    new optim.AdamW(arena, { lr: 0.01, weightDecay: 0.1, decayAll }).update();
+    for (const [name, p] of arena.params) {
+      const want = Math.fround(1 - (decayAll || p === m.a.weight || p === m.b.weight ? 0.01 * 0.1 : 0));
+      p.value.toArray().forEach((v, k) => assert.is(v, want, `decayAll ${decayAll}, ${name}[${k}]`));
+    }
+  }
+  const base = mama.defaultConfig('base'), tiny = mama.defaultConfig('tiny');
+  assert.equal([base.decayAll, base.maxGradNorm, base.weightDecay], [true, null, 0.1]);
+  assert.equal([tiny.decayAll, tiny.maxGradNorm], [false, 1]);
 });
 
 test.run();

@@ -45,10 +45,6 @@ export interface Run {
   zeroShot(images: ImageInput[] | ImageFeatures, o: { task: Task; meta?: ImageMeta | ImageMeta[] }): Promise<number[][]>;
 }
 
-// Evaluation mode in one place (BatchNorm running statistics).
-function evalMode(model: Mama): void {
-  model.training = false;
-}
 
 // As StudyFields for zeroShotPrompts: the meta given, "unknown" elsewhere (as training's meta
 // masking writes it); density and BI-RADS do not enter the prompts' meta segments.
@@ -72,7 +68,7 @@ export function loadRun(dir: string, o: { device?: Device; weights?: string } = 
   const device = usable('loadRun', o.device);
   const config = readRunConfig(dir, 'loadRun');
   const model = loadRunModel(config, o.weights ?? join(dir, 'checkpoint', 'model.safetensors'), device, 'loadRun');
-  evalMode(model);
+  model.training = false; // every submodule: BatchNorm running statistics, no dropout
   const tokenizer = CaptionTokenizer.fromFile(tokenizerPath(config.tokenizer));
   const S = config.model.vit.imageSize, L = config.model.maxTokens;
   const readImage = (path: string) => loadImage(path, { size: S });

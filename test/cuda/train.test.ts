@@ -123,13 +123,14 @@ cudaTest(test, 'bf16 (mixed precision): the same 5 steps within the tolerance bf
   assert.is(JSON.parse(readFileSync(join(gpu, 'config.json'), 'utf8')).precision, 'bf16', 'the default on CUDA');
   const c = rows(cpu), g = rows(gpu);
   assert.equal(g.map((r) => r.step), [1, 2, 3, 4, 5]);
+  const worstRel = [0, 0];
   for (let i = 0; i < 5; i++)
     for (const k of terms.filter((k) => k !== 'gradNorm' || i === 0)) {
-      // NT-Xent (temperature 0.5 over BatchNorm'd features) amplifies the drift most: with PEFT's
-      // LoRA init its step 5 differs by 3.7e-2.
-      const rel = Math.abs(g[i][k] - c[i][k]) / Math.abs(c[i][k]), tol = k === 'gradNorm' ? 2 ** -6 : i === 0 ? 2 ** -7 : k === 'ntxent' ? 2 ** -4 : 2 ** -5;
+      const rel = Math.abs(g[i][k] - c[i][k]) / Math.abs(c[i][k]), tol = k === 'gradNorm' ? 2 ** -6 : i === 0 ? 2 ** -7 : 2 ** -5;
       assert.ok(rel <= tol, `step ${i + 1} ${k}: bf16 ${g[i][k]}, cpu ${c[i][k]} (relative ${rel.toExponential(2)} > ${tol})`);
+      worstRel[i === 0 ? 0 : 1] = Math.max(worstRel[i === 0 ? 0 : 1], k === 'gradNorm' ? 0 : rel);
     }
+  console.log(`  bf16 loss terms: worst ${worstRel[0].toExponential(2)} relative at step 1, ${worstRel[1].toExponential(2)} after; step-1 gradient norm ${(Math.abs(g[0].gradNorm - c[0].gradNorm) / c[0].gradNorm).toExponential(2)}`);
   const cw = weights(cpu), gw = weights(gpu), sumLr = c.reduce((s, r) => s + r.lr, 0);
   const reach = 2 * c.reduce((s, r, i) => s + r.lr * adamRatio(i + 1), 0) * 1.01;
   let sum = 0, n = 0;
@@ -146,6 +147,7 @@ cudaTest(test, 'bf16 (mixed precision): the same 5 steps within the tolerance bf
     }
   }
   assert.ok(sum / n <= 0.05 * sumLr, `mean distance ${(sum / n).toExponential(2)} > 5 % of Σ lr (${sumLr})`);
+  console.log(`  bf16 weights: mean distance ${((100 * sum) / n / sumLr).toFixed(1)} % of Σ lr`);
 });
 
 cudaTest(test, 'a bf16 arena: trainable parameters are a bf16 copy of f32 masters with f32 gradients, frozen ones bf16 alone; updates, loads and saves go through the masters', () => {

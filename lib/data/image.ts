@@ -52,6 +52,8 @@ export interface ImageOptions {
   size: number;
   /** training augmentation, drawn from rand() (undefined: the test transform) */
   rand?: () => number;
+  /** the probability of ColorJitter in the augmentation (default 0.8, the authors') */
+  jitter?: number;
 }
 
 /** Otsu's threshold of a 256-bin histogram. */
@@ -274,7 +276,7 @@ export function transformImage(d: DecodedImage, o: ImageOptions): Float32Array {
     out = new Float32Array(S * S);
     for (let y = 0; y < S; y++)
       for (let x = 0; x < S; x++) out[(flipY ? S - 1 - y : y) * S + (flipX ? S - 1 - x : x)] = crop[y * S + x];
-    if (r() < 0.8) colorJitter(out, r);
+    if (r() < (o.jitter ?? 0.8)) colorJitter(out, r);
     r(); // grayscale
     if (r() < 0.4) gaussianBlur(out, S, 0.1 + 1.9 * r());
   }

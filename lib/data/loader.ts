@@ -26,6 +26,8 @@ export interface LoaderOptions {
   maxUnreadable?: number;
   /** called for each image found unreadable, with the reason (which names the path) */
   onUnreadable?: (why: string, count: number) => void;
+  /** the probability of ColorJitter in training augmentation (default 0.8, the authors') */
+  jitter?: number;
 }
 
 export interface Batch {
@@ -50,9 +52,10 @@ export class ImagePool {
   private next = 0;
   private readonly pending = new Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>();
   private readonly busy = new Map<Worker, number>();
-  constructor(n: number, cacheBytes = 512 * 2 ** 20) {
+  /** jitter: ColorJitter's probability in the workers' training transform (default 0.8) */
+  constructor(n: number, cacheBytes = 512 * 2 ** 20, jitter?: number) {
     this.workers = Array.from({ length: n }, () => {
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { cacheBytes: Math.floor(cacheBytes / n) } });
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { cacheBytes: Math.floor(cacheBytes / n), jitter } });
       w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -100,7 +103,7 @@ export class Loader {
   // replies arrive on their own, unreferenced handles; a test runner saw the process end early).
   private readonly keepAlive = setInterval(() => {}, 1 << 30);
   constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer, readonly o: LoaderOptions) {
-    this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), o.cacheBytes);
+    this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), o.cacheBytes, o.jitter);
     const byStudy = new Map<string, number[]>();
     images.forEach((im, i) => (byStudy.get(im.study) ?? byStudy.set(im.study, []).get(im.study)!).push(i));
     this.mates = images.map((im, i) => byStudy.get(im.study)!.filter((j) => j !== i));

@@ -13,7 +13,8 @@ interface Job {
   seed: number | null;
 }
 
-const budget = ((workerData as { cacheBytes?: number } | undefined)?.cacheBytes ?? 256 * 2 ** 20);
+const opts = (workerData ?? {}) as { cacheBytes?: number; jitter?: number };
+const budget = opts.cacheBytes ?? 256 * 2 ** 20;
 // Insertion-ordered: the first key is the oldest. Promises, so that concurrent jobs for one path decode it once.
 const cache = new Map<string, Promise<DecodedImage>>();
 const sizes = new Map<string, number>();
@@ -41,7 +42,7 @@ function decoded(path: string): Promise<DecodedImage> {
 
 parentPort!.on('message', async (job: Job) => {
   try {
-    const data = transformImage(await decoded(job.path), { size: job.size, rand: job.seed === null ? undefined : mulberry(job.seed) });
+    const data = transformImage(await decoded(job.path), { size: job.size, rand: job.seed === null ? undefined : mulberry(job.seed), jitter: opts.jitter });
     parentPort!.postMessage({ id: job.id, data }, [data.buffer as ArrayBuffer]);
   } catch (e) {
     parentPort!.postMessage({ id: job.id, error: (e as Error).message });

@@ -71,6 +71,12 @@ export interface TrainConfig {
    * 'f32' (the CPU's, and an option on CUDA) computes everything in f32.
    */
   precision?: Precision;
+  /**
+   * ColorJitter's probability in training augmentation: the authors' 0.8 in base; 0 in tiny,
+   * whose synthetic studies encode density as the brightness of the breast's texture, which
+   * brightness and contrast jitter scramble (with it the image-text term stays at chance)
+   */
+  jitter?: number;
 }
 
 export type Precision = 'f32' | 'bf16';
@@ -89,7 +95,7 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     // base: the authors' AdamW (MAMA.md §5); tiny keeps decay on matrices only and clipping at 1,
     // the settings its figures were measured with (README: Deviations from the authors).
     lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
-    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean',
+    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8,
   };
 }
 
@@ -155,7 +161,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   }
   // Unreadable images: the first few named as found, a run that is mostly unreadable stops (epoch() throws).
   const onUnreadable = (why: string, n: number) => n <= 3 && log(`\nskipping an unreadable image: ${why}\n`);
-  const loader = new Loader(train, tok, { size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers, maxUnreadable: 0.5, onUnreadable });
+  const loader = new Loader(train, tok, { size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers, maxUnreadable: 0.5, onUnreadable, jitter: cfg.jitter ?? 0.8 });
   const perEpoch = Math.floor(train.length / cfg.batch); // micro-batches
   if (perEpoch < 1) throw new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}`);
   let stop = false;
@@ -290,6 +296,7 @@ function checkConfig(cfg: TrainConfig): void {
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 0, got ${cfg[k]}`);
   if (cfg.maxGradNorm != null && !(cfg.maxGradNorm > 0 && Number.isFinite(cfg.maxGradNorm))) throw new RangeError(`pretrain: maxGradNorm must be a finite number > 0 or null, got ${cfg.maxGradNorm}`);
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
+  if (cfg.jitter !== undefined && !(cfg.jitter >= 0 && cfg.jitter <= 1)) throw new RangeError(`pretrain: jitter must be a probability in [0, 1], got ${cfg.jitter}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
   const precision = precisionOf(cfg);

@@ -53,6 +53,21 @@ const ONE = 1 - 1e-12;
 // then the jitter, grayscale and blur draws that follow.
 const WHOLE = [ONE, 0.5, 0, 0, 0.9, 0.9];
 
+test('jitter sets ColorJitter\'s probability: 0 keeps a constant image\'s level, the default 0.8 moves it', () => {
+  const d = decoded(30, 30, () => 0.3);
+  const draw = (seed: number) => {
+    let s = seed;
+    return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  };
+  let moved = 0;
+  for (let seed = 1; seed < 20; seed++) {
+    // Crops, flips and blur keep a constant; only ColorJitter's brightness changes its level.
+    for (const v of data.transformImage(d, { size: 12, rand: draw(seed), jitter: 0 })) assert.ok(Math.abs(unit(v) - 0.3) < 1e-4, `seed ${seed}: ${unit(v)}`);
+    if (Math.abs(unit(data.transformImage(d, { size: 12, rand: draw(seed) })[0]) - 0.3) > 1e-3) moved++;
+  }
+  assert.ok(moved >= 8, `ColorJitter moved ${moved} of 19 samples`);
+});
+
 test('augmentations: seeded, values stay in [-1, 1], flips mirror, blur keeps a constant', () => {
   const rng = new Rng(5), vals = Array.from({ length: 64 * 48 }, () => rng.next());
   const d = decoded(64, 48, (x, y) => vals[y * 64 + x]);

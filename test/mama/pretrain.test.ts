@@ -177,7 +177,7 @@ test('gradient accumulation: one row per optimizer step, the micro-batch mean; a
   const model = new mama.Mama(c.model, c.seed);
   new nn.ParamArena(model);
   const train = data.loadEmbed(join(c.data, 'metadata.csv'), join(c.data, 'clinical.csv'), c.data, c.seed).images.filter((i) => i.split === 'train');
-  const loader = new data.Loader(train, data.CaptionTokenizer.fromFile(c.tokenizer), { size: c.model.vit.imageSize, batch: c.batch, seed: c.seed, train: true, maxTokens: c.model.maxTokens, workers: 1 });
+  const loader = new data.Loader(train, data.CaptionTokenizer.fromFile(c.tokenizer), { size: c.model.vit.imageSize, batch: c.batch, seed: c.seed, train: true, maxTokens: c.model.maxTokens, workers: 1, jitter: c.jitter });
   const micro: Record<string, number>[] = [];
   for await (const batch of loader.epoch(0)) {
     micro.push(autograd.noGrad(() => {

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // main.ts: the `mamakit` command (argument parsing only; the work is in lib/).
 import { parseArgs } from 'node:util';
-import { generateStudies } from '../data/synth.js';
+import { generateRsna, generateStudies } from '../data/synth.js';
 import { formatBytes, memoryPlan } from '../mama/memory.js';
 import { mamaPresets, type MamaConfig } from '../mama/model.js';
 import { runEval, defaultConfig, pretrain, type TrainConfig } from '../mama/train.js';
+import { runEvalRsna } from '../mama/rsna_eval.js';
 import { loadRun, META_KEYS, TASK_CLASS_NAMES, type ImageMeta } from '../mama/predict.js';
 import type { Task } from '../mama/evaluate.js';
 
@@ -15,8 +16,9 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
+       mamakit eval --run DIR --dataset rsna --data DIR [--weights FILE] [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
        mamakit predict --run DIR [--weights FILE] [--device cpu|cuda] [--meta field=value ...] [--json] IMAGE...
-       mamakit synth --out DIR [--studies N] [--size S] [--seed K]
+       mamakit synth --out DIR [--studies N] [--size S] [--seed K] [--format embed|rsna] [--images dcm|png]
   pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
             evaluate, and write a run folder (checkpoint/, config.json, metrics.jsonl, eval.json,
             report.md, loss.svg, metrics.svg); Ctrl-C saves a checkpoint, --resume continues it;
@@ -33,14 +35,19 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             state, activations, peak) for these options and exits without training
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
-            eval-val.json) and report.md
+            eval-val.json) and report.md; --dataset rsna: RSNA Screening Mammography (Kaggle's
+            train.csv and train_images/<patient>/<image>.dcm or .png under --data), cancer by the
+            linear probe on a seeded 85/15 patient split (bACC, AUC, sensitivity, specificity);
+            writes eval-rsna.json and report.md's RSNA section
   predict   zero-shot density (A–D) and BI-RADS (0–6) probabilities of each image (PNG, JPEG or
             DICOM) from a run folder's checkpoint, with evaluation's prompts and preprocessing: a table,
             or with --json one JSON document; --meta sets a prompt's meta field for every image
             (${META_KEYS.join(', ')}; default unknown); an unreadable image is named on stderr,
             the others are still scored, and the exit status is 1
   synth     write N synthetic screening studies (4 images each, 16-bit PNG) with EMBED-format
-            metadata.csv and clinical.csv under DIR (defaults: 1000 studies, 224 px, seed 0)`;
+            metadata.csv and clinical.csv under DIR (defaults: 1000 studies, 224 px, seed 0);
+            --format rsna: N patients in RSNA's Kaggle layout (train.csv, train_images/, DICOM or
+            with --images png 16-bit PNG), cancer as a visible mass in 30 % of the patients`;
 
 const num = (cmd: string, name: string, v: string) => {
   const n = Number(v);
@@ -182,12 +189,24 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'eval') {
     const { values } = parseArgs({
       args: rest,
-      options: { run: { type: 'string' }, weights: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'test' }, pooling: { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, device: { type: 'string' } },
+      options: { run: { type: 'string' }, weights: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'test' }, pooling: { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, device: { type: 'string' },
+        dataset: { type: 'string', default: 'embed' } },
     });
     if (!values.run) throw new RangeError('mamakit eval: --run DIR is required (the folder pretrain wrote)');
+    if (values.dataset !== 'embed' && values.dataset !== 'rsna') throw new RangeError(`mamakit eval: --dataset must be embed or rsna, got ${values.dataset}`);
     if (values.split !== 'test' && values.split !== 'val') throw new RangeError(`mamakit eval: --split must be test or val, got ${values.split}`);
     const probeSteps = values['probe-steps'] === undefined ? undefined : num('eval', 'probe-steps', values['probe-steps']);
     const probeLr = values['probe-lr'] === undefined ? undefined : num('eval', 'probe-lr', values['probe-lr']);
+    if (values.dataset === 'rsna') {
+      if (!values.data) throw new RangeError('mamakit eval: --dataset rsna needs --data DIR (the folder holding train.csv and train_images/)');
+      if (values.split !== 'test') throw new RangeError(`mamakit eval: --dataset rsna has a train and a test split only; --split ${values.split} does not apply`);
+      if (values.pooling !== undefined) throw new RangeError('mamakit eval: --pooling is for zero-shot prompts; --dataset rsna has no zero-shot');
+      const m = await runEvalRsna(values.run, { data: values.data, weights: values.weights, probeSteps, probeLr, device: device('eval', values.device) as 'cpu' | 'cuda' | undefined });
+      const f = (k: string) => m[k]?.toFixed(3) ?? '—', row = (key: string) => `bACC ${f(`${key}_bacc`)} AUC ${f(`${key}_auc`)} sensitivity ${f(`${key}_sens`)} specificity ${f(`${key}_spec`)}`;
+      console.log(`rsna test (${m.rsna_test_images} images, ${m.rsna_test_cancer} cancer): linear probe 100 %: ${row('rsna_probe100_cancer')}; ` +
+        `random-init encoder: ${row('rsna_random_probe100_cancer')}; report in ${values.run}/report.md`);
+      return 0;
+    }
     const m = await runEval(values.run, { weights: values.weights, data: values.data, split: values.split, pooling: pooling('eval', values.pooling), probeSteps, probeLr,
       device: device('eval', values.device) as 'cpu' | 'cuda' | undefined });
     const f = (k: string) => m[k]?.toFixed(3) ?? '—';
@@ -205,14 +224,25 @@ async function main(argv: string[]): Promise<number> {
     return predict(values.run, positionals, { weights: values.weights, device: device('predict', values.device) as 'cpu' | 'cuda' | undefined, meta: metaOf(values.meta ?? []), json: !!values.json });
   }
   if (cmd === 'synth') {
-    const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, studies: { type: 'string', default: '1000' }, size: { type: 'string', default: '224' }, seed: { type: 'string', default: '0' } } });
+    const { values } = parseArgs({
+      args: rest,
+      options: { out: { type: 'string' }, studies: { type: 'string', default: '1000' }, size: { type: 'string', default: '224' }, seed: { type: 'string', default: '0' }, format: { type: 'string', default: 'embed' }, images: { type: 'string' } },
+    });
     const int = (name: string, v: string | undefined, lo: number, hi: number) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < lo || n > hi) throw new RangeError(`mamakit synth: --${name} must be an integer in [${lo}, ${hi}], got ${v}`);
       return n;
     };
     if (!values.out) throw new RangeError('mamakit synth: --out DIR is required');
+    if (values.format !== 'embed' && values.format !== 'rsna') throw new RangeError(`mamakit synth: --format must be embed or rsna, got ${values.format}`);
+    if (values.images !== undefined && (values.format !== 'rsna' || (values.images !== 'dcm' && values.images !== 'png')))
+      throw new RangeError(`mamakit synth: --images takes dcm or png, with --format rsna only; got --images ${values.images} with --format ${values.format}`);
     const o = { out: values.out, studies: int('studies', values.studies, 1, 10_000_000), size: int('size', values.size, 16, 4096), seed: int('seed', values.seed, 0, 2 ** 31 - 1) };
+    if (values.format === 'rsna') {
+      const r = await generateRsna({ out: o.out, patients: o.studies, size: o.size, seed: o.seed, images: values.images as 'dcm' | 'png' | undefined });
+      console.log(`wrote ${r.images} images (${r.cancer} with cancer) of ${o.studies} patients (${o.size} px) in RSNA's layout to ${o.out} in ${r.seconds.toFixed(1)} s`);
+      return 0;
+    }
     const r = await generateStudies(o);
     console.log(`wrote ${r.images} images of ${o.studies} studies (${o.size} px) to ${o.out} in ${r.seconds.toFixed(1)} s`);
     return 0;

@@ -22,6 +22,8 @@ export interface EmbedImage {
   split: 'train' | 'val' | 'test';
   /** indices of the other images of the same study */
   mates: number[];
+  /** RSNA's binary label (loadRsna); EMBED images have none */
+  cancer?: 0 | 1;
 }
 
 export interface EmbedReport {
@@ -30,9 +32,10 @@ export interface EmbedReport {
   skipped: Record<string, number>;
 }
 
-type Row = Record<string, string>;
+export type Row = Record<string, string>;
 
-function readTable(path: string, columns: readonly string[], what: string): Row[] {
+/** A CSV file as rows keyed by header; throws naming `what`, the file and a missing column. */
+export function readTable(path: string, columns: readonly string[], what: string): Row[] {
   let rows: Row[];
   try {
     rows = parse(readFileSync(path), { columns: true, skip_empty_lines: true, relax_column_count: true, bom: true }) as Row[];
@@ -52,7 +55,7 @@ const CALC_TYPE: Record<string, string> = { A: 'amorphous', P: 'pleomorphic', C:
 const CALC_DISTR: Record<string, string> = { G: 'grouped', C: 'clustered', L: 'linear', S: 'segmental', R: 'regional', D: 'diffuse' };
 
 /** FNV-1a then murmur3's finaliser: a seeded, well-mixed hash of a patient id in [0, 1). */
-function hash(s: string, seed: number): number {
+export function hash(s: string, seed: number): number {
   let h = (0x811c9dc5 ^ Math.imul(seed + 1, 0x9e3779b1)) >>> 0;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   h ^= h >>> 16;

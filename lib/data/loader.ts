@@ -102,7 +102,8 @@ export class Loader {
   // Holds the event loop open until close(): awaiting a batch must never find it empty (worker
   // replies arrive on their own, unreferenced handles; a test runner saw the process end early).
   private readonly keepAlive = setInterval(() => {}, 1 << 30);
-  constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer, readonly o: LoaderOptions) {
+  /** tokenizer null: images only, no captions (ids and lens zero; RSNA has no report) */
+  constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer | null, readonly o: LoaderOptions) {
     this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), o.cacheBytes, o.jitter);
     const byStudy = new Map<string, number[]>();
     images.forEach((im, i) => (byStudy.get(im.study) ?? byStudy.set(im.study, []).get(im.study)!).push(i));
@@ -168,10 +169,12 @@ export class Loader {
     ok.forEach((j, k) => {
       batch.images.set(j.a!, k * S * S);
       if (batch.views) batch.views.set(j.b!, k * S * S);
-      const e = this.tokenizer.encode(caption(j.fields), L);
-      batch.ids.set(e.ids, k * L);
-      batch.lens[k] = e.length;
-      batch.sentences.push(e.sentences);
+      if (this.tokenizer) {
+        const e = this.tokenizer.encode(caption(j.fields), L);
+        batch.ids.set(e.ids, k * L);
+        batch.lens[k] = e.length;
+        batch.sentences.push(e.sentences);
+      } else batch.sentences.push(new Int32Array(0));
       batch.index[k] = j.i;
       batch.density[k] = this.images[j.i].fields.density;
       batch.birads[k] = this.images[j.i].fields.birads;

@@ -40,6 +40,22 @@ export function macroAuc(labels: ArrayLike<number>, scores: ArrayLike<number>[],
   return k ? s / k : 0;
 }
 
+/**
+ * Binary sensitivity (recall of class 1) and specificity (recall of class 0) of predictions;
+ * NaN where the labels have no positives (sensitivity) or no negatives (specificity).
+ */
+export function sensitivitySpecificity(labels: ArrayLike<number>, pred: ArrayLike<number>): { sensitivity: number; specificity: number } {
+  if (labels.length !== pred.length) throw new RangeError(`sensitivitySpecificity: ${labels.length} labels but ${pred.length} predictions`);
+  let tp = 0, p = 0, tn = 0, n = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i], q = pred[i];
+    if ((y !== 0 && y !== 1) || (q !== 0 && q !== 1)) throw new RangeError(`sensitivitySpecificity: row ${i} has label ${y} and prediction ${q}; both must be 0 or 1`);
+    if (y === 1) (p += 1), (tp += q);
+    else (n += 1), (tn += 1 - q);
+  }
+  return { sensitivity: p ? tp / p : NaN, specificity: n ? tn / n : NaN };
+}
+
 export interface Features {
   /** [N, E] global image features (unit rows) */
   image: Float32Array[];
@@ -54,7 +70,7 @@ export async function imageFeatures(model: Mama, loader: Loader): Promise<Featur
 }
 
 /** The same, for several models in one pass over the loader (each image decoded once). */
-async function featuresOfModels(models: Mama[], loader: Loader): Promise<Features[]> {
+export async function featuresOfModels(models: Mama[], loader: Loader): Promise<Features[]> {
   const was = models.map((m) => m.training);
   for (const m of models) m.training = false;
   try {

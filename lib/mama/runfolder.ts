@@ -1,6 +1,7 @@
 // runfolder.ts: what a run folder shows a person: loss.svg and metrics.svg (line plots drawn as
 // SVG, no dependency) and report.md with the paper's table layout (MAMA.md §7): zero-shot and
-// linear-probe rows, the random-init row, and the CLIP-only row when that run exists beside it.
+// linear-probe rows, the random-init row, and the CLIP-only row when that run exists beside it;
+// the RSNA section (`mamakit eval --dataset rsna`) when eval-rsna.json is there.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -75,5 +76,36 @@ export function writeReport(out: string, o: { title: string; summary: string; me
     md += row(`${name}: linear probe 100 %`, c, 'probe100');
   }
   md += '\nbACC: balanced accuracy (chance 25 % for density, 14.3 % for BI-RADS); AUC: macro one-vs-rest on the softmax over the classes.\n';
+  const rsna = join(out, 'eval-rsna.json'); // `mamakit eval --dataset rsna` wrote it: its section stays
+  if (existsSync(rsna)) md += `\n${rsnaSection(JSON.parse(readFileSync(rsna, 'utf8')) as Record<string, number>)}`;
   writeFileSync(join(out, 'report.md'), md);
+}
+
+const RSNA_HEADING = '## RSNA Screening Mammography';
+
+/** report.md's RSNA section (MAMA.md §6: binary cancer, linear probe), from eval-rsna.json's keys. */
+export function rsnaSection(m: Record<string, number>): string {
+  const cells = (key: string) => `| ${['bacc', 'auc', 'sens', 'spec'].map((k) => pct(m[`${key}_cancer_${k}`])).join(' | ')} |`;
+  let md = `${RSNA_HEADING} (cancer, out of domain)\n\n`;
+  md += `Patient-level 85/15 split stratified by cancer: ${m.rsna_train_images} training images (${m.rsna_train_cancer} cancer), ${m.rsna_test_images} test images (${m.rsna_test_cancer} cancer)`;
+  md += `; ${m.rsna_unreadable ?? 0} unreadable images and ${m.rsna_skipped_rows ?? 0} unusable table rows left out.\n\n`;
+  md += '| RSNA test split | bACC | AUC | sensitivity | specificity |\n|---|---|---|---|---|\n';
+  for (const f of [1, 10, 100]) md += `| linear probe ${f} % ${cells(`rsna_probe${f}`)}\n`;
+  if (m.rsna_random_probe100_cancer_bacc !== undefined) md += `| random-init encoder, linear probe 100 % ${cells('rsna_random_probe100')}\n`;
+  // Full fine-tune rows (rsna_finetune…) go here once evaluateRsna runs them.
+  md += '\nbACC: balanced accuracy (chance 50 %); AUC of the cancer probability; sensitivity and specificity of the argmax.\n';
+  return md;
+}
+
+/** Puts the RSNA section into report.md (replacing the one there; a report.md of its own when the run has none). */
+export function writeRsnaSection(out: string, m: Record<string, number>): void {
+  const path = join(out, 'report.md');
+  let md = existsSync(path) ? readFileSync(path, 'utf8') : '# MaMA evaluation\n';
+  const at = md.indexOf(RSNA_HEADING);
+  if (at >= 0) {
+    const next = md.indexOf('\n## ', at + RSNA_HEADING.length);
+    md = md.slice(0, at) + (next >= 0 ? md.slice(next + 1) : '');
+  }
+  md = `${md.trimEnd()}\n\n${rsnaSection(m)}`;
+  writeFileSync(path, md);
 }

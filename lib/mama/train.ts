@@ -289,7 +289,7 @@ function formatTime(s: number): string {
   return m ? `${m} min ${Math.round(s - 60 * m)} s` : `${Math.ceil(s)} s`;
 }
 
-function checkConfig(cfg: TrainConfig): void {
+export function checkConfig(cfg: TrainConfig): void {
   for (const k of ['steps', 'batch', 'accum', 'checkpointEvery'] as const)
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 1)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 1, got ${cfg[k]}`);
   for (const k of ['warmup', 'lateStep', 'evalEvery', 'probeSteps', 'seed'] as const)

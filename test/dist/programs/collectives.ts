@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dist, Tensor, type Device } from 'mamakit';
-import { range, rankInput, sizes, toBase64 } from '../inputs.js';
+import { bigSize, hash, range, rankInput, sizes, toBase64, worstSumError } from '../inputs.js';
 
 const [device, outDir] = process.argv.slice(2) as [Device, string];
 const c = dist.init({ timeout: 30 });
@@ -19,7 +19,8 @@ if (device === 'cuda') {
   out.bf16 = toBase64(c.allReduce(t('bf16', sizes.bf16, 'bf16')).toArray());
   out.f16 = toBase64(c.allReduce(t('f16', sizes.f16, 'f16'), 'mean').toArray());
 }
-out.big = toBase64(c.allReduce(t('big', sizes.big)).toArray());
+const big = c.allReduce(t('big', bigSize)).toArray();
+out.big = { hash: hash(big), worst: worstSumError(big, 'big', c.size) };
 out.arena = toBase64(c.allReduceRange(t('arena', sizes.arena), range.offset, range.length).toArray());
 const g = c.allGather(t('gather', sizes.gather[0] * sizes.gather[1], 'f32', [...sizes.gather]));
 out.gatherShape = g.shape;

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backends, cudaStatus, dist, Tensor } from 'mamakit';
-import { assertIdentical, throwsNamed } from '../helpers/index.js';
+import { assertIdentical, Rng, throwsNamed } from '../helpers/index.js';
+import { native } from '../../lib/native.js';
 import { bigSize, fromBase64, range, rankInput, sizes } from './inputs.js';
 
 const test = suite('dist');
@@ -175,6 +176,29 @@ test('one process without mpirun: size 1, collectives are identities (allGather 
     c.barrier();
     throwsNamed(() => c.broadcast(x, 1), RangeError, /broadcast: root must be an integer in \[0, 0\], got 1/);
   }
+});
+
+test('one process: 5 000 random argument lists into the dist bindings throw TypeError or RangeError naming the op, or run', () => {
+  dist.init();
+  const rng = new Rng(21);
+  const disposed = Tensor.fromArray(f32([1, 2]), [2]);
+  disposed.dispose();
+  const junk = [undefined, null, 0, -1, 1, 2, NaN, Infinity, 1.5, 2 ** 60, 'sum', 'mean', 'max', '', true, {}, [], new Float32Array(3), disposed.native];
+  const draw = () => (rng.next() < 0.4 ? Tensor.fromArray(rng.randn(6), rng.pick([[6], [2, 3], [1, 6]])).native : rng.pick(junk));
+  const ops = { distAllReduce: 'allReduce', distAllGather: 'allGather', distBroadcast: 'broadcast', distBarrier: 'barrier' } as const;
+  const surface = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+  let threw = 0;
+  for (let i = 0; i < 5000; i++) {
+    const name = rng.pick(Object.keys(ops)) as keyof typeof ops;
+    try {
+      surface[name](...Array.from({ length: rng.int(0, 5) }, draw));
+    } catch (e) {
+      threw++;
+      assert.ok(e instanceof TypeError || e instanceof RangeError, `${name}: ${(e as Error).constructor.name}: ${(e as Error).message}`);
+      assert.ok((e as Error).message.startsWith(`${ops[name]}: `), `${name}: the message does not name the op: ${(e as Error).message}`);
+    }
+  }
+  assert.ok(threw > 2000, `only ${threw} calls threw`);
 });
 
 needs(noNccl, 'NCCL: the collectives on CUDA tensors, one rank per GPU', () => {

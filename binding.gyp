@@ -1,5 +1,5 @@
-# binding.gyp: the node-gyp build of mamakit.node, CPU backend only (the CUDA backend is
-# built by CMakeLists.txt). `npx node-gyp rebuild` produces build/Release/mamakit.node.
+# binding.gyp: the node-gyp build of mamakit.node, CPU backend only (the CUDA and MPI libraries
+# are built by CMakeLists.txt). `npx node-gyp rebuild` produces build/Release/mamakit.node.
 # As in CMakeLists.txt, the op files are compiled three times (scalar, AVX2, AVX-512) into
 # static libraries and the addon picks one per call at run time.
 {
@@ -43,14 +43,14 @@
         "native/addon/dropout.cpp", "native/addon/optim.cpp", "native/addon/patch_embed.cpp",
         "native/addon/pos_interp.cpp", "native/addon/attention.cpp",
         "native/addon/clip_loss.cpp", "native/addon/nt_xent.cpp", "native/addon/local_align.cpp", "native/addon/relu.cpp",
-        "native/addon/copy.cpp", "native/addon/axpy.cpp",
+        "native/addon/copy.cpp", "native/addon/axpy.cpp", "native/addon/dist.cpp",
         "native/cpu/alloc.cpp", "native/cpu/isa.cpp", "native/cpu/threadpool.cpp", "native/cpu/dispatch.cpp",
         "native/cpu/matmul.cpp", "native/cpu/matmul_avx2.cpp", "native/cpu/matmul_avx512.cpp",
         "native/cpu/patch_embed.cpp", "native/cpu/clip_loss.cpp", "native/cpu/nt_xent.cpp",
         "native/cpu/local_align_loss.cpp",
         "native/cpu/backend.cpp"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/dist"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "MK_BUILD_SYSTEM=\"node-gyp\""],
       "cflags_cc": ["<@(cpu_flags)"],
       "libraries": ["-ldl", "-lpthread"]

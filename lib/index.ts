@@ -7,3 +7,4 @@ export * as optim from './optim/index.js';
 export * as io from './io/safetensors.js';
 export * as data from './data/index.js';
 export * as mama from './mama/index.js';
+export * as dist from './dist/index.js';

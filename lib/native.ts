@@ -73,6 +73,24 @@ export interface BuildInfo {
   cpu: string;
 }
 
+export interface DistStatus {
+  /** libmamakit_mpi.so: found beside the addon (MAMAKIT_MPI_LIB names another); detail: its path,
+   *  the MPI library once initialised, or why it is missing */
+  mpi: { built: boolean; detail: string };
+  /** NCCL entries in the CUDA library in use (false without CUDA), libnccl.so.2 opened by them;
+   *  detail: the NCCL version and path, or why it cannot be used */
+  nccl: { built: boolean; available: boolean; detail: string };
+}
+
+export interface DistInfo {
+  rank: number;
+  size: number;
+  /** rank among the processes on this host (the GPU it uses) */
+  localRank: number;
+  backend: 'mpi' | 'single';
+  detail: string;
+}
+
 export interface NativeAddon {
   NativeTensor: NativeTensorConstructor;
   backends(): Device[];
@@ -156,6 +174,22 @@ export interface NativeAddon {
   ntXent(z0: NativeTensor, z1: NativeTensor, temperature: number): [NativeTensor, NativeTensor, NativeTensor];
   /** Returns [loss, dLocalScale (f32 [1] each), dPatches, dSentences, dPatchesAll | null, dSentencesAll | null]. */
   localAlignLoss(patches: NativeTensor, sentences: NativeTensor, counts: Int32Array, localScale: number | NativeTensor, patchesAll: NativeTensor | null, sentencesAll: NativeTensor | null, countsAll: Int32Array | null, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
+  /** The collective backends this build has and can load. */
+  distStatus(): DistStatus;
+  /** Starts MPI (mpi true; Error when the MPI library is missing) or one process; once. */
+  distInit(mpi: boolean, timeoutS: number): DistInfo;
+  /** In place over [offset, offset + length) (default: all); returns t. Every rank must call the same
+   *  (RangeError on every rank when they differ); Error when the transport fails or times out. */
+  distAllReduce(t: NativeTensor, op: 'sum' | 'mean', offset?: number, length?: number): NativeTensor;
+  /** t [n, …] → [size·n, …], every rank's t in rank order. */
+  distAllGather(t: NativeTensor): NativeTensor;
+  /** t overwritten with root's t; returns t. */
+  distBroadcast(t: NativeTensor, root: number): NativeTensor;
+  distBarrier(): void;
+  /** Writes message to stderr; under MPI ends every rank (does not return); one process: returns. */
+  distAbort(message: string, code: number): void;
+  /** Ends the communicators (a rank that finished normally; every rank must). */
+  distFinalize(): void;
   flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor, NativeTensor];
 }
 

@@ -8,13 +8,8 @@
 #include <mutex>
 
 namespace mk {
-namespace {
 
-Device g_devices[kNumDevices];
-std::string g_cuda_status = "not loaded";
-bool g_cuda_built = false;
-
-std::string self_dir() {
+std::string addon_dir() {
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(&init_devices), &info) && info.dli_fname) {
     std::string p = info.dli_fname;
@@ -24,9 +19,16 @@ std::string self_dir() {
   return ".";
 }
 
+namespace {
+
+Device g_devices[kNumDevices];
+std::string g_cuda_status = "not loaded";
+bool g_cuda_built = false;
+void* g_cuda_lib = nullptr;
+
 void load_cuda() {
   const char* env_path = std::getenv("MAMAKIT_CUDA_LIB");
-  const std::string path = env_path ? env_path : self_dir() + "/libmamakit_cuda.so";
+  const std::string path = env_path ? env_path : addon_dir() + "/libmamakit_cuda.so";
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     g_cuda_status = "not built: " + path + " not found (rebuild with nvcc on PATH)";
@@ -61,6 +63,7 @@ void load_cuda() {
     return;
   }
   g_devices[kCuda] = {be, ctx};
+  g_cuda_lib = lib;
   g_cuda_status = be->describe(ctx);
 }
 
@@ -84,5 +87,6 @@ const char* device_name(DeviceId id) { return id == kCuda ? "cuda" : "cpu"; }
 const std::string& cuda_status() { return g_cuda_status; }
 bool cuda_emulated() { return device_available(kCuda) && g_cuda_status.rfind("emulated", 0) == 0; }
 bool cuda_built() { return g_cuda_built; }
+void* cuda_library() { return g_cuda_lib; }
 
 }  // namespace mk

@@ -25,5 +25,10 @@ const std::string& cuda_status();
 // The CUDA backend in use is the emulated library (native/cuda/emu): never a GPU, never timed.
 bool cuda_emulated();
 bool cuda_built();
+// The folder of mamakit.node, where the optional libraries are looked for.
+std::string addon_dir();
+// The dlopen handle of the CUDA library in use (for its other entries, e.g. NCCL's); null when
+// CUDA is unavailable.
+void* cuda_library();
 
 }  // namespace mk

@@ -23,7 +23,10 @@ namespace mk {
   X(interpolatePos, PosInterp) X(interpolatePosBackward, PosInterpBackward)                   \
   X(flashAttention, Attention) X(flashAttentionBackward, AttentionBackward)                   \
   X(relu, Relu) X(reluBackward, ReluBackward)                                                 \
-  X(clipLoss, ClipLoss) X(ntXent, NtXent) X(localAlignLoss, LocalAlign)
+  X(clipLoss, ClipLoss) X(ntXent, NtXent) X(localAlignLoss, LocalAlign)                     \
+  X(distStatus, DistStatus) X(distInit, DistInit) X(distAllReduce, DistAllReduce)             \
+  X(distAllGather, DistAllGather) X(distBroadcast, DistBroadcast) X(distBarrier, DistBarrier) \
+  X(distAbort, DistAbort) X(distFinalize, DistFinalize)
 
 #define MK_DECLARE_BINDING(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);
 MK_ADDON_OPS(MK_DECLARE_BINDING)

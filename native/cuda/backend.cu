@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -64,28 +65,47 @@ mk_status check(cudaError_t e, const char* what) {
 
 namespace {
 
+// One GPU per process: MAMAKIT_CUDA_DEVICE when set, else the local rank that the launcher
+// (Open MPI, MPICH, Slurm, torchrun) puts in the environment, modulo the devices; else 0.
+int pick_device() {
+  auto number = [](const char* name) {
+    const char* v = std::getenv(name);
+    char* end = nullptr;
+    const long r = v && *v ? std::strtol(v, &end, 10) : -1;
+    return r >= 0 && !*end && r < 1 << 20 ? int(r) : -1;
+  };
+  if (number("MAMAKIT_CUDA_DEVICE") >= 0) return number("MAMAKIT_CUDA_DEVICE");
+  int n = 1;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1) n = 1;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"})
+    if (number(name) >= 0) return number(name) % n;
+  return 0;
+}
+
 mk_status cu_create(mk_context** out) {
   auto* ctx = new (std::nothrow) mk_context();
   if (!ctx) return fail(MK_ERR_OOM, "out of host memory");
-  mk_status s = check(cudaSetDevice(0), "cudaSetDevice");
+  ctx->device = pick_device();
+  mk_status s = check(cudaSetDevice(ctx->device), "cudaSetDevice");
   if (s == MK_OK) s = check(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "cudaStreamCreate");
   // Freed blocks stay in the pool for the next allocation on the stream: the tape frees
   // activations every step, and a release to the driver would synchronise.
   uint64_t keep = UINT64_MAX;
-  if (s == MK_OK) s = check(cudaDeviceGetDefaultMemPool(&ctx->pool, 0), "cudaDeviceGetDefaultMemPool");
+  if (s == MK_OK) s = check(cudaDeviceGetDefaultMemPool(&ctx->pool, ctx->device), "cudaDeviceGetDefaultMemPool");
   if (s == MK_OK) s = check(cudaMemPoolSetAttribute(ctx->pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
   if (s != MK_OK) {
     delete ctx;
     return s;
   }
   cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
-    char buf[320];
+  if (cudaGetDeviceProperties(&prop, ctx->device) == cudaSuccess) {
+    char buf[340];
     std::snprintf(buf, sizeof(buf), "%s, sm_%d%d, %.0f GiB", prop.name, prop.major, prop.minor,
                   double(prop.totalGlobalMem) / double(1ull << 30));
     ctx->description = buf;
+    if (ctx->device) ctx->description += ", device " + std::to_string(ctx->device);
   } else {
-    ctx->description = "CUDA device 0";
+    ctx->description = "CUDA device " + std::to_string(ctx->device);
   }
   *out = ctx;
   return MK_OK;

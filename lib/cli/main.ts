@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { generateStudies } from '../data/synth.js';
 import { formatBytes, memoryPlan } from '../mama/memory.js';
 import { mamaPresets, type MamaConfig } from '../mama/model.js';
-import { runEval, defaultConfig, pretrain, TINY_AUTHORS_PROBE_STEPS, TINY_FINETUNE_STEPS, type EvalHeadFlags, type TrainConfig } from '../mama/train.js';
+import { runEval, defaultConfig, pretrain, TINY_HEADS, type EvalHeadFlags, type TrainConfig } from '../mama/train.js';
 import { loadRun, META_KEYS, TASK_CLASS_NAMES, type ImageMeta } from '../mama/predict.js';
 import type { Task } from '../mama/evaluate.js';
 
@@ -36,11 +36,12 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md; --probe-protocol authors trains the probe as the authors
             do (augmented images through the frozen encoder every step, batch 72, warm-up, cosine to
-            1e-5, random label fractions; --probe-steps N, default ${TINY_AUTHORS_PROBE_STEPS} on tiny, 8000 on base)
-            instead of on cached features (--probe-steps default 8000); --finetune adds full fine-tune
-            rows (the same protocol with the image encoder training, and from a random-init encoder;
-            --finetune-steps N, default ${TINY_FINETUNE_STEPS} on tiny, 8000 on base; --finetune-lr X, 5e-4);
-            --head-batch N (72) and --head-warmup N (100, or 1/80 of a shorter run) set both
+            1e-5, random label fractions) instead of on cached features; --probe-steps and --probe-lr
+            set the protocol's (cached: 8000, 5e-4; authors: ${TINY_HEADS.probeSteps}, ${TINY_HEADS.probeLr} on tiny, 8000, 5e-4 on base);
+            --finetune adds full fine-tune rows (the same protocol with the image encoder training,
+            and from a random-init encoder; --finetune-steps N, --finetune-lr X: ${TINY_HEADS.finetuneSteps}, ${TINY_HEADS.finetuneLr} on
+            tiny, 8000, 5e-4 on base); --head-batch N (72) and --head-warmup N (100, or 1/80 of a
+            shorter run) set both
   predict   zero-shot density (A–D) and BI-RADS (0–6) probabilities of each image (PNG, JPEG or
             DICOM) from a run folder's checkpoint, with evaluation's prompts and preprocessing: a table,
             or with --json one JSON document; --meta sets a prompt's meta field for every image

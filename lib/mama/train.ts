@@ -60,12 +60,13 @@ export interface TrainConfig {
   probeSteps: number;
   probeLr: number;
   /**
-   * the linear probe's protocol (MAMA.md §6): 'cached' features (the fast default) or 'authors'
-   * (augmented images through the frozen encoder every step, batch headBatch, authorsProbeSteps
-   * steps, probeLr with warm-up and cosine to 1e-5)
+   * the linear probe's protocol (MAMA.md §6): 'cached' features (the fast default: probeSteps,
+   * probeLr) or 'authors' (augmented images through the frozen encoder every step: authorsProbeSteps
+   * SGD steps of headBatch images, authorsProbeLr after headWarmup steps, cosine to 1e-5)
    */
   probeProtocol?: ProbeProtocol;
   authorsProbeSteps?: number;
+  authorsProbeLr?: number;
   /** add the full fine-tune rows (MAMA.md §6: every image-encoder weight trains) to the evaluation */
   finetune?: boolean;
   finetuneSteps?: number;
@@ -95,8 +96,11 @@ export function precisionOf(cfg: Pick<TrainConfig, 'precision' | 'device'>): Pre
   return cfg.precision ?? (cfg.device === 'cuda' ? 'bf16' : 'f32');
 }
 
-/** The tiny preset's steps of the protocols on augmented images (minutes on 2 cores; README). */
-export const TINY_AUTHORS_PROBE_STEPS = 300, TINY_FINETUNE_STEPS = 100;
+/**
+ * The tiny preset's settings of the protocols on augmented images: minutes on 2 cores instead of
+ * the paper's hours, and a learning rate that trains the head in that many steps (README).
+ */
+export const TINY_HEADS = { probeSteps: 100, probeLr: 5e-2, finetuneSteps: 40, finetuneLr: 5e-2 };
 
 /** The warm-up of a head trained for `steps`: the one given, else 100 or 1/80 of a shorter run. */
 export function headWarmup(cfg: Pick<TrainConfig, 'headWarmup'>, steps: number): number {
@@ -115,8 +119,8 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     probeSteps: 8000, probeLr: 5e-4, pooling: 'mean',
     // The protocols on augmented images run behind `mamakit eval --probe-protocol authors` / `--finetune`:
     // the paper's 8000 steps of 72 images through the encoder take hours on a CPU (README).
-    probeProtocol: 'cached', authorsProbeSteps: tiny ? TINY_AUTHORS_PROBE_STEPS : 8000, finetune: false, finetuneSteps: tiny ? TINY_FINETUNE_STEPS : 8000,
-    finetuneLr: 5e-4, headBatch: 72, headWarmup: null,
+    probeProtocol: 'cached', authorsProbeSteps: tiny ? TINY_HEADS.probeSteps : 8000, authorsProbeLr: tiny ? TINY_HEADS.probeLr : 5e-4,
+    finetune: false, finetuneSteps: tiny ? TINY_HEADS.finetuneSteps : 8000, finetuneLr: tiny ? TINY_HEADS.finetuneLr : 5e-4, headBatch: 72, headWarmup: null,
   };
 }
 
@@ -317,11 +321,12 @@ function checkConfig(cfg: TrainConfig): void {
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 0, got ${cfg[k]}`);
   if (cfg.maxGradNorm != null && !(cfg.maxGradNorm > 0 && Number.isFinite(cfg.maxGradNorm))) throw new RangeError(`pretrain: maxGradNorm must be a finite number > 0 or null, got ${cfg.maxGradNorm}`);
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
+  for (const k of ['authorsProbeLr', 'finetuneLr'] as const)
+    if (cfg[k] !== undefined && !(cfg[k]! >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
   for (const k of ['authorsProbeSteps', 'finetuneSteps', 'headBatch'] as const)
     if (cfg[k] !== undefined && !(Number.isInteger(cfg[k]) && cfg[k]! >= 1)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 1, got ${cfg[k]}`);
   if (cfg.headWarmup != null && !(Number.isInteger(cfg.headWarmup) && cfg.headWarmup >= 0)) throw new RangeError(`pretrain: headWarmup must be an integer ≥ 0 or null, got ${cfg.headWarmup}`);
-  if (cfg.finetuneLr !== undefined && !(cfg.finetuneLr >= 0 && Number.isFinite(cfg.finetuneLr))) throw new RangeError(`pretrain: finetuneLr must be a finite number ≥ 0, got ${cfg.finetuneLr}`);
   if (cfg.probeProtocol !== undefined && cfg.probeProtocol !== 'cached' && cfg.probeProtocol !== 'authors') throw new RangeError(`pretrain: probeProtocol must be cached or authors, got ${cfg.probeProtocol}`);
   if (cfg.finetune !== undefined && typeof cfg.finetune !== 'boolean') throw new RangeError(`pretrain: finetune must be true or false, got ${cfg.finetune}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
@@ -339,7 +344,7 @@ function headOptions(cfg: TrainConfig): Pick<EvalOptions, 'probeProtocol' | 'aut
   const probeSteps = cfg.authorsProbeSteps ?? 8000, finetuneSteps = cfg.finetuneSteps ?? 8000, batch = cfg.headBatch ?? 72;
   return {
     probeProtocol: cfg.probeProtocol ?? 'cached', finetune: cfg.finetune ?? false,
-    authorsProbe: { steps: probeSteps, lr: cfg.probeLr, batch, warmup: headWarmup(cfg, probeSteps) },
+    authorsProbe: { steps: probeSteps, lr: cfg.authorsProbeLr ?? 5e-4, batch, warmup: headWarmup(cfg, probeSteps) },
     finetuneOptions: { steps: finetuneSteps, lr: cfg.finetuneLr ?? 5e-4, batch, warmup: headWarmup(cfg, finetuneSteps) },
   };
 }
@@ -411,9 +416,10 @@ export async function runEval(run: string, o: { weights?: string; data?: string;
   if (o.data) cfg.data = o.data;
   if (o.pooling) cfg.pooling = o.pooling;
   if (o.probeProtocol !== undefined) cfg.probeProtocol = o.probeProtocol;
-  // --probe-steps is the steps of the protocol run: the cached probe's or the authors'.
-  if (o.probeSteps !== undefined) cfg[cfg.probeProtocol === 'authors' ? 'authorsProbeSteps' : 'probeSteps'] = o.probeSteps;
-  if (o.probeLr !== undefined) cfg.probeLr = o.probeLr;
+  // --probe-steps and --probe-lr set the probe of the protocol run: the cached one's or the authors'.
+  const authors = cfg.probeProtocol === 'authors';
+  if (o.probeSteps !== undefined) cfg[authors ? 'authorsProbeSteps' : 'probeSteps'] = o.probeSteps;
+  if (o.probeLr !== undefined) cfg[authors ? 'authorsProbeLr' : 'probeLr'] = o.probeLr;
   for (const k of ['finetune', 'finetuneSteps', 'finetuneLr', 'headBatch', 'headWarmup'] as const) if (o[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = o[k];
   checkConfig(cfg);
   const model = loadRunModel(cfg, o.weights ?? join(run, 'checkpoint', 'model.safetensors'), device, 'eval');

@@ -229,7 +229,7 @@ test('mamakit eval --probe-protocol authors --finetune: the rows, eval.json and 
   assert.match(r.stderr, /probe100_density: bACC \d\.\d{3}, AUC \d\.\d{3} \(3 steps/);
   assert.match(r.stderr, /random_finetune100_birads: bACC \d\.\d{3}, AUC \d\.\d{3} \(2 steps/);
   const report = readFileSync(join(c.out, 'report.md'), 'utf8');
-  assert.match(report, /linear probe: the authors' protocol \(augmented images through the frozen encoder every step\), 3 SGD steps of 8, warm-up 1, lr 0\.0005 cosine to 1e-5/);
+  assert.match(report, /linear probe: the authors' protocol \(augmented images through the frozen encoder every step\), 3 SGD steps of 8, warm-up 1, lr 0\.05 cosine to 1e-5/);
   assert.match(report, /full fine-tune: 2 SGD steps of 8, warm-up 1/);
   assert.match(report, /\| full fine-tune 10 % \| [\d.]+ \|/);
   assert.match(report, /\| random-init encoder, full fine-tune 100 % \| [\d.]+ \|/);

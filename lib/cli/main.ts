@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { generateRsna, generateStudies } from '../data/synth.js';
 import { formatBytes, memoryPlan } from '../mama/memory.js';
 import { mamaPresets, type MamaConfig } from '../mama/model.js';
-import { runEval, defaultConfig, pretrain, type TrainConfig } from '../mama/train.js';
+import { runEval, defaultConfig, pretrain, TINY_HEADS, type EvalHeadFlags, type TrainConfig } from '../mama/train.js';
 import { runEvalRsna } from '../mama/rsna_eval.js';
 import { loadRun, META_KEYS, TASK_CLASS_NAMES, type ImageMeta } from '../mama/predict.js';
 import type { Task } from '../mama/evaluate.js';
@@ -15,7 +15,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
                         [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
-                    [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
+                    [--probe-steps N] [--probe-lr X] [--probe-protocol cached|authors] [--finetune]
+                    [--finetune-steps N] [--finetune-lr X] [--head-batch N] [--head-warmup N] [--device cpu|cuda]
        mamakit eval --run DIR --dataset rsna --data DIR [--weights FILE] [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
        mamakit predict --run DIR [--weights FILE] [--device cpu|cuda] [--meta field=value ...] [--json] IMAGE...
        mamakit synth --out DIR [--studies N] [--size S] [--seed K] [--format embed|rsna] [--images dcm|png]
@@ -35,10 +36,18 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             state, activations, peak) for these options and exits without training
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
-            eval-val.json) and report.md; --dataset rsna: RSNA Screening Mammography (Kaggle's
-            train.csv and train_images/<patient>/<image>.dcm or .png under --data), cancer by the
-            linear probe on a seeded 85/15 patient split (bACC, AUC, sensitivity, specificity);
-            writes eval-rsna.json and report.md's RSNA section
+            eval-val.json) and report.md; --probe-protocol authors trains the probe as the authors
+            do (augmented images through the frozen encoder every step, batch 72, warm-up, cosine to
+            1e-5, random label fractions) instead of on cached features; --probe-steps and --probe-lr
+            set the protocol's (cached: 8000, 5e-4; authors: ${TINY_HEADS.probeSteps}, ${TINY_HEADS.probeLr} on tiny, 8000, 5e-4 on base);
+            --finetune adds full fine-tune rows (the same protocol with the image encoder training,
+            and from a random-init encoder; --finetune-steps N, --finetune-lr X: ${TINY_HEADS.finetuneSteps}, ${TINY_HEADS.finetuneLr} on
+            tiny, 8000, 5e-4 on base); --head-batch N (72) and --head-warmup N (100, or 1/80 of a
+            shorter run) set both
+            --dataset rsna: RSNA Screening Mammography (Kaggle's train.csv and
+            train_images/<patient>/<image>.dcm or .png under --data), cancer by the linear probe on a
+            seeded 85/15 patient split (bACC, AUC, sensitivity, specificity); writes eval-rsna.json
+            and report.md's RSNA section
   predict   zero-shot density (A–D) and BI-RADS (0–6) probabilities of each image (PNG, JPEG or
             DICOM) from a run folder's checkpoint, with evaluation's prompts and preprocessing: a table,
             or with --json one JSON document; --meta sets a prompt's meta field for every image
@@ -75,6 +84,31 @@ function dryRun(cfg: TrainConfig): number {
     console.log(`(LoRA adapts the language model given by --text-weights; without it pretrain trains the whole text encoder: peak ${formatBytes(full.peakBytes)})`);
   }
   return 0;
+}
+
+// mamakit eval's flags of the authors' probe and the fine-tune, checked.
+function headFlags(v: Record<string, string | boolean | undefined>): EvalHeadFlags {
+  const out: EvalHeadFlags = {};
+  const p = v['probe-protocol'];
+  if (p !== undefined && p !== 'cached' && p !== 'authors') throw new RangeError(`mamakit eval: --probe-protocol must be cached or authors, got ${p}`);
+  if (p !== undefined) out.probeProtocol = p;
+  if (v.finetune) out.finetune = true;
+  for (const [flag, key, min] of [['finetune-steps', 'finetuneSteps', 1], ['head-batch', 'headBatch', 1], ['head-warmup', 'headWarmup', 0]] as const) {
+    const s = v[flag] as string | undefined;
+    if (s === undefined) continue;
+    const n = num('eval', flag, s);
+    if (!(Number.isInteger(n) && n >= min)) throw new RangeError(`mamakit eval: --${flag} must be an integer ≥ ${min}, got ${s}`);
+    out[key] = n;
+  }
+  if (v['finetune-lr'] !== undefined) {
+    const x = num('eval', 'finetune-lr', v['finetune-lr'] as string);
+    if (!(x >= 0)) throw new RangeError(`mamakit eval: --finetune-lr must be ≥ 0, got ${v['finetune-lr']}`);
+    out.finetuneLr = x;
+  }
+  if ((out.finetuneSteps !== undefined || out.finetuneLr !== undefined) && !out.finetune) throw new RangeError('mamakit eval: --finetune-steps and --finetune-lr need --finetune');
+  if ((out.headBatch !== undefined || out.headWarmup !== undefined) && !out.finetune && out.probeProtocol !== 'authors')
+    throw new RangeError('mamakit eval: --head-batch and --head-warmup need --finetune or --probe-protocol authors');
+  return out;
 }
 
 function metaOf(kvs: string[]): ImageMeta {
@@ -190,6 +224,7 @@ async function main(argv: string[]): Promise<number> {
     const { values } = parseArgs({
       args: rest,
       options: { run: { type: 'string' }, weights: { type: 'string' }, data: { type: 'string' }, split: { type: 'string', default: 'test' }, pooling: { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, device: { type: 'string' },
+        'probe-protocol': { type: 'string' }, finetune: { type: 'boolean' }, 'finetune-steps': { type: 'string' }, 'finetune-lr': { type: 'string' }, 'head-batch': { type: 'string' }, 'head-warmup': { type: 'string' },
         dataset: { type: 'string', default: 'embed' } },
     });
     if (!values.run) throw new RangeError('mamakit eval: --run DIR is required (the folder pretrain wrote)');
@@ -208,10 +243,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const m = await runEval(values.run, { weights: values.weights, data: values.data, split: values.split, pooling: pooling('eval', values.pooling), probeSteps, probeLr,
-      device: device('eval', values.device) as 'cpu' | 'cuda' | undefined });
+      device: device('eval', values.device) as 'cpu' | 'cuda' | undefined, ...headFlags(values) });
     const f = (k: string) => m[k]?.toFixed(3) ?? '—';
     console.log(`${values.split}: zero-shot density bACC ${f('zeroshot_density_bacc')} AUC ${f('zeroshot_density_auc')}, BI-RADS bACC ${f('zeroshot_birads_bacc')} AUC ${f('zeroshot_birads_auc')}; ` +
-      `linear probe 100 %: density bACC ${f('probe100_density_bacc')}, BI-RADS bACC ${f('probe100_birads_bacc')}; ${values.split === 'test' ? `report in ${values.run}/report.md` : `eval-val.json in ${values.run}`}`);
+      `linear probe 100 %: density bACC ${f('probe100_density_bacc')}, BI-RADS bACC ${f('probe100_birads_bacc')}; ` +
+      (values.finetune ? `full fine-tune 100 %: density bACC ${f('finetune100_density_bacc')}, BI-RADS bACC ${f('finetune100_birads_bacc')}; ` : '') +
+      `${values.split === 'test' ? `report in ${values.run}/report.md` : `eval-val.json in ${values.run}`}`);
     return 0;
   }
   if (cmd === 'predict') {

@@ -1,14 +1,16 @@
 // evaluate.ts: MAMA.md §6: zero-shot classification with per-image meta prompts, a linear
 // probe on frozen pooled features (SGD, class-balanced sampling, 1/10/100 % of the labels),
 // balanced accuracy and macro one-vs-rest AUC, and evaluate(), which runs them all on a split.
+import { availableParallelism } from 'node:os';
 import { noGrad } from '../autograd/tape.js';
 import type { EmbedImage } from '../data/embed.js';
-import { Loader } from '../data/loader.js';
+import { ImagePool, Loader } from '../data/loader.js';
 import { zeroShotPrompts, type StudyFields } from '../data/report.js';
 import type { CaptionTokenizer } from '../data/tokenizer.js';
 import { mulberry, shuffle } from '../data/rand.js';
 import { ParamArena } from '../nn/module.js';
 import { Mama, type TextPooling } from './model.js';
+import { trainHead, type HeadOptions } from './finetune.js';
 
 /** Mean over classes present of the per-class recall. */
 export function balancedAccuracy(labels: ArrayLike<number>, pred: ArrayLike<number>, classes: number): number {
@@ -259,7 +261,22 @@ export interface EvalOptions {
   /** a loader over the scored split's images in their order (test transform), kept open by the caller across calls */
   loader?: Loader;
   log?: (line: string) => void;
+  /**
+   * the linear probe's protocol: 'cached' (default: features computed once with the test
+   * transform, linearProbe) or 'authors' (MAMA.md §6: augmented images through the frozen
+   * encoder every step, finetune.ts); the same keys either way
+   */
+  probeProtocol?: ProbeProtocol;
+  /** settings of the authors' probe (the paper's where left out) */
+  authorsProbe?: HeadSettings;
+  /** add the full fine-tune rows finetune{1,10,100}_{task} and random_finetune100_{task} (finetune.ts) */
+  finetune?: boolean;
+  finetuneOptions?: HeadSettings;
 }
+
+export type ProbeProtocol = 'cached' | 'authors';
+/** What a caller sets of a head's training (encoder, fraction and pool are set per row). */
+export type HeadSettings = Omit<HeadOptions, 'encoder' | 'fraction' | 'pool' | 'log' | 'workers'>;
 
 /** A loader over `set` in order with the test transform (no augmentation), as evaluate reads images. */
 export function evalLoader(set: EmbedImage[], tok: CaptionTokenizer, o: Pick<EvalOptions, 'imageSize' | 'maxTokens' | 'workers'>): Loader {
@@ -278,14 +295,17 @@ async function featuresOf(models: Mama[], tok: CaptionTokenizer, set: EmbedImage
 
 /**
  * Zero-shot density and BI-RADS on a split; with `probe`, the linear probe at 1, 10 and 100 %
- * of the training labels and (randomRow) the same probe on a randomly initialised image encoder.
- * Keys: zeroshot_{task}_{bacc,auc}, probe{1,10,100}_{task}_{bacc,auc}, random_probe100_{task}_{bacc,auc}.
+ * of the training labels and (randomRow) the same probe on a randomly initialised image encoder;
+ * with `finetune`, the full fine-tune rows likewise.
+ * Keys: zeroshot_{task}_{bacc,auc}, probe{1,10,100}_{task}_{bacc,auc}, random_probe100_{task}_{bacc,auc},
+ * finetune{1,10,100}_{task}_{bacc,auc}, random_finetune100_{task}_{bacc,auc}.
  */
 export async function evaluate(model: Mama, tok: CaptionTokenizer, images: EmbedImage[], o: EvalOptions & { probes?: boolean }): Promise<Record<string, number>> {
   const log = o.log ?? (() => {});
   const split = o.split ?? 'test', seed = o.seed ?? 0;
   const test = images.filter((i) => i.split === split), train = images.filter((i) => i.split === 'train');
   if (!test.length) throw new RangeError(`evaluate: the ${split} split has no images`);
+  if (o.probeProtocol !== undefined && o.probeProtocol !== 'cached' && o.probeProtocol !== 'authors') throw new RangeError(`evaluate: probeProtocol must be cached or authors, got ${o.probeProtocol}`);
   const m: Record<string, number> = {};
   // The comparison row: the same image encoder at a random initialisation. Its features come
   // from the same passes over the images as the model's.
@@ -308,6 +328,12 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   }
   if (!probes) return m;
   if (!train.length) throw new RangeError('evaluate: the train split has no images for the linear probe');
+  const heads = (kind: 'probe' | 'finetune', settings: HeadSettings = {}) => headRows(models, train, test, tasks, kind, { ...settings, seed: settings.seed ?? seed + 1 }, o, m);
+  if (o.probeProtocol === 'authors') {
+    await heads('probe', o.authorsProbe);
+    if (o.finetune) await heads('finetune', o.finetuneOptions);
+    return m;
+  }
   log(`features of ${train.length} training images; linear probes …\n`);
   const [fr, rr] = await featuresOf(models, tok, train, o);
   const probeRows = (f: { tr: Features; te: Features }, fractions: number[], prefix: string) => {
@@ -323,5 +349,34 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   };
   probeRows({ tr: fr, te: ft }, [0.01, 0.1, 1], '');
   if (withRandom) probeRows({ tr: rr, te: rt }, [1], 'random_');
+  if (o.finetune) await heads('finetune', o.finetuneOptions);
   return m;
+}
+
+/**
+ * The rows of a protocol on augmented images (finetune.ts): `kind` 'probe' (the authors' linear
+ * probe, encoder frozen) or 'finetune' (encoder trained), at 1, 10 and 100 % of the training
+ * labels, and at 100 % on the random-init encoder (models[1]) when there is one. One image pool
+ * for them all, so each image is decoded once.
+ */
+async function headRows(models: Mama[], train: EmbedImage[], test: EmbedImage[], tasks: readonly Task[], kind: 'probe' | 'finetune', settings: HeadSettings, o: EvalOptions, m: Record<string, number>) {
+  const log = o.log ?? (() => {}), pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
+  const encoder = kind === 'probe' ? 'frozen' : 'train';
+  try {
+    for (const task of tasks) {
+      const C = TASK_CLASSES[task], labelled = (set: EmbedImage[]) => set.map((im) => ({ path: im.path, label: taskLabel(im, task) }));
+      const tr = labelled(train), te = labelled(test);
+      const rows: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
+      if (models[1]) rows.push([models[1], 1, 'random_']);
+      for (const [model, fraction, prefix] of rows) {
+        const key = `${prefix}${kind}${Math.round(fraction * 100)}_${task}`, t0 = performance.now();
+        const r = await trainHead(model, tr, te, C, { ...settings, encoder, fraction, pool });
+        m[`${key}_bacc`] = balancedAccuracy(r.labels, r.pred, C);
+        m[`${key}_auc`] = macroAuc(r.labels, r.probs, C);
+        log(`${key}: bACC ${m[`${key}_bacc`].toFixed(3)}, AUC ${m[`${key}_auc`].toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+      }
+    }
+  } finally {
+    await pool.close();
+  }
 }

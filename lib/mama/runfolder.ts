@@ -1,7 +1,8 @@
 // runfolder.ts: what a run folder shows a person: loss.svg and metrics.svg (line plots drawn as
 // SVG, no dependency) and report.md with the paper's table layout (MAMA.md §7): zero-shot and
-// linear-probe rows, the random-init row, and the CLIP-only row when that run exists beside it;
-// the RSNA section (`mamakit eval --dataset rsna`) when eval-rsna.json is there.
+// linear-probe rows, the fine-tune rows when evaluated, the random-init rows, and the CLIP-only
+// row when that run exists beside it; the RSNA section (`mamakit eval --dataset rsna`) when
+// eval-rsna.json is there.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -71,6 +72,8 @@ export function writeReport(out: string, o: { title: string; summary: string; me
   md += row('zero-shot', m, 'zeroshot');
   for (const f of [1, 10, 100]) md += row(`linear probe ${f} %`, m, `probe${f}`);
   if (m.random_probe100_density_bacc !== undefined) md += row('random-init encoder, linear probe 100 %', m, 'random_probe100');
+  if (m.finetune100_density_bacc !== undefined || m.finetune100_birads_bacc !== undefined) for (const f of [1, 10, 100]) md += row(`full fine-tune ${f} %`, m, `finetune${f}`);
+  if (m.random_finetune100_density_bacc !== undefined || m.random_finetune100_birads_bacc !== undefined) md += row('random-init encoder, full fine-tune 100 %', m, 'random_finetune100');
   for (const [name, c] of Object.entries(o.compare ?? {})) {
     md += row(`${name}: zero-shot`, c, 'zeroshot');
     md += row(`${name}: linear probe 100 %`, c, 'probe100');

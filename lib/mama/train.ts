@@ -17,7 +17,7 @@ import * as kernels from '../kernels/index.js';
 import { backends, cudaStatus, like, Tensor, transferStats, type Device, type TransferStats } from '../tensor.js';
 import { loadWeights } from '../nn/weights.js';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
-import { evalLoader, evaluate } from './evaluate.js';
+import { evalLoader, evaluate, type EvalOptions, type ProbeProtocol } from './evaluate.js';
 import { Mama, mamaPresets, type MamaConfig, type TextPooling } from './model.js';
 import { readMetrics, writePlots, writeReport } from './runfolder.js';
 
@@ -59,6 +59,22 @@ export interface TrainConfig {
   /** linear-probe SGD steps and peak learning rate (MAMA.md §6: 8000, 5e-4) */
   probeSteps: number;
   probeLr: number;
+  /**
+   * the linear probe's protocol (MAMA.md §6): 'cached' features (the fast default: probeSteps,
+   * probeLr) or 'authors' (augmented images through the frozen encoder every step: authorsProbeSteps
+   * SGD steps of headBatch images, authorsProbeLr after headWarmup steps, cosine to 1e-5)
+   */
+  probeProtocol?: ProbeProtocol;
+  authorsProbeSteps?: number;
+  authorsProbeLr?: number;
+  /** add the full fine-tune rows (MAMA.md §6: every image-encoder weight trains) to the evaluation */
+  finetune?: boolean;
+  finetuneSteps?: number;
+  finetuneLr?: number;
+  /** images per step of the authors' probe and the fine-tune (MAMA.md §6: 72) */
+  headBatch?: number;
+  /** their warm-up steps (MAMA.md §6: 100), or null: 100, or 1/80 of a shorter run (the paper's share of its 8000 steps) */
+  headWarmup?: number | null;
   /** text pooling of the zero-shot prompts */
   pooling: TextPooling;
   workers?: number;
@@ -86,6 +102,17 @@ export function precisionOf(cfg: Pick<TrainConfig, 'precision' | 'device'>): Pre
   return cfg.precision ?? (cfg.device === 'cuda' ? 'bf16' : 'f32');
 }
 
+/**
+ * The tiny preset's settings of the protocols on augmented images: minutes on 2 cores instead of
+ * the paper's hours, and a learning rate that trains the head in that many steps (README).
+ */
+export const TINY_HEADS = { probeSteps: 100, probeLr: 5e-2, finetuneSteps: 40, finetuneLr: 5e-2 };
+
+/** The warm-up of a head trained for `steps`: the one given, else 100 or 1/80 of a shorter run. */
+export function headWarmup(cfg: Pick<TrainConfig, 'headWarmup'>, steps: number): number {
+  return cfg.headWarmup ?? Math.min(100, Math.ceil(steps / 80));
+}
+
 export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainConfig {
   const tiny = preset === 'tiny';
   return {
@@ -96,6 +123,10 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     // the settings its figures were measured with (README: Deviations from the authors).
     lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
     probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8,
+    // The protocols on augmented images run behind `mamakit eval --probe-protocol authors` / `--finetune`:
+    // the paper's 8000 steps of 72 images through the encoder take hours on a CPU (README).
+    probeProtocol: 'cached', authorsProbeSteps: tiny ? TINY_HEADS.probeSteps : 8000, authorsProbeLr: tiny ? TINY_HEADS.probeLr : 5e-4,
+    finetune: false, finetuneSteps: tiny ? TINY_HEADS.finetuneSteps : 8000, finetuneLr: tiny ? TINY_HEADS.finetuneLr : 5e-4, headBatch: 72, headWarmup: null,
   };
 }
 
@@ -252,7 +283,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (opts.evaluate !== false) {
     log('evaluating …\n');
     metrics = await evaluate(model, tok, images, evalOptions(cfg, log));
-    writeFileSync(join(cfg.out, 'eval.json'), JSON.stringify(metrics, null, 1) + '\n');
+    writeFileSync(join(cfg.out, 'eval.json'), evalJson(cfg, metrics));
   }
   report(cfg, metrics, skipped, images.length, 'test');
   return { steps: step, metrics, out: cfg.out, interrupted: false };
@@ -297,7 +328,14 @@ export function checkConfig(cfg: TrainConfig): void {
   if (cfg.maxGradNorm != null && !(cfg.maxGradNorm > 0 && Number.isFinite(cfg.maxGradNorm))) throw new RangeError(`pretrain: maxGradNorm must be a finite number > 0 or null, got ${cfg.maxGradNorm}`);
   for (const k of ['lr', 'minLr', 'weightDecay', 'probeLr'] as const) if (!(cfg[k] >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.jitter !== undefined && !(cfg.jitter >= 0 && cfg.jitter <= 1)) throw new RangeError(`pretrain: jitter must be a probability in [0, 1], got ${cfg.jitter}`);
+  for (const k of ['authorsProbeLr', 'finetuneLr'] as const)
+    if (cfg[k] !== undefined && !(cfg[k]! >= 0 && Number.isFinite(cfg[k]))) throw new RangeError(`pretrain: ${k} must be a finite number ≥ 0, got ${cfg[k]}`);
   if (cfg.workers !== undefined && !(Number.isInteger(cfg.workers) && cfg.workers >= 1)) throw new RangeError(`pretrain: workers must be an integer ≥ 1, got ${cfg.workers}`);
+  for (const k of ['authorsProbeSteps', 'finetuneSteps', 'headBatch'] as const)
+    if (cfg[k] !== undefined && !(Number.isInteger(cfg[k]) && cfg[k]! >= 1)) throw new RangeError(`pretrain: ${k} must be an integer ≥ 1, got ${cfg[k]}`);
+  if (cfg.headWarmup != null && !(Number.isInteger(cfg.headWarmup) && cfg.headWarmup >= 0)) throw new RangeError(`pretrain: headWarmup must be an integer ≥ 0 or null, got ${cfg.headWarmup}`);
+  if (cfg.probeProtocol !== undefined && cfg.probeProtocol !== 'cached' && cfg.probeProtocol !== 'authors') throw new RangeError(`pretrain: probeProtocol must be cached or authors, got ${cfg.probeProtocol}`);
+  if (cfg.finetune !== undefined && typeof cfg.finetune !== 'boolean') throw new RangeError(`pretrain: finetune must be true or false, got ${cfg.finetune}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
   const precision = precisionOf(cfg);
   if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`pretrain: precision must be f32 or bf16, got ${precision}`);
@@ -305,7 +343,32 @@ export function checkConfig(cfg: TrainConfig): void {
 }
 
 function evalOptions(cfg: TrainConfig, log: (l: string) => void) {
-  return { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, pooling: cfg.pooling, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, log };
+  return { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, pooling: cfg.pooling, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, log, ...headOptions(cfg) };
+}
+
+// The settings of the protocols on augmented images (finetune.ts); the paper's where the config has none.
+function headOptions(cfg: TrainConfig): Pick<EvalOptions, 'probeProtocol' | 'authorsProbe' | 'finetune' | 'finetuneOptions'> {
+  const probeSteps = cfg.authorsProbeSteps ?? 8000, finetuneSteps = cfg.finetuneSteps ?? 8000, batch = cfg.headBatch ?? 72;
+  return {
+    probeProtocol: cfg.probeProtocol ?? 'cached', finetune: cfg.finetune ?? false,
+    authorsProbe: { steps: probeSteps, lr: cfg.authorsProbeLr ?? 5e-4, batch, warmup: headWarmup(cfg, probeSteps) },
+    finetuneOptions: { steps: finetuneSteps, lr: cfg.finetuneLr ?? 5e-4, batch, warmup: headWarmup(cfg, finetuneSteps) },
+  };
+}
+
+// report.md's words on the probe and fine-tune settings.
+function headSummary(cfg: TrainConfig): string {
+  const h = headOptions(cfg), a = h.authorsProbe!, f = h.finetuneOptions!;
+  let s = h.probeProtocol === 'authors'
+    ? `linear probe: the authors' protocol (augmented images through the frozen encoder every step), ${a.steps} SGD steps of ${a.batch}, warm-up ${a.warmup}, lr ${a.lr} cosine to 1e-5, random label fractions`
+    : `linear probe: cached features (test transform), ${cfg.probeSteps} SGD steps, lr ${cfg.probeLr}, fractions per class`;
+  if (h.finetune) s += `; full fine-tune: ${f.steps} SGD steps of ${f.batch}, warm-up ${f.warmup}, lr ${f.lr} cosine to 1e-5, random label fractions`;
+  return s;
+}
+
+/** eval.json: the metrics, and the probe protocol they were measured with. */
+function evalJson(cfg: TrainConfig, metrics: Record<string, number>): string {
+  return JSON.stringify({ ...metrics, probe_protocol: cfg.probeProtocol ?? 'cached' }, null, 1) + '\n';
 }
 
 /** report.md for a run folder; the CLIP-only run beside it (out + '-clip-only') adds its rows. */
@@ -315,7 +378,7 @@ function report(cfg: TrainConfig, metrics: Record<string, number>, skipped: Reco
   summary += Object.keys(skipped).length ? `, skipped: ${JSON.stringify(skipped)})` : ')';
   const unreadable = join(cfg.out, 'unreadable.txt'); // written by pretrain: the training images that could not be read
   if (existsSync(unreadable)) summary += `; ${readFileSync(unreadable, 'utf8')}`;
-  summary += `; zero-shot prompts pooled by ${cfg.pooling}; linear probe ${cfg.probeSteps} SGD steps, lr ${cfg.probeLr}.`;
+  summary += `; zero-shot prompts pooled by ${cfg.pooling}; ${headSummary(cfg)}.`;
   const compare: Record<string, Record<string, number>> = {};
   const other = `${cfg.out.replace(/\/+$/, '')}-clip-only/eval.json`;
   if (!cfg.out.endsWith('-clip-only') && existsSync(other)) compare['CLIP-only pre-training'] = JSON.parse(readFileSync(other, 'utf8'));
@@ -346,25 +409,32 @@ export function loadRunModel(cfg: TrainConfig, weights: string, device: Device, 
   return model;
 }
 
+/** runEval's settings of the probe protocol and the fine-tune (TrainConfig's fields of those names). */
+export type EvalHeadFlags = Partial<Pick<TrainConfig, 'probeProtocol' | 'finetune' | 'finetuneSteps' | 'finetuneLr' | 'headBatch' | 'headWarmup'>>;
+
 /**
  * `mamakit eval`: a run folder's checkpoint (or `weights`, a model.safetensors under our names)
  * evaluated on a split; writes eval.json (eval-<split>.json for val) and report.md.
  */
-export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void } = {}) {
+export async function runEval(run: string, o: { weights?: string; data?: string; split?: 'test' | 'val'; pooling?: TextPooling; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void } & EvalHeadFlags = {}) {
   const log = o.log ?? ((l: string) => process.stderr.write(l));
   const device = usable('eval', o.device);
   const cfg = readRunConfig(run, 'eval');
   if (o.data) cfg.data = o.data;
   if (o.pooling) cfg.pooling = o.pooling;
-  if (o.probeSteps !== undefined) cfg.probeSteps = o.probeSteps;
-  if (o.probeLr !== undefined) cfg.probeLr = o.probeLr;
+  if (o.probeProtocol !== undefined) cfg.probeProtocol = o.probeProtocol;
+  // --probe-steps and --probe-lr set the probe of the protocol run: the cached one's or the authors'.
+  const authors = cfg.probeProtocol === 'authors';
+  if (o.probeSteps !== undefined) cfg[authors ? 'authorsProbeSteps' : 'probeSteps'] = o.probeSteps;
+  if (o.probeLr !== undefined) cfg[authors ? 'authorsProbeLr' : 'probeLr'] = o.probeLr;
+  for (const k of ['finetune', 'finetuneSteps', 'finetuneLr', 'headBatch', 'headWarmup'] as const) if (o[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = o[k];
   checkConfig(cfg);
   const model = loadRunModel(cfg, o.weights ?? join(run, 'checkpoint', 'model.safetensors'), device, 'eval');
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);
   const split = o.split ?? 'test';
   const metrics = await evaluate(model, tok, images, { ...evalOptions(cfg, log), split });
-  writeFileSync(join(run, split === 'test' ? 'eval.json' : `eval-${split}.json`), JSON.stringify(metrics, null, 1) + '\n');
+  writeFileSync(join(run, split === 'test' ? 'eval.json' : `eval-${split}.json`), evalJson(cfg, metrics));
   if (split === 'test') report(cfg, metrics, skipped, images.length, split);
   return metrics;
 }

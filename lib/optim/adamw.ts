@@ -115,10 +115,12 @@ export interface SgdConfig {
   lr: number;
   momentum?: number;
   weightDecay?: number;
+  /** weight decay on every trainable parameter (torch.optim.SGD over model.parameters()), not on the decay group only */
+  decayAll?: boolean;
   maxGradNorm?: number;
 }
 
-/** SGD with momentum over the arena (torch.optim.SGD), decay on the decay group only. */
+/** SGD with momentum over the arena (torch.optim.SGD), decay on the decay group only unless decayAll. */
 export class SGD {
   /** the momentum buffer of the trainable parameters ([trainable.length], f32) */
   readonly buf: Tensor;
@@ -133,9 +135,10 @@ export class SGD {
     const norm = this.arena.trainable.length ? Math.sqrt(kernels.sumSquares(this.arena.grads)) : 0;
     const scale = this.cfg.maxGradNorm !== undefined && norm > this.cfg.maxGradNorm ? this.cfg.maxGradNorm / norm : 1;
     const grads = f32Grads(this.arena, this.g32);
-    for (const [range, wd] of [[this.arena.decay, this.cfg.weightDecay ?? 0], [this.arena.noDecay, 0]] as const)
+    const wd = this.cfg.weightDecay ?? 0;
+    for (const [range, d] of [[this.arena.decay, wd], [this.arena.noDecay, this.cfg.decayAll ? wd : 0]] as const)
       if (range.length)
-        kernels.sgdStep(this.params, grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: wd, gradScale: scale, offset: range.offset, length: range.length });
+        kernels.sgdStep(this.params, grads, this.buf, { lr, momentum: this.cfg.momentum ?? 0, weightDecay: d, gradScale: scale, offset: range.offset, length: range.length });
     this.arena.sync(this.arena.trainable);
     return norm;
   }

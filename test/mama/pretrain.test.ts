@@ -100,7 +100,7 @@ test('a short run writes the run folder and evaluates; eval on its checkpoint gi
   // On the val split, the authors' prompt pooling changes the zero-shot rows only: the probes read images alone.
   const meanVal = await mama.runEval(out, { log: () => {}, split: 'val' });
   const firstPad = await mama.runEval(out, { log: () => {}, pooling: 'first-pad', split: 'val' });
-  assert.equal(JSON.parse(readFileSync(join(out, 'eval-val.json'), 'utf8')), firstPad, 'eval-val.json holds the last val evaluation');
+  assert.equal(JSON.parse(readFileSync(join(out, 'eval-val.json'), 'utf8')), { ...firstPad, probe_protocol: 'cached' }, 'eval-val.json holds the last val evaluation and its probe protocol');
   assert.equal(Object.keys(firstPad).sort(), keys.sort());
   for (const k of keys.filter((k) => !k.startsWith('zeroshot'))) assert.is(firstPad[k], meanVal[k], k);
   await checkFigures(c, firstPad, 'val', 'first-pad');

@@ -148,15 +148,17 @@ export interface NativeAddon {
   /** pos [h0·w0, D] → [h1·w1, D]; scales are source steps per output pixel. */
   interpolatePos(pos: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
   interpolatePosBackward(dy: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
-  /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh. */
-  flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor];
+  /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh; p undefined: no dropout. */
+  flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null,
+    p: number | null | undefined, seed: number | undefined, offset: number | undefined): [NativeTensor, NativeTensor];
   /** Returns [loss, dLogitScale (f32 [1] each), dImg, dTxt, dImgAll | null, dTxtAll | null]. */
   clipLoss(img: NativeTensor, txt: NativeTensor, logitScale: number | NativeTensor, imgAll: NativeTensor | null, txtAll: NativeTensor | null, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
   /** Returns [loss (f32 [1]), dZ0, dZ1]. */
   ntXent(z0: NativeTensor, z1: NativeTensor, temperature: number): [NativeTensor, NativeTensor, NativeTensor];
   /** Returns [loss, dLocalScale (f32 [1] each), dPatches, dSentences, dPatchesAll | null, dSentencesAll | null]. */
   localAlignLoss(patches: NativeTensor, sentences: NativeTensor, counts: Int32Array, localScale: number | NativeTensor, patchesAll: NativeTensor | null, sentencesAll: NativeTensor | null, countsAll: Int32Array | null, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
-  flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor, NativeTensor];
+  flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null,
+    p: number | null | undefined, seed: number | undefined, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor];
 }
 
 const require = createRequire(import.meta.url);

@@ -11,7 +11,9 @@
 // as FlashAttention-2 applies it, in registers: the row sums (and lse) are the undropped P's,
 // dropped entries are zeroed before P·V and the output is scaled by 1/(1 − p); the backward
 // redraws the mask, dV = (P ⊙ Z)ᵀ·dO/(1 − p), and dS = P ⊙ (dP ⊙ Z/(1 − p) − D). Without
-// dropout (g.drop false) no draw is made and the scale is exactly 1: the same bits as before.
+// dropout (g.drop false) no draw is made and the scale is exactly 1: the same bits as before. The
+// tensor-core kernels take it as a template argument (DROP), so that their version without
+// dropout is compiled as it was (the same registers); the f32 kernels test g.drop.
 // Tested by native/tests/backend_ops/attention.cpp.
 #include <initializer_list>
 #include <type_traits>
@@ -149,7 +151,7 @@ __device__ __forceinline__ void load_a(uint32_t (&a)[DH / 16][4], const T* x0, i
     }
 }
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict__ out, float* __restrict__ lse,
                                                                    const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, const int* __restrict__ kv_lens,
@@ -173,7 +175,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
   const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
   // Dropout: key + c·φ at key 2·tq of rows g and g + 8; a fragment's keys follow at multiples of φ.
   uint64_t zx[2] = {0u, 0u};
-  if (g.drop)
+  if constexpr (DROP)
 #pragma unroll
     for (int r = 0; r < 2; ++r) zx[r] = drop_at(g, bh, rows[r], 2 * tq);
 
@@ -240,7 +242,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
         l[e >> 1] += s[n][e];
       }
     // Dropout after the row sums: P·V takes P ⊙ Z (the 1/(1 − p) is applied to the output).
-    if (g.drop) {
+    if constexpr (DROP) {
       const uint64_t zt[2] = {zx[0] + uint64_t(j0) * kPhi, zx[1] + uint64_t(j0) * kPhi};
 #pragma unroll
       for (int n = 0; n < kTcKeys / 8; ++n)
@@ -268,7 +270,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     if (rows[r] >= g.Lq) continue;
-    const float inv = (l[r] > 0.f ? 1.f / l[r] : 0.f) * g.rkeep;
+    const float inv = (l[r] > 0.f ? 1.f / l[r] : 0.f) * (DROP ? g.rkeep : 1.f);
     T* orow = out + (b * g.Lq + rows[r]) * ld + h * g.Dh;
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n)
@@ -308,10 +310,10 @@ bool with_tensor_cores(const Geo& g, std::initializer_list<const void*> operands
   }
 }
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 cudaError_t launch_forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
   const dim3 grid(blocks(g.Lq, kTcRows), unsigned(g.B * g.H));
-  return launch<forward_tc_kernel<T, DH>>(grid, kTcWarps * 32, 0, s, out, lse, q, k, v, lens, g);
+  return launch<forward_tc_kernel<T, DH, DROP>>(grid, kTcWarps * 32, 0, s, out, lse, q, k, v, lens, g);
 }
 
 // dd [B,H,Lq] = Σ_d dO·O
@@ -459,7 +461,7 @@ struct BwdSmem {
   static constexpr size_t bytes = size_t(elems) * 2 + 2 * kTcBwdQueries * sizeof(float);  // + lse2, D
 };
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restrict__ dk, T* __restrict__ dv,
                                                                     const T* __restrict__ q, const T* __restrict__ k,
                                                                     const T* __restrict__ v, const float* __restrict__ lse,
@@ -494,7 +496,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   const int64_t i_first = g.causal ? kb / QT * QT : 0;
   // Dropout: key + c·φ at query 0 of keys g and g + 8; each query further adds Lk·φ.
   uint64_t zx[2] = {0u, 0u}, zstep = 0u;
-  if (g.drop) {
+  if constexpr (DROP) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) zx[r] = drop_at(g, bh, 0, keys[r]);
     zstep = uint64_t(g.Lk) * kPhi;
@@ -537,7 +539,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
         const int64_t i = i0 + iq, j = keys[e >> 1];
         const bool vis = i < g.Lq && j < key_limit(g, kv_lens, b, i);
         p[n][e] = vis ? exp2f(p[n][e] * sl2 - lse2s[iq]) : 0.f;
-        if (!g.drop) {
+        if constexpr (!DROP) {
           dp[n][e] = p[n][e] * (dp[n][e] - dds[iq]) * g.scale;
         } else {
           const bool z = kept_at(zt[e >> 1] + uint64_t(n * 8 + (e & 1)) * zstep, g.threshold);
@@ -568,7 +570,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n) {
       *reinterpret_cast<uint32_t*>(krow + n * 8 + 2 * tq) = pack2<T>(gk[n][2 * r], gk[n][2 * r + 1]);
-      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = pack2<T>(gv[n][2 * r] * g.rkeep, gv[n][2 * r + 1] * g.rkeep);
+      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = pack2<T>(gv[n][2 * r] * (DROP ? g.rkeep : 1.f), gv[n][2 * r + 1] * (DROP ? g.rkeep : 1.f));
     }
   }
 }
@@ -591,7 +593,7 @@ struct DqSmem {
   static constexpr size_t bytes = size_t(elems) * 2;
 };
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __restrict__ dq, const T* __restrict__ q,
                                                                        const T* __restrict__ k, const T* __restrict__ v,
                                                                        const float* __restrict__ lse, const float* __restrict__ dd,
@@ -622,7 +624,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
   const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
   // Dropout: key + c·φ at key 2·tq of rows g and g + 8, as in forward_tc_kernel.
   uint64_t zx[2] = {0u, 0u};
-  if (g.drop)
+  if constexpr (DROP)
 #pragma unroll
     for (int r = 0; r < 2; ++r) zx[r] = drop_at(g, bh, rows[r], 2 * tq);
 
@@ -662,7 +664,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
         const int64_t j = j0 + n * 8 + 2 * tq + (e & 1);
         const float pe = j < lim[r] ? exp2f(p[n][e] * sl2 - lse2[r]) : 0.f;
         float dpe = dp[n][e];
-        if (g.drop) dpe = kept_at(zt[r] + uint64_t(n * 8 + (e & 1)) * kPhi, g.threshold) ? dpe * g.rkeep : 0.f;
+        if constexpr (DROP) dpe = kept_at(zt[r] + uint64_t(n * 8 + (e & 1)) * kPhi, g.threshold) ? dpe * g.rkeep : 0.f;
         dp[n][e] = pe * (dpe - di[r]) * g.scale;
       }
     // dQ += dS·K: dS fragments of key tiles 2c, 2c+1 are the A fragment of keys 16c..16c+15.
@@ -688,18 +690,18 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
   }
 }
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 cudaError_t launch_backward_tc(cudaStream_t s, T* dq, T* dk, T* dv, const T* q, const T* k, const T* v,
                                const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
   const size_t bytes = BwdSmem<DH>::bytes, dq_bytes = DqSmem<DH>::bytes;
-  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH, DROP>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
   if (e == cudaSuccess)
-    e = cudaFuncSetAttribute(backward_dq_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dq_bytes));
+    e = cudaFuncSetAttribute(backward_dq_tc_kernel<T, DH, DROP>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dq_bytes));
   if (e != cudaSuccess) return e;
-  e = launch<backward_tc_kernel<T, DH>>(dim3(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H)), kTcWarps * 32, bytes, s, dk, dv,
+  e = launch<backward_tc_kernel<T, DH, DROP>>(dim3(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H)), kTcWarps * 32, bytes, s, dk, dv,
                                         q, k, v, lse, dd, dout, lens, g);
   if (e != cudaSuccess) return e;
-  return launch<backward_dq_tc_kernel<T, DH>>(dim3(blocks(g.Lq, kTcRows), unsigned(g.B * g.H)), kTcWarps * 32, dq_bytes, s,
+  return launch<backward_dq_tc_kernel<T, DH, DROP>>(dim3(blocks(g.Lq, kTcRows), unsigned(g.B * g.H)), kTcWarps * 32, dq_bytes, s,
                                               dq, q, k, v, lse, dd, dout, lens, g);
 }
 
@@ -711,7 +713,9 @@ cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const 
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     cudaError_t e = cudaSuccess;
     const bool tc = with_tensor_cores<T>(g, {o, qt, kt, vt}, [&](auto dh) {
-      e = launch_forward_tc<T, decltype(dh)::value>(s, o, lse, qt, kt, vt, lens, g);
+      constexpr int DH = decltype(dh)::value;
+      e = g.drop ? launch_forward_tc<T, DH, true>(s, o, lse, qt, kt, vt, lens, g)
+                 : launch_forward_tc<T, DH, false>(s, o, lse, qt, kt, vt, lens, g);
     });
     return tc ? e : launch<forward_kernel<T>>(dim3(blocks(g.Lq, kRows), unsigned(g.B * g.H)), kRows, 0, s, o, lse, qt, kt, vt, lens, g);
   });
@@ -731,7 +735,9 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     const T* gt = static_cast<const T*>(dout);
     const bool tc = with_tensor_cores<T>(g, {dqt, dkt, dvt, qt, kt, vt, gt}, [&](auto dh) {
-      e = launch_backward_tc<T, decltype(dh)::value>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g);
+      constexpr int DH = decltype(dh)::value;
+      e = g.drop ? launch_backward_tc<T, DH, true>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g)
+                 : launch_backward_tc<T, DH, false>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g);
     });
     if (!tc) {
       const unsigned bh = unsigned(g.B * g.H);

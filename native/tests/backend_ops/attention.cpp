@@ -156,8 +156,8 @@ void check_attention() {
     // offsets on the other kernels (and f32 everywhere); causal, kvLens, odd lengths, Lq ≠ Lk,
     // counters past 2^32.
     const uint64_t big = (uint64_t(1) << 32) + 977;
-    attention_case(dt, 2, 67, 67, 2, 64, true, true, false, {0.1f, 1234, 0});
-    attention_case(dt, 1, 100, 75, 2, 128, false, true, false, {0.5f, 77, big});
+    attention_case(dt, 2, 67, 67, 1, 64, true, true, false, {0.1f, 1234, 0});
+    attention_case(dt, 1, 100, 75, 1, 128, false, true, false, {0.5f, 77, big});
     attention_case(dt, 2, 17, 70, 1, 40, false, true, false, {0.3f, 5, 11});
     attention_case(dt, 1, 40, 40, 2, 64, true, true, true, {0.2f, 99, 3});
     // Probes: each output element shows one draw of the mask (a wrong draw is an error of 100 %).

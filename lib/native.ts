@@ -166,8 +166,9 @@ export interface NativeAddon {
   /** pos [h0·w0, D] → [h1·w1, D]; scales are source steps per output pixel. */
   interpolatePos(pos: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
   interpolatePosBackward(dy: NativeTensor, h0: number, w0: number, h1: number, w1: number, scaleH: number, scaleW: number): NativeTensor;
-  /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh. */
-  flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor];
+  /** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → [out, lse [B,H,Lq]]; scale undefined: 1/√Dh; p undefined: no dropout. */
+  flashAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null,
+    p: number | null | undefined, seed: number | undefined, offset: number | undefined): [NativeTensor, NativeTensor];
   /** Returns [loss, dLogitScale (f32 [1] each), dImg, dTxt, dImgAll | null, dTxtAll | null]. */
   clipLoss(img: NativeTensor, txt: NativeTensor, logitScale: number | NativeTensor, imgAll: NativeTensor | null, txtAll: NativeTensor | null, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor, NativeTensor, NativeTensor | null, NativeTensor | null];
   /** Returns [loss (f32 [1]), dZ0, dZ1]. */
@@ -190,7 +191,8 @@ export interface NativeAddon {
   distAbort(message: string, code: number): void;
   /** Ends the communicators (a rank that finished normally; every rank must). */
   distFinalize(): void;
-  flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null): [NativeTensor, NativeTensor, NativeTensor];
+  flashAttentionBackward(q: NativeTensor, k: NativeTensor, v: NativeTensor, out: NativeTensor, lse: NativeTensor, dOut: NativeTensor, causal: boolean, scale: number | undefined, kvLens: Int32Array | null,
+    p: number | null | undefined, seed: number | undefined, offset: number | undefined): [NativeTensor, NativeTensor, NativeTensor];
 }
 
 const require = createRequire(import.meta.url);

@@ -113,14 +113,15 @@ def attention(c):
     q, k, v = (torch.randn(B, H, L, Dh, device=dev, dtype=dt, requires_grad=True) for _ in range(3))
     g = torch.randn(B, H, L, Dh, device=dev, dtype=dt)
     mask = torch.triu(torch.ones(L, L, dtype=torch.bool, device=dev), 1) if c.get("causal") else None
+    p = c.get("dropout", 0.0)  # of the probabilities
     if c.get("sdpa"):  # the GPU peer: PyTorch's fused kernel
-        forward = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=bool(c.get("causal")))
+        forward = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=bool(c.get("causal")))
     else:
         def forward():
             s = (q @ k.transpose(-1, -2)) * Dh ** -0.5
             if mask is not None:
                 s = s.masked_fill(mask, float("-inf"))
-            return s.softmax(-1) @ v
+            return torch.nn.functional.dropout(s.softmax(-1), p) @ v
     if not c.get("bwd"):
         def fwd():
             with torch.no_grad():

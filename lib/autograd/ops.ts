@@ -146,10 +146,14 @@ export function add(x: Var, h: Var, gamma: Var | null = null): Var {
   return record('add', [x, h, gamma], kernels.residual(x.value, h.value, { gamma: gamma?.value ?? null }));
 }
 
-/** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → out [B,Lq,H,Dh]. */
+/** q [B,Lq,H,Dh], k, v [B,Lk,H,Dh] → out [B,Lq,H,Dh]; the backward redraws the dropout mask of opts.dropout. */
 export function attention(q: Var, k: Var, v: Var, opts: kernels.AttentionOptions = {}): Var {
   const r = kernels.flashAttention(q.value, k.value, v.value, opts);
-  return record('attention', [q, k, v], r.out, { lse: r.lse, causal: opts.causal ?? false, scale: opts.scale ?? null, kvLens: opts.kvLens ?? null });
+  const d = opts.dropout;
+  return record('attention', [q, k, v], r.out, {
+    lse: r.lse, causal: opts.causal ?? false, scale: opts.scale ?? null, kvLens: opts.kvLens ?? null,
+    dropP: d?.p ?? 0, dropSeed: d?.seed ?? 0, dropOffset: d?.offset ?? 0,
+  });
 }
 
 /** x [B,L,D] → [B,D]. */
@@ -296,6 +300,7 @@ defineRule('attention', (n, g) => {
   const s = n.saved;
   const r = kernels.flashAttentionBackward(q.value, k.value, v.value, n.out.value, T(n, 'lse'), g, {
     causal: s.causal as boolean, scale: (s.scale as number | null) ?? undefined, kvLens: s.kvLens as Int32Array | null,
+    dropout: s.dropP ? { p: s.dropP as number, seed: s.dropSeed as number, offset: s.dropOffset as number } : null,
   });
   return [r.dq, r.dk, r.dv];
 });

@@ -1,6 +1,7 @@
 // gpt2.ts: the GPT-2 text encoder (MAMA.md §2: learned positions, GELU tanh form, LN eps 1e-5,
 // optionally each layer l dividing its attention logits by l + 1, right padding through
-// kvLens; in training mode Hugging Face's embedding and residual dropout), returning the final hidden states after ln_f, with LoRA on the fused QKV projection.
+// kvLens; in training mode Hugging Face's embedding, attention-probability and residual dropout),
+// returning the final hidden states after ln_f, with LoRA on the fused QKV projection.
 // Parameter names and shapes are Hugging Face's GPT2Model (Conv1D weights stored [in, out]) and
 // PEFT's for LoRA (…c_attn.lora_A.weight [r, in], …c_attn.lora_B.weight [3D, r]).
 import * as ops from '../autograd/ops.js';
@@ -18,11 +19,12 @@ export interface Gpt2Config {
   /** divide layer l's attention logits by l + 1 as well (BioMedLM) */
   scaleByLayer: boolean;
   /**
-   * dropout in training mode (Hugging Face's embd_pdrop on wte + wpe, resid_pdrop after the
-   * attention's and the MLP's c_proj; 0 when absent). attn_pdrop is not applied: it would need
-   * the attention kernels to drop probabilities.
+   * dropout in training mode (Hugging Face's embd_pdrop on wte + wpe, attn_pdrop on the attention
+   * probabilities, inside the flash-attention kernels, resid_pdrop after the attention's and the
+   * MLP's c_proj; 0 when absent)
    */
   embdPdrop?: number;
+  attnPdrop?: number;
   residPdrop?: number;
 }
 
@@ -34,9 +36,9 @@ export interface LoraConfig {
 
 export const gpt2Presets = {
   /** BioMedLM (the paper's): 28 896 tokens + 6 special ones */
-  biomedlm: { vocab: 28896 + 6, positions: 1024, width: 2560, depth: 32, heads: 20, eps: 1e-5, scaleByLayer: true, embdPdrop: 0.1, residPdrop: 0.1 },
+  biomedlm: { vocab: 28896 + 6, positions: 1024, width: 2560, depth: 32, heads: 20, eps: 1e-5, scaleByLayer: true, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 },
   /** a small one for CPU training */
-  'gpt2-tiny': { vocab: 4096 + 6, positions: 144, width: 128, depth: 4, heads: 4, eps: 1e-5, scaleByLayer: true, embdPdrop: 0.1, residPdrop: 0.1 },
+  'gpt2-tiny': { vocab: 4096 + 6, positions: 144, width: 128, depth: 4, heads: 4, eps: 1e-5, scaleByLayer: true, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 },
 } satisfies Record<string, Gpt2Config>;
 
 /** Parameters of a GPT-2 (and its LoRA) from the config alone: the 2.7 B model is never allocated. */
@@ -105,16 +107,20 @@ class Gpt2Block extends Group {
     this.mlpProj = mlp.add('c_proj', new Conv1D(4 * D, D, rng, trainable));
   }
 
-  /** dropoutSeed: the block's; its sites (LoRA, attention residual, MLP residual) draw from seed + 0, 1, 2. */
+  /**
+   * dropoutSeed: the block's; its sites (LoRA, attention residual, MLP residual, attention
+   * probabilities) draw from seed + 0, 1, 2, 3.
+   */
   forward(x: Var, kvLens: Int32Array | null, dropoutSeed: number): Var {
     const [B, L, D] = x.shape, H = this.cfg.heads, Dh = D / H;
     const resid = (t: Var, site: number) => ops.dropout(t, this.training ? this.cfg.residPdrop ?? 0 : 0, dropoutSeed + site);
+    const attnP = this.training ? this.cfg.attnPdrop ?? 0 : 0;
     const h = this.ln1.forward(x);
     const qkv = this.lora ? this.lora.forward(h, undefined, dropoutSeed) : this.cAttn.forward(h);
     const heads = [B, L, H, Dh];
     const q = ops.columns(qkv, 0, D, heads), k = ops.columns(qkv, D, D, heads), v = ops.columns(qkv, 2 * D, D, heads);
     const scale = 1 / Math.sqrt(Dh) / (this.cfg.scaleByLayer ? this.index + 1 : 1);
-    const a = ops.attention(q, k, v, { causal: true, scale, kvLens });
+    const a = ops.attention(q, k, v, { causal: true, scale, kvLens, dropout: attnP ? { p: attnP, seed: dropoutSeed + 3 } : null });
     const x1 = ops.add(x, resid(this.cProj.forward(a, [B, L, D]), 1));
     return ops.add(x1, resid(this.mlpProj.forward(ops.gelu(this.cFc.forward(this.ln2.forward(x1)), 'tanh')), 2));
   }

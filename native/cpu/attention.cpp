@@ -7,9 +7,17 @@
 // Masks: query i sees key j when j < kv_len[b] (all keys without kv_lens) and, when causal,
 // j ≤ i; both make the visible keys of a row a prefix of every key block, so masked
 // probabilities are exactly 0 (not exp of a large negative number) and so are their gradients.
+//
+// Dropout of the probabilities (FlashAttention-2's, in the tile as it is computed): Z[b,h,i,j]
+// from the dropout mask (native/common/dropout_mask.h) at counter offset + ((b·H + h)·Lq + i)·Lk
+// + j. Forward: the row sums l stay those of the undropped P (lse is not dropped), dropped
+// entries of the tile are zeroed before P·V, and the output is scaled by 1/(1 − p). Backward,
+// with P̂ = P ⊙ Z/(1 − p): dV = P̂ᵀ·dO, dP = (dO·vᵀ) ⊙ Z/(1 − p), dS = P ⊙ (dP − D) with
+// D_i = Σ_d dO·O (= Σ_j P̂·(dO·v), so still the row term), dQ = scale·dS·k, dK = scale·dSᵀ·q.
 #include <cmath>
 #include <cstdlib>
 
+#include "../common/dropout_mask.h"
 #include "ops.h"
 #include "simd.h"
 #include "small_mm.h"
@@ -78,10 +86,26 @@ struct Span {
   float* p;
 };
 
+// The dropout of one call: off (p = 0), or its key, threshold and 1/(1 − p) (exactly 1 when off).
+struct Drop {
+  bool on;
+  uint64_t key, offset;
+  uint32_t threshold;
+  float rkeep;
+  Drop(float p, uint64_t seed, uint64_t offset)
+      : on(p > 0.f), key(drop::key(seed)), offset(offset), threshold(drop::threshold(p)), rkeep(1.f / (1.f - p)) {}
+  // key + c·φ at the counter of (row, key j0) of head bh: the row's keys follow at steps of φ.
+  uint64_t at(int64_t bh, int64_t Lq, int64_t Lk, int64_t i, int64_t j0) const {
+    return key + (offset + uint64_t((bh * Lq + i) * Lk + j0)) * drop::kPhi;
+  }
+};
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* kv_lens,
-                       int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal) {
+                       int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal,
+                       float dropout_p, uint64_t dropout_seed, uint64_t dropout_offset) {
+  const Drop drp(dropout_p, dropout_seed, dropout_offset);
   const int64_t qblocks = (Lq + kBr - 1) / kBr, ld = H * Dh;
   // Scratch per thread, allocated before the pool runs (a task must not throw).
   const int64_t per = Dh * kBc + kBr * kBc + kBr * Dh + 2 * kBr;
@@ -114,6 +138,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           for (int64_t j = 0; j < bc; ++j) sr[j] = 0.f;
         l.p[i] = l.p[i] * alpha + sum;
         m.p[i] = mnew;
+        if (drp.on) {
+          uint64_t x = drp.at(b * H + h, Lq, Lk, i0 + i, j0);
+          for (int64_t j = 0; j < n; ++j, x += drop::kPhi)
+            if (!drop::kept_at(x, drp.threshold)) sr[j] = 0.f;
+        }
         if (alpha != 1.f) {
           float* orow = o.p + i * Dh;
           for (int64_t d = 0; d < Dh; ++d) orow[d] *= alpha;
@@ -123,7 +152,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
     }
     for (int64_t i = 0; i < br; ++i) {
       float* orow = out + (b * Lq + i0 + i) * ld + h * Dh;
-      const float inv = l.p[i] > 0.f ? 1.f / l.p[i] : 0.f;
+      const float inv = (l.p[i] > 0.f ? 1.f / l.p[i] : 0.f) * drp.rkeep;
       for (int64_t d = 0; d < Dh; ++d) orow[d] = o.p[i * Dh + d] * inv;
       lse[(b * H + h) * Lq + i0 + i] = l.p[i] > 0.f ? m.p[i] + std::log(l.p[i]) : -INFINITY;
     }
@@ -132,7 +161,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 
 void attention_backward(float* dq, float* dk, float* dv, const float* q, const float* k, const float* v,
                         const float* out, const float* lse, const float* dout, const int32_t* kv_lens, int64_t B,
-                        int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal) {
+                        int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal, float dropout_p,
+                        uint64_t dropout_seed, uint64_t dropout_offset) {
+  const Drop drp(dropout_p, dropout_seed, dropout_offset);
   const int64_t ld = H * Dh, kblocks = (Lk + kBc - 1) / kBc;
   // Tasks own (b, h) and a run of key blocks: dK and dV of a key block have one writer. With
   // fewer heads than 2 tasks per thread, the key blocks are split too and each part sums its
@@ -184,9 +215,20 @@ void attention_backward(float* dq, float* dk, float* dv, const float* q, const f
             exp_row(pr, pr, n, bc, scale, lb[i0 + i]);
             // ds = scale·p·(dp − D_i): zero wherever p is.
             const float di = dd.p[i0 + i];
-            for (int64_t j = 0; j < bc; ++j) dr[j] = scale * pr[j] * (dr[j] - di);
+            if (!drp.on) {
+              for (int64_t j = 0; j < bc; ++j) dr[j] = scale * pr[j] * (dr[j] - di);
+            } else {
+              // Dropped: dp = 0, and p̂ = 0 for dV; kept: dp·/(1 − p), p̂ = p/(1 − p). Keys the
+              // row cannot see have p = 0 whatever their draw.
+              uint64_t x = drp.at(b * H + h, Lq, Lk, i0 + i, j0);
+              for (int64_t j = 0; j < bc; ++j, x += drop::kPhi) {
+                const bool z = j >= n || drop::kept_at(x, drp.threshold);
+                dr[j] = scale * pr[j] * ((z ? dr[j] * drp.rkeep : 0.f) - di);
+                pr[j] = z ? pr[j] * drp.rkeep : 0.f;
+              }
+            }
           }
-          mm<true>(gv.p, Dh, p.p, kBc, gb + i0 * ld, ld, bc, Dh, br, true);   // dV += pᵀ dO
+          mm<true>(gv.p, Dh, p.p, kBc, gb + i0 * ld, ld, bc, Dh, br, true);   // dV += p̂ᵀ dO
           mm<true>(gk.p, Dh, dp.p, kBc, qb + i0 * ld, ld, bc, Dh, br, true);  // dK += dsᵀ q
           mm(dqb + i0 * ldq, ldq, dp.p, kBc, kb + j0 * ld, ld, br, Dh, bc, true);  // dQ += ds k
         }

@@ -62,12 +62,15 @@
     (dx, dy, H0, W0, H1, W1, D, scale_h, scale_w))                                                         \
   X(attention_forward, (float* out, float* lse, const float* q, const float* k, const float* v,              \
                         const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh,     \
-                        float scale, int causal),                                                          \
-    (out, lse, q, k, v, kv_lens, B, Lq, Lk, H, Dh, scale, causal))                                         \
+                        float scale, int causal, float dropout_p, uint64_t dropout_seed,                     \
+                        uint64_t dropout_offset),                                                          \
+    (out, lse, q, k, v, kv_lens, B, Lq, Lk, H, Dh, scale, causal, dropout_p, dropout_seed, dropout_offset))   \
   X(attention_backward, (float* dq, float* dk, float* dv, const float* q, const float* k, const float* v,    \
                          const float* out, const float* lse, const float* dout, const int32_t* kv_lens,     \
-                         int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal), \
-    (dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk, H, Dh, scale, causal))                       \
+                         int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, int causal,  \
+                         float dropout_p, uint64_t dropout_seed, uint64_t dropout_offset),                  \
+    (dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk, H, Dh, scale, causal, dropout_p, dropout_seed,  \
+     dropout_offset))                                                                                      \
   X(local_align_scores, (float* cv, float* ct, int32_t* argv, int32_t* argt, const float* sent,              \
                          const int32_t* counts, int64_t Bc, const float* patches, int64_t Bi, int64_t P,      \
                          int64_t S, int64_t E),                                                             \

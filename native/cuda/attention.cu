@@ -6,10 +6,19 @@
 // dV), K/V or Q/dO tiles in shared memory. The backward adds no floats with atomics: dK and dV
 // come from a pass over the keys, dQ from a pass of its own over the queries that recomputes P
 // from the saved lse, so every gradient is summed in a fixed order (the same bits every run).
+//
+// Dropout of the probabilities (contract in mamakit.h; the CPU's mask, native/common/dropout_mask.h),
+// as FlashAttention-2 applies it, in registers: the row sums (and lse) are the undropped P's,
+// dropped entries are zeroed before P·V and the output is scaled by 1/(1 − p); the backward
+// redraws the mask, dV = (P ⊙ Z)ᵀ·dO/(1 − p), and dS = P ⊙ (dP ⊙ Z/(1 − p) − D). Without
+// dropout (g.drop false) no draw is made and the scale is exactly 1: the same bits as before. The
+// tensor-core kernels take it as a template argument (DROP), so that their version without
+// dropout is compiled as it was (the same registers); the f32 kernels test g.drop.
 // Tested by native/tests/backend_ops/attention.cpp.
 #include <initializer_list>
 #include <type_traits>
 
+#include "../common/dropout_mask.h"
 #include "common.cuh"
 #include "ptx.cuh"
 
@@ -24,7 +33,20 @@ struct Geo {
   int64_t B, Lq, Lk, H, Dh;
   float scale;
   bool causal;
+  // Dropout: drop = p > 0; key = key(seed); rkeep = 1/(1 − p) (1 without dropout).
+  bool drop;
+  uint32_t threshold;
+  float rkeep;
+  uint64_t key, offset;
 };
+
+using mk::drop::kPhi;
+using mk::drop::kept_at;
+
+// key + c·φ for the dropout counter c of (query i, key j) of head bh: offset + (bh·Lq + i)·Lk + j.
+__device__ __forceinline__ uint64_t drop_at(const Geo& g, int64_t bh, int64_t i, int64_t j) {
+  return g.key + (g.offset + uint64_t((bh * g.Lq + i) * g.Lk + j)) * kPhi;
+}
 
 unsigned blocks(int64_t n, int t) { return unsigned((n + t - 1) / t); }
 
@@ -66,13 +88,14 @@ __global__ void forward_kernel(T* __restrict__ out, float* __restrict__ lse, con
       const float mnew = fmaxf(m, s);
       const float alpha = __expf(m - mnew), p = __expf(s - mnew);
       l = l * alpha + p;
-      for (int d = 0; d < g.Dh; ++d) o[d] = o[d] * alpha + p * vs[jj][d];
+      const float pz = g.drop && !kept_at(drop_at(g, bh, i, j0 + jj), g.threshold) ? 0.f : p;
+      for (int d = 0; d < g.Dh; ++d) o[d] = o[d] * alpha + pz * vs[jj][d];
       m = mnew;
     }
     __syncthreads();
   }
   if (!live) return;
-  const float inv = l > 0.f ? 1.f / l : 0.f;
+  const float inv = (l > 0.f ? 1.f / l : 0.f) * g.rkeep;
   for (int d = 0; d < g.Dh; ++d) out[(b * g.Lq + i) * ld + h * g.Dh + d] = from_f32<T>(o[d] * inv);
   lse[bh * g.Lq + i] = l > 0.f ? m + logf(l) : -INFINITY;
 }
@@ -128,7 +151,7 @@ __device__ __forceinline__ void load_a(uint32_t (&a)[DH / 16][4], const T* x0, i
     }
 }
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict__ out, float* __restrict__ lse,
                                                                    const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, const int* __restrict__ kv_lens,
@@ -150,6 +173,11 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
   for (int r = 0; r < 2; ++r) lim[r] = rows[r] < g.Lq ? key_limit(g, kv_lens, b, rows[r]) : 0;
   const int64_t last_row = min(g.Lq - 1, int64_t(blockIdx.x) * kTcRows + kTcRows - 1);
   const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
+  // Dropout: key + c·φ at key 2·tq of rows g and g + 8; a fragment's keys follow at multiples of φ.
+  uint64_t zx[2] = {0u, 0u};
+  if constexpr (DROP)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) zx[r] = drop_at(g, bh, rows[r], 2 * tq);
 
   float o[DH / 8][4];
 #pragma unroll
@@ -213,6 +241,15 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
         s[n][e] = exp2f(s[n][e] - base[e >> 1]);
         l[e >> 1] += s[n][e];
       }
+    // Dropout after the row sums: P·V takes P ⊙ Z (the 1/(1 − p) is applied to the output).
+    if constexpr (DROP) {
+      const uint64_t zt[2] = {zx[0] + uint64_t(j0) * kPhi, zx[1] + uint64_t(j0) * kPhi};
+#pragma unroll
+      for (int n = 0; n < kTcKeys / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (!kept_at(zt[e >> 1] + uint64_t(n * 8 + (e & 1)) * kPhi, g.threshold)) s[n][e] = 0.f;
+    }
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n) o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
     // O += P·V: P's accumulator fragments of key tiles 2c and 2c+1 are the A fragment of keys 16c..16c+15.
@@ -233,7 +270,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) forward_tc_kernel(T* __restrict
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     if (rows[r] >= g.Lq) continue;
-    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    const float inv = (l[r] > 0.f ? 1.f / l[r] : 0.f) * (DROP ? g.rkeep : 1.f);
     T* orow = out + (b * g.Lq + rows[r]) * ld + h * g.Dh;
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n)
@@ -273,10 +310,10 @@ bool with_tensor_cores(const Geo& g, std::initializer_list<const void*> operands
   }
 }
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 cudaError_t launch_forward_tc(cudaStream_t s, T* out, float* lse, const T* q, const T* k, const T* v, const int* lens, const Geo& g) {
   const dim3 grid(blocks(g.Lq, kTcRows), unsigned(g.B * g.H));
-  return launch<forward_tc_kernel<T, DH>>(grid, kTcWarps * 32, 0, s, out, lse, q, k, v, lens, g);
+  return launch<forward_tc_kernel<T, DH, DROP>>(grid, kTcWarps * 32, 0, s, out, lse, q, k, v, lens, g);
 }
 
 // dd [B,H,Lq] = Σ_d dO·O
@@ -325,9 +362,14 @@ __global__ void backward_kernel(T* __restrict__ dk, T* __restrict__ dv, const T*
       float s = 0.f, dp = 0.f;
       for (int d = 0; d < g.Dh; ++d) s += qs[ii][d] * kr[d], dp += gs[ii][d] * vr[d];
       const float p = __expf(s * g.scale - ls[ii]);
+      float pz = p;  // p ⊙ Z/(1 − p) for dV; dP ⊙ Z/(1 − p) for dS
+      if (g.drop) {
+        const bool z = kept_at(drop_at(g, bh, i, j), g.threshold);
+        dp = z ? dp * g.rkeep : 0.f, pz = z ? p * g.rkeep : 0.f;
+      }
       const float ds = g.scale * p * (dp - ds_[ii]);
       for (int d = 0; d < g.Dh; ++d) {
-        gv[d] += p * gs[ii][d];
+        gv[d] += pz * gs[ii][d];
         gk[d] += ds * qs[ii][d];
       }
     }
@@ -372,6 +414,7 @@ __global__ void backward_dq_kernel(T* __restrict__ dq, const T* __restrict__ q, 
       float s = 0.f, dp = 0.f;
       for (int d = 0; d < g.Dh; ++d) s += qr[d] * ks[jj][d], dp += gr[d] * vs[jj][d];
       const float p = __expf(s * g.scale - li);
+      if (g.drop) dp = kept_at(drop_at(g, bh, i, j0 + jj), g.threshold) ? dp * g.rkeep : 0.f;
       const float ds = g.scale * p * (dp - di);
       for (int d = 0; d < g.Dh; ++d) gq[d] += ds * ks[jj][d];
     }
@@ -418,7 +461,7 @@ struct BwdSmem {
   static constexpr size_t bytes = size_t(elems) * 2 + 2 * kTcBwdQueries * sizeof(float);  // + lse2, D
 };
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restrict__ dk, T* __restrict__ dv,
                                                                     const T* __restrict__ q, const T* __restrict__ k,
                                                                     const T* __restrict__ v, const float* __restrict__ lse,
@@ -451,6 +494,13 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
   // none when every key of the block lies past kvLens[b].
   const int64_t kv_len = kv_lens ? kv_lens[b] : g.Lk;
   const int64_t i_first = g.causal ? kb / QT * QT : 0;
+  // Dropout: key + c·φ at query 0 of keys g and g + 8; each query further adds Lk·φ.
+  uint64_t zx[2] = {0u, 0u}, zstep = 0u;
+  if constexpr (DROP) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) zx[r] = drop_at(g, bh, 0, keys[r]);
+    zstep = uint64_t(g.Lk) * kPhi;
+  }
   const int64_t i_end = kb < kv_len ? g.Lq : 0;
   for (int64_t i0 = i_first; i0 < i_end; i0 += QT) {
     __syncthreads();  // the previous tile is no longer read
@@ -479,6 +529,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
     float p[QT / 8][4], dp[QT / 8][4];
     two_products<T, DH, QT, L::RS>(p, dp, ka, va, qs, gs, gr, tq);
     // Pᵀ = exp(Sᵀ·scale − lse) where the key is visible to the query, else 0; dSᵀ = Pᵀ(dPᵀ − D)·scale.
+    // With dropout dPᵀ ⊙ Zᵀ/(1 − p) in dSᵀ, and Pᵀ ⊙ Zᵀ for dV (its 1/(1 − p) applied at the end).
+    const uint64_t zt[2] = {zx[0] + uint64_t(i0 + 2 * tq) * zstep, zx[1] + uint64_t(i0 + 2 * tq) * zstep};
 #pragma unroll
     for (int n = 0; n < QT / 8; ++n)
 #pragma unroll
@@ -487,7 +539,13 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
         const int64_t i = i0 + iq, j = keys[e >> 1];
         const bool vis = i < g.Lq && j < key_limit(g, kv_lens, b, i);
         p[n][e] = vis ? exp2f(p[n][e] * sl2 - lse2s[iq]) : 0.f;
-        dp[n][e] = p[n][e] * (dp[n][e] - dds[iq]) * g.scale;
+        if constexpr (!DROP) {
+          dp[n][e] = p[n][e] * (dp[n][e] - dds[iq]) * g.scale;
+        } else {
+          const bool z = kept_at(zt[e >> 1] + uint64_t(n * 8 + (e & 1)) * zstep, g.threshold);
+          dp[n][e] = p[n][e] * ((z ? dp[n][e] * g.rkeep : 0.f) - dds[iq]) * g.scale;
+          if (!z) p[n][e] = 0.f;
+        }
       }
     // dV += Pᵀ·dO and dK += dSᵀ·Q: Pᵀ and dSᵀ fragments of query tiles 2c, 2c+1 are A fragments.
 #pragma unroll
@@ -512,7 +570,7 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_tc_kernel(T* __restric
 #pragma unroll
     for (int n = 0; n < DH / 8; ++n) {
       *reinterpret_cast<uint32_t*>(krow + n * 8 + 2 * tq) = pack2<T>(gk[n][2 * r], gk[n][2 * r + 1]);
-      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = pack2<T>(gv[n][2 * r], gv[n][2 * r + 1]);
+      *reinterpret_cast<uint32_t*>(vrow + n * 8 + 2 * tq) = pack2<T>(gv[n][2 * r] * (DROP ? g.rkeep : 1.f), gv[n][2 * r + 1] * (DROP ? g.rkeep : 1.f));
     }
   }
 }
@@ -535,7 +593,7 @@ struct DqSmem {
   static constexpr size_t bytes = size_t(elems) * 2;
 };
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __restrict__ dq, const T* __restrict__ q,
                                                                        const T* __restrict__ k, const T* __restrict__ v,
                                                                        const float* __restrict__ lse, const float* __restrict__ dd,
@@ -564,6 +622,11 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
   }
   const int64_t last_row = min(g.Lq - 1, int64_t(blockIdx.x) * kTcRows + kTcRows - 1);
   const int64_t block_lim = key_limit(g, kv_lens, b, last_row);
+  // Dropout: key + c·φ at key 2·tq of rows g and g + 8, as in forward_tc_kernel.
+  uint64_t zx[2] = {0u, 0u};
+  if constexpr (DROP)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) zx[r] = drop_at(g, bh, rows[r], 2 * tq);
 
   float gq[DH / 8][4];
 #pragma unroll
@@ -590,7 +653,9 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
     // S and dP for this warp's 16 queries × 64 keys: [8 key tiles][4].
     float p[kTcDqKeys / 8][4], dp[kTcDqKeys / 8][4];
     two_products<T, DH, kTcDqKeys, L::RS>(p, dp, qa, ga, ks, vs, gr, tq);
-    // P = exp(S·scale − lse) where the key is visible to the query, else 0; dS = P(dP − D)·scale.
+    // P = exp(S·scale − lse) where the key is visible to the query, else 0; dS = P(dP − D)·scale,
+    // with dP ⊙ Z/(1 − p) under dropout.
+    const uint64_t zt[2] = {zx[0] + uint64_t(j0) * kPhi, zx[1] + uint64_t(j0) * kPhi};
 #pragma unroll
     for (int n = 0; n < kTcDqKeys / 8; ++n)
 #pragma unroll
@@ -598,7 +663,9 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
         const int r = e >> 1;
         const int64_t j = j0 + n * 8 + 2 * tq + (e & 1);
         const float pe = j < lim[r] ? exp2f(p[n][e] * sl2 - lse2[r]) : 0.f;
-        dp[n][e] = pe * (dp[n][e] - di[r]) * g.scale;
+        float dpe = dp[n][e];
+        if constexpr (DROP) dpe = kept_at(zt[r] + uint64_t(n * 8 + (e & 1)) * kPhi, g.threshold) ? dpe * g.rkeep : 0.f;
+        dp[n][e] = pe * (dpe - di[r]) * g.scale;
       }
     // dQ += dS·K: dS fragments of key tiles 2c, 2c+1 are the A fragment of keys 16c..16c+15.
 #pragma unroll
@@ -623,18 +690,18 @@ __global__ void __launch_bounds__(kTcWarps * 32) backward_dq_tc_kernel(T* __rest
   }
 }
 
-template <class T, int DH>
+template <class T, int DH, bool DROP>
 cudaError_t launch_backward_tc(cudaStream_t s, T* dq, T* dk, T* dv, const T* q, const T* k, const T* v,
                                const float* lse, const float* dd, const T* dout, const int* lens, const Geo& g) {
   const size_t bytes = BwdSmem<DH>::bytes, dq_bytes = DqSmem<DH>::bytes;
-  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  cudaError_t e = cudaFuncSetAttribute(backward_tc_kernel<T, DH, DROP>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
   if (e == cudaSuccess)
-    e = cudaFuncSetAttribute(backward_dq_tc_kernel<T, DH>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dq_bytes));
+    e = cudaFuncSetAttribute(backward_dq_tc_kernel<T, DH, DROP>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dq_bytes));
   if (e != cudaSuccess) return e;
-  e = launch<backward_tc_kernel<T, DH>>(dim3(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H)), kTcWarps * 32, bytes, s, dk, dv,
+  e = launch<backward_tc_kernel<T, DH, DROP>>(dim3(blocks(g.Lk, kTcBwdKeys), unsigned(g.B * g.H)), kTcWarps * 32, bytes, s, dk, dv,
                                         q, k, v, lse, dd, dout, lens, g);
   if (e != cudaSuccess) return e;
-  return launch<backward_dq_tc_kernel<T, DH>>(dim3(blocks(g.Lq, kTcRows), unsigned(g.B * g.H)), kTcWarps * 32, dq_bytes, s,
+  return launch<backward_dq_tc_kernel<T, DH, DROP>>(dim3(blocks(g.Lq, kTcRows), unsigned(g.B * g.H)), kTcWarps * 32, dq_bytes, s,
                                               dq, q, k, v, lse, dd, dout, lens, g);
 }
 
@@ -646,7 +713,9 @@ cudaError_t forward(cudaStream_t s, void* out, float* lse, const void* q, const 
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     cudaError_t e = cudaSuccess;
     const bool tc = with_tensor_cores<T>(g, {o, qt, kt, vt}, [&](auto dh) {
-      e = launch_forward_tc<T, decltype(dh)::value>(s, o, lse, qt, kt, vt, lens, g);
+      constexpr int DH = decltype(dh)::value;
+      e = g.drop ? launch_forward_tc<T, DH, true>(s, o, lse, qt, kt, vt, lens, g)
+                 : launch_forward_tc<T, DH, false>(s, o, lse, qt, kt, vt, lens, g);
     });
     return tc ? e : launch<forward_kernel<T>>(dim3(blocks(g.Lq, kRows), unsigned(g.B * g.H)), kRows, 0, s, o, lse, qt, kt, vt, lens, g);
   });
@@ -666,7 +735,9 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
     const T *qt = static_cast<const T*>(q), *kt = static_cast<const T*>(k), *vt = static_cast<const T*>(v);
     const T* gt = static_cast<const T*>(dout);
     const bool tc = with_tensor_cores<T>(g, {dqt, dkt, dvt, qt, kt, vt, gt}, [&](auto dh) {
-      e = launch_backward_tc<T, decltype(dh)::value>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g);
+      constexpr int DH = decltype(dh)::value;
+      e = g.drop ? launch_backward_tc<T, DH, true>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g)
+                 : launch_backward_tc<T, DH, false>(s, dqt, dkt, dvt, qt, kt, vt, lse, dd, gt, lens, g);
     });
     if (!tc) {
       const unsigned bh = unsigned(g.B * g.H);
@@ -680,13 +751,19 @@ cudaError_t backward(cudaStream_t s, void* dq, void* dk, void* dv, const void* q
   return e;
 }
 
+// The geometry of a call, its dropout included (p = 0: none, scale 1).
+Geo geo(int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh, float scale, bool causal, float p, uint64_t seed,
+        uint64_t offset) {
+  return Geo{B, Lq, Lk, H, Dh, scale, causal, p > 0.f, mk::drop::threshold(p), 1.f / (1.f - p), mk::drop::key(seed), offset};
+}
+
 }  // namespace
 
 cudaError_t launch_attention_forward(cudaStream_t s, mk_dtype dtype, void* out, float* lse, const void* q, const void* k,
                                      const void* v, const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                                     int64_t Dh, float scale, bool causal) {
+                                     int64_t Dh, float scale, bool causal, float p, uint64_t seed, uint64_t offset) {
   if (Dh > kMaxDh || B * H > 65535) return cudaErrorNotSupported;
-  const Geo g{B, Lq, Lk, H, Dh, scale, causal};
+  const Geo g = geo(B, Lq, Lk, H, Dh, scale, causal, p, seed, offset);
   return by_dtype(dtype, [&](auto st) {
     using St = decltype(st);
     return forward<St>(s, out, lse, q, k, v, kv_lens, g);
@@ -696,9 +773,9 @@ cudaError_t launch_attention_forward(cudaStream_t s, mk_dtype dtype, void* out, 
 cudaError_t launch_attention_backward(cudaStream_t s, mk_dtype dtype, void* dq, void* dk, void* dv, const void* q,
                                       const void* k, const void* v, const void* out, const float* lse, const void* dout,
                                       const int32_t* kv_lens, int64_t B, int64_t Lq, int64_t Lk, int64_t H, int64_t Dh,
-                                      float scale, bool causal) {
+                                      float scale, bool causal, float p, uint64_t seed, uint64_t offset) {
   if (Dh > kMaxDh || B * H > 65535) return cudaErrorNotSupported;
-  const Geo g{B, Lq, Lk, H, Dh, scale, causal};
+  const Geo g = geo(B, Lq, Lk, H, Dh, scale, causal, p, seed, offset);
   return by_dtype(dtype, [&](auto st) {
     using St = decltype(st);
     return backward<St>(s, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, g);
@@ -709,18 +786,18 @@ namespace {
 
 mk_status cu_attention_forward(mk_context* ctx, void* out, float* lse, const void* q, const void* k, const void* v,
                                const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                               int64_t Dh, float scale, int causal) {
+                               int64_t Dh, float scale, int causal, float p, uint64_t seed, uint64_t offset) {
   return check(launch_attention_forward(ctx->stream, dtype, out, lse, q, k, v, kv_lens, B, Lq, Lk, H, Dh, scale,
-                                        causal != 0),
+                                        causal != 0, p, seed, offset),
                "flashAttention");
 }
 
 mk_status cu_attention_backward(mk_context* ctx, void* dq, void* dk, void* dv, const void* q, const void* k,
                                 const void* v, const void* out, const float* lse, const void* dout,
                                 const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                                int64_t Dh, float scale, int causal) {
+                                int64_t Dh, float scale, int causal, float p, uint64_t seed, uint64_t offset) {
   return check(launch_attention_backward(ctx->stream, dtype, dq, dk, dv, q, k, v, out, lse, dout, kv_lens, B, Lq, Lk,
-                                         H, Dh, scale, causal != 0),
+                                         H, Dh, scale, causal != 0, p, seed, offset),
                "flashAttentionBackward");
 }
 

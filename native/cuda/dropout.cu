@@ -1,32 +1,21 @@
-// dropout.cu: inverted dropout with the CPU's counter-based mask (native/cpu/dropout.cpp), bit for
-// bit: element i is kept when the top 24 bits of mix64(key + (offset + i)·φ) are ≥ p·2^24, with
-// key = mix64(seed + φ), and kept values are scaled by 1/(1 − p). The backward is the same call.
+// dropout.cu: inverted dropout with the CPU's counter-based mask (native/common/dropout_mask.h),
+// bit for bit: element i is kept by mk::drop::kept(key(seed), offset + i, ⌊p·2^24⌋), and kept
+// values are scaled by 1/(1 − p). The backward is the same call.
+#include "../common/dropout_mask.h"
 #include "common.cuh"
 
 namespace mk_cuda {
 namespace {
 
-constexpr uint64_t kPhi = 0x9E3779B97F4A7C15ull;
-
-// SplitMix64's finaliser, as the CPU's mix64 (uint64 arithmetic wraps the same on the device);
-// the host uses it once per call for the key.
-__host__ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 unsigned blocks(int64_t n) { return unsigned(std::min<int64_t>((n + 255) / 256, 65535)); }
 
-// y [n] = x [n]·scale where kept, else 0. Grid-stride over n; threshold and scale come from the
-// host, computed there exactly as the CPU computes them.
+// y [n] = x [n]·scale where kept, else 0. Grid-stride over n; key, threshold and scale come from
+// the host, computed there exactly as the CPU computes them.
 template <class T>
 __global__ void dropout_kernel(T* __restrict__ y, const T* __restrict__ x, int64_t n, uint64_t key, uint64_t offset,
                                uint32_t threshold, float scale) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const uint32_t u = uint32_t(mix64(key + (offset + uint64_t(i)) * kPhi) >> 40);
-    y[i] = from_f32<T>(u >= threshold ? to_f32(x[i]) * scale : 0.f);
-  }
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = from_f32<T>(mk::drop::kept(key, offset + uint64_t(i), threshold) ? to_f32(x[i]) * scale : 0.f);
 }
 
 template <class T>
@@ -39,8 +28,8 @@ cudaError_t run(cudaStream_t s, void* y, const void* x, int64_t n, uint64_t key,
 mk_status cu_dropout(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n, float p, uint64_t seed,
                      uint64_t offset) {
   if (n <= 0) return MK_OK;
-  const uint64_t key = mix64(seed + kPhi);
-  const uint32_t threshold = uint32_t(double(p) * 16777216.0);
+  const uint64_t key = mk::drop::key(seed);
+  const uint32_t threshold = mk::drop::threshold(p);
   const float scale = 1.f / (1.f - p);
   const cudaError_t e = by_dtype(dtype, [&](auto st) {
     using St = decltype(st);

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define MK_ABI_VERSION 4
+#define MK_ABI_VERSION 5
 
 typedef enum mk_status {
   MK_OK = 0,
@@ -192,18 +192,25 @@ typedef struct mk_backend {
                                    float scale_w);
   /* Flash attention (softmax(scale·q·kᵀ)·v without the Lq×Lk matrix).
    *   out, q [B,Lq,H,Dh]; k, v [B,Lk,H,Dh]; lse [B,H,Lq] f32: natural-log log-sum-exp of each
-   *   query's scaled, masked logits (saved for the backward)
+   *   query's scaled, masked logits (saved for the backward; never dropped)
    *   kv_lens: host int32 [B], each in [1, Lk]: keys at or past kv_lens[b] are masked; or NULL
-   *   causal: query i sees keys j <= i (Lq == Lk) */
+   *   causal: query i sees keys j <= i (Lq == Lk)
+   *   dropout_p in [0, 1): dropout of the probabilities (Hugging Face's attn_pdrop),
+   *   out = (P ⊙ Z/(1 − p))·v with P the softmax and Z[b,h,i,j] kept by the dropout mask of
+   *   native/common/dropout_mask.h at counter dropout_offset + ((b·H + h)·Lq + i)·Lk + j under
+   *   dropout_seed (the dropout entry's mask over a [B,H,Lq,Lk] tensor). p = 0 is no dropout:
+   *   the same results, bit for bit, as the kernels without it. */
   mk_status (*attention_forward)(mk_context* ctx, void* out, float* lse, const void* q, const void* k, const void* v,
                                  const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                                 int64_t Dh, float scale, int causal);
+                                 int64_t Dh, float scale, int causal, float dropout_p, uint64_t dropout_seed,
+                                 uint64_t dropout_offset);
   /* dq [B,Lq,H,Dh], dk, dv [B,Lk,H,Dh] written (masked keys get exactly 0); the rest as the
-   * forward, dout like out. */
+   * forward, dout like out, the same dropout arguments (the mask is drawn again). */
   mk_status (*attention_backward)(mk_context* ctx, void* dq, void* dk, void* dv, const void* q, const void* k,
                                   const void* v, const void* out, const float* lse, const void* dout,
                                   const int32_t* kv_lens, mk_dtype dtype, int64_t B, int64_t Lq, int64_t Lk,
-                                  int64_t H, int64_t Dh, float scale, int causal);
+                                  int64_t H, int64_t Dh, float scale, int causal, float dropout_p,
+                                  uint64_t dropout_seed, uint64_t dropout_offset);
 
   /* y [n] = max(x, 0); backward dx [n] = dy where x > 0, else 0. */
   mk_status (*relu_forward)(mk_context* ctx, void* y, const void* x, mk_dtype dtype, int64_t n);

@@ -113,7 +113,7 @@ test('with a frozen base, training changes the LoRA weights (and the head) only,
 });
 
 test('checkpointed blocks give bit-identical gradients (LoRA and GPT-2 dropout, padding; frozen or trained base) with a lower peak of tensor memory', () => {
-  const B = 4, L = 12, E = 8, cfg = { ...tiny, width: 32, depth: 4, embdPdrop: 0.1, residPdrop: 0.1 };
+  const B = 4, L = 12, E = 8, cfg = { ...tiny, width: 32, depth: 4, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 };
   const tok = ids(B * L, cfg.vocab), lens = Int32Array.from([12, 7, 3, 1]), txtHost = rng.unitRows(B, E);
   for (const trainBase of [false, true]) {
     const run = (ckpt: boolean, seed: number) => {
@@ -131,8 +131,15 @@ test('checkpointed blocks give bit-identical gradients (LoRA and GPT-2 dropout, 
     };
     const plain = run(false, 7), ckpt = run(true, 7);
     assertIdentical(ckpt.grads, plain.grads, `trainBase ${trainBase}: gradients with checkpointed blocks`);
-    // The masks matter: another dropout seed changes the LoRA gradients.
+    // The masks matter: another dropout seed changes the LoRA gradients, and so does the attention's
+    // dropout alone (recomputed blocks redraw its mask: the gradients above are bit-identical).
     assert.ok(run(false, 8).grads.some((v, i) => v !== plain.grads[i]), 'dropout seed has no effect');
+    const noAttn = new Probe({ ...cfg, attnPdrop: 0 }, { lora: { rank: 4, alpha: 16, dropout: 0.25 }, trainBase }, E);
+    noAttn.lm.checkpointBlocks = true;
+    const arena = new nn.ParamArena(noAttn), r = new Rng(3);
+    for (const blk of noAttn.lm.blocks) kernels.copy(Tensor.fromArray(r.randn(blk.lora!.B.value.size, 0.3), blk.lora!.B.shape), blk.lora!.B.value);
+    backward(noAttn.loss(tok, B, L, lens, new Var(Tensor.fromArray(txtHost, [B, E])), 7));
+    assert.ok(arena.grads.toArray().some((v, i) => v !== plain.grads[i]), 'attention dropout has no effect');
     assert.ok(ckpt.peak < 0.6 * plain.peak, `trainBase ${trainBase}: peak ${ckpt.peak} vs ${plain.peak} bytes`);
     console.log(`  trainBase ${trainBase}: peak tensor memory of forward + backward ${(plain.peak / 2 ** 10).toFixed(0)} KiB, checkpointed ${(ckpt.peak / 2 ** 10).toFixed(0)} KiB`);
   }
@@ -177,22 +184,23 @@ test('a language model checkpoint (transformer. prefix, fewer vocabulary rows) l
   assert.throws(() => nn.loadWeights(b, path, { prefix: '' }), /parameter\(s\) not in the file: wte\.weight/);
 });
 
-test("GPT-2's embedding and residual dropout: drawn in training mode (per seed), none in evaluation", () => {
+test("GPT-2's embedding, attention and residual dropout: drawn in training mode (per seed), none in evaluation", () => {
   const B = 3, L = 10, tok = ids(B * L, tiny.vocab), lens = Int32Array.from([10, 6, 2]);
-  const hidden = (embdPdrop: number, residPdrop: number, training: boolean, seed: number) => {
-    const lm = new nn.Gpt2({ ...tiny, embdPdrop, residPdrop }, { seed: 5 });
+  const hidden = (embdPdrop: number, attnPdrop: number, residPdrop: number, training: boolean, seed: number) => {
+    const lm = new nn.Gpt2({ ...tiny, embdPdrop, attnPdrop, residPdrop }, { seed: 5 });
     new nn.ParamArena(lm);
     lm.training = training;
     return noGrad(() => lm.forward(tok, B, L, lens, seed)).value.toArray();
   };
-  const plain = hidden(0, 0, true, 1);
-  assertIdentical(hidden(0.1, 0.1, false, 1), plain, 'evaluation mode');
-  for (const [e, r] of [[0.1, 0], [0, 0.1]]) {
-    const a = hidden(e, r, true, 1), b = hidden(e, r, true, 2);
-    assert.ok(a.some((v, i) => v !== plain[i]), `embd ${e}, resid ${r}: no dropout in training`);
-    assert.ok(a.some((v, i) => v !== b[i]), `embd ${e}, resid ${r}: the seed changes nothing`);
+  const plain = hidden(0, 0, 0, true, 1);
+  assertIdentical(hidden(0.1, 0.1, 0.1, false, 1), plain, 'evaluation mode');
+  for (const [e, a, r] of [[0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1]]) {
+    const x = hidden(e, a, r, true, 1), y = hidden(e, a, r, true, 2);
+    assert.ok(x.some((v, i) => v !== plain[i]), `embd ${e}, attn ${a}, resid ${r}: no dropout in training`);
+    assert.ok(x.some((v, i) => v !== y[i]), `embd ${e}, attn ${a}, resid ${r}: the seed changes nothing`);
   }
-  assert.equal([nn.gpt2Presets.biomedlm.embdPdrop, nn.gpt2Presets.biomedlm.residPdrop], [0.1, 0.1]);
+  const { embdPdrop, attnPdrop, residPdrop } = nn.gpt2Presets.biomedlm;
+  assert.equal([embdPdrop, attnPdrop, residPdrop], [0.1, 0.1, 0.1]);
 });
 
 test("LoRA's A is PEFT's kaiming_uniform_(a = √5): U(-1/√in, 1/√in), B zero", () => {

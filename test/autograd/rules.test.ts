@@ -57,6 +57,10 @@ const cases: Record<string, Array<[string, () => Case]>> = {
     ['q, k, v, Lq ≠ Lk', () => { const q = leaf([2, 3, 2, 4]), k = leaf([2, 5, 2, 4]), v = leaf([2, 5, 2, 4]); return { leaves: [q, k, v], f: () => ops.attention(q, k, v) }; }],
     ['causal, kvLens', () => { const q = leaf([2, 4, 1, 3]), k = leaf([2, 4, 1, 3]), v = leaf([2, 4, 1, 3]); return { leaves: [q, k, v], f: () => ops.attention(q, k, v, { causal: true, kvLens: Int32Array.of(4, 2) }) }; }],
     ['attention(x, x, x) (one Var three times)', () => { const x = leaf([1, 4, 2, 3]); return { leaves: [x], f: () => ops.attention(x, x, x) }; }],
+    ['dropout p 0.3, causal, kvLens (the backward redraws the mask)', () => {
+      const q = leaf([2, 5, 2, 3]), k = leaf([2, 5, 2, 3]), v = leaf([2, 5, 2, 3]);
+      return { leaves: [q, k, v], f: () => ops.attention(q, k, v, { causal: true, kvLens: Int32Array.of(5, 3), dropout: { p: 0.3, seed: 9, offset: 4 } }) };
+    }],
   ],
   embedding: [['repeated ids', () => { const t = leaf([5, 3]); return { leaves: [t], f: () => ops.embedding(t, Int32Array.of(2, 0, 2, 4, 2, 1), [2, 3]) }; }]],
   columns: [['a slice of a fused projection', () => { const x = leaf([3, 7]); return { leaves: [x], f: () => ops.columns(x, 2, 3) }; }]],

@@ -92,7 +92,7 @@ test('accumulating two micro-batches with seed ½ gives the mean of their gradie
 
 test('checkpointing both encoders gives bit-identical gradients (LoRA and GPT-2 dropout, all four terms)', async () => {
   const batch = await firstBatch();
-  const lcfg: mama.MamaConfig = { ...cfg, vit: { ...cfg.vit, depth: 2 }, text: { ...cfg.text, depth: 2, embdPdrop: 0.1, residPdrop: 0.1 }, lora: { rank: 2, alpha: 8, dropout: 0.2 } };
+  const lcfg: mama.MamaConfig = { ...cfg, vit: { ...cfg.vit, depth: 2 }, text: { ...cfg.text, depth: 2, embdPdrop: 0.1, attnPdrop: 0.1, residPdrop: 0.1 }, lora: { rank: 2, alpha: 8, dropout: 0.2 } };
   const run = (checkpoint: boolean) => {
     const model = new mama.Mama({ ...lcfg, checkpoint }, 0);
     assert.is(model.image.checkpointBlocks && model.text.checkpointBlocks, checkpoint);

@@ -17,7 +17,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--probe-protocol cached|authors] [--finetune]
                     [--finetune-steps N] [--finetune-lr X] [--head-batch N] [--head-warmup N] [--device cpu|cuda]
-       mamakit eval --run DIR --dataset rsna --data DIR [--weights FILE] [--probe-steps N] [--probe-lr X] [--device cpu|cuda]
+       mamakit eval --run DIR --dataset rsna --data DIR [--weights FILE] [--probe-steps N] [--probe-lr X] [--finetune ...] [--device cpu|cuda]
        mamakit predict --run DIR [--weights FILE] [--device cpu|cuda] [--meta field=value ...] [--json] IMAGE...
        mamakit synth --out DIR [--studies N] [--size S] [--seed K] [--format embed|rsna] [--images dcm|png]
   pretrain  train MaMA (default: the tiny preset on synthetic studies, generated when absent),
@@ -46,7 +46,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             shorter run) set both
             --dataset rsna: RSNA Screening Mammography (Kaggle's train.csv and
             train_images/<patient>/<image>.dcm or .png under --data), cancer by the linear probe on a
-            seeded 85/15 patient split (bACC, AUC, sensitivity, specificity); writes eval-rsna.json
+            seeded 85/15 patient split, and with --finetune the full fine-tune (bACC, AUC, sensitivity,
+            specificity); writes eval-rsna.json
             and report.md's RSNA section
   predict   zero-shot density (A–D) and BI-RADS (0–6) probabilities of each image (PNG, JPEG or
             DICOM) from a run folder's checkpoint, with evaluation's prompts and preprocessing: a table,
@@ -236,10 +237,12 @@ async function main(argv: string[]): Promise<number> {
       if (!values.data) throw new RangeError('mamakit eval: --dataset rsna needs --data DIR (the folder holding train.csv and train_images/)');
       if (values.split !== 'test') throw new RangeError(`mamakit eval: --dataset rsna has a train and a test split only; --split ${values.split} does not apply`);
       if (values.pooling !== undefined) throw new RangeError('mamakit eval: --pooling is for zero-shot prompts; --dataset rsna has no zero-shot');
-      const m = await runEvalRsna(values.run, { data: values.data, weights: values.weights, probeSteps, probeLr, device: device('eval', values.device) as 'cpu' | 'cuda' | undefined });
+      const heads = headFlags(values);
+      if (heads.probeProtocol === 'authors') throw new RangeError('mamakit eval: --dataset rsna runs the cached-feature linear probe; --probe-protocol authors is for EMBED');
+      const m = await runEvalRsna(values.run, { data: values.data, weights: values.weights, probeSteps, probeLr, device: device('eval', values.device) as 'cpu' | 'cuda' | undefined, ...heads });
       const f = (k: string) => m[k]?.toFixed(3) ?? '—', row = (key: string) => `bACC ${f(`${key}_bacc`)} AUC ${f(`${key}_auc`)} sensitivity ${f(`${key}_sens`)} specificity ${f(`${key}_spec`)}`;
       console.log(`rsna test (${m.rsna_test_images} images, ${m.rsna_test_cancer} cancer): linear probe 100 %: ${row('rsna_probe100_cancer')}; ` +
-        `random-init encoder: ${row('rsna_random_probe100_cancer')}; report in ${values.run}/report.md`);
+        `random-init encoder: ${row('rsna_random_probe100_cancer')}; ` + (heads.finetune ? `full fine-tune 100 %: ${row('rsna_finetune100_cancer')}; ` : '') + `report in ${values.run}/report.md`);
       return 0;
     }
     const m = await runEval(values.run, { weights: values.weights, data: values.data, split: values.split, pooling: pooling('eval', values.pooling), probeSteps, probeLr,

@@ -269,6 +269,8 @@ export interface EvalOptions {
   probeProtocol?: ProbeProtocol;
   /** settings of the authors' probe (the paper's where left out) */
   authorsProbe?: HeadSettings;
+  /** ColorJitter's probability in the training transform of the augmented-image protocols (the run's; default 0.8) */
+  jitter?: number;
   /** add the full fine-tune rows finetune{1,10,100}_{task} and random_finetune100_{task} (finetune.ts) */
   finetune?: boolean;
   finetuneOptions?: HeadSettings;
@@ -360,7 +362,7 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
  * for them all, so each image is decoded once.
  */
 async function headRows(models: Mama[], train: EmbedImage[], test: EmbedImage[], tasks: readonly Task[], kind: 'probe' | 'finetune', settings: HeadSettings, o: EvalOptions, m: Record<string, number>) {
-  const log = o.log ?? (() => {}), pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
+  const log = o.log ?? (() => {}), pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), undefined, o.jitter);
   const encoder = kind === 'probe' ? 'frozen' : 'train';
   try {
     for (const task of tasks) {

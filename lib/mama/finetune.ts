@@ -51,6 +51,8 @@ export interface HeadOptions {
   workers?: number;
   /** an image pool to share across calls (its decode cache stays warm); otherwise one is made and closed */
   pool?: ImagePool;
+  /** ColorJitter's probability in the training transform of a pool made here (default 0.8, the authors') */
+  jitter?: number;
   log?: (line: string) => void;
 }
 
@@ -122,7 +124,7 @@ function encoderCopy(src: VisionTransformer): VisionTransformer {
   return vit;
 }
 
-function checkOptions(o: Required<Omit<HeadOptions, 'workers' | 'pool' | 'log'>>, train: Labelled[], test: Labelled[], classes: number): void {
+function checkOptions(o: Required<Omit<HeadOptions, 'workers' | 'pool' | 'log' | 'jitter'>>, train: Labelled[], test: Labelled[], classes: number): void {
   if (o.encoder !== 'frozen' && o.encoder !== 'train') throw new RangeError(`trainHead: encoder must be frozen or train, got ${o.encoder}`);
   for (const k of ['steps', 'batch'] as const) if (!(Number.isInteger(o[k]) && o[k] >= 1)) throw new RangeError(`trainHead: ${k} must be an integer ≥ 1, got ${o[k]}`);
   for (const k of ['warmup', 'seed'] as const) if (!(Number.isInteger(o[k]) && o[k] >= 0)) throw new RangeError(`trainHead: ${k} must be an integer ≥ 0, got ${o[k]}`);
@@ -153,7 +155,7 @@ export async function trainHead(model: Mama, train: Labelled[], test: Labelled[]
   head.weight.init.set(init.uniform(classes * D, bound)), head.bias!.init.set(init.uniform(classes, bound));
   const arena = new ParamArena(new HeadNet(encoder, head), { device: model.device, dtype: model.dtype });
   const opt = new SGD(arena, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, decayAll: true });
-  const pool = o.pool ?? new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1));
+  const pool = o.pool ?? new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), undefined, o.jitter);
   const unreadable = new Map<string, string>();
   const load = (l: Labelled, seed: number | null) =>
     pool.load(l.path, S, seed).catch((e: Error) => (unreadable.set(l.path, e.message), null));

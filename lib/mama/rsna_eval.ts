@@ -4,15 +4,17 @@
 // sensitivity and specificity of the argmax. runEvalRsna is `mamakit eval --dataset rsna`.
 // Tested by test/mama/rsna_eval.test.ts.
 import { existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Loader } from '../data/loader.js';
+import { ImagePool, Loader } from '../data/loader.js';
 import { loadRsna, type RsnaImage } from '../data/rsna.js';
 import type { Device } from '../tensor.js';
 import { ParamArena } from '../nn/module.js';
-import { argmax, balancedAccuracy, featuresOfModels, linearProbe, macroAuc, sensitivitySpecificity, type Features, type ProbeOptions } from './evaluate.js';
+import { argmax, balancedAccuracy, featuresOfModels, linearProbe, macroAuc, sensitivitySpecificity, type Features, type HeadSettings, type ProbeOptions } from './evaluate.js';
+import { trainHead } from './finetune.js';
 import { Mama } from './model.js';
 import { writeRsnaSection } from './runfolder.js';
-import { checkConfig, loadRunModel, readRunConfig, usable } from './train.js';
+import { checkConfig, headOptions, loadRunModel, readRunConfig, usable, type EvalHeadFlags } from './train.js';
 
 /** bACC, AUC of the cancer probability (probs[i][1]), sensitivity and specificity of the argmax. */
 export function cancerMetrics(labels: number[], probs: ArrayLike<number>[]): { bacc: number; auc: number; sens: number; spec: number } {
@@ -30,11 +32,15 @@ export interface RsnaEvalOptions {
   randomRow?: boolean;
   seed?: number;
   workers?: number;
+  /** full fine-tune rows (finetune.ts: the image encoder trains with the head on augmented images) with these settings */
+  finetune?: HeadSettings;
+  /** ColorJitter's probability in the fine-tune's training transform (the run's; default 0.8) */
+  jitter?: number;
   log?: (line: string) => void;
 }
 
 export interface RsnaEvalResult {
-  /** rsna_probe{1,10,100}_cancer_{bacc,auc,sens,spec}, rsna_random_probe100_cancer_…, and the counts rsna_{train,test}_{images,cancer}, rsna_unreadable */
+  /** rsna_probe{1,10,100}_cancer_{bacc,auc,sens,spec}, rsna_random_probe100_cancer_…, with `finetune` rsna_finetune{1,10,100}_… and rsna_random_finetune100_…, and the counts rsna_{train,test}_{images,cancer}, rsna_unreadable */
   metrics: Record<string, number>;
   /** the loaders' "N of M images could not be read …" lines (train, test), '' when all could */
   unreadable: string[];
@@ -82,9 +88,24 @@ export async function evaluateRsna(model: Mama, images: RsnaImage[], o: RsnaEval
   };
   rows(0, [0.01, 0.1, 1], '');
   if (models.length > 1) rows(1, [1], 'random_');
-  // ─── Full fine-tune rows (MAMA.md §6: "the same linear probe and fine-tune") go here: ───
-  // rsna_finetune…_cancer_{bacc,auc,sens,spec} from evaluate.ts's fine-tune once it exists
-  // (not implemented in this file on purpose; runfolder.ts's rsnaSection marks its rows' place too).
+  if (o.finetune) {
+    // The same protocol as EMBED's fine-tune rows: one image pool for every row, each image decoded once.
+    const pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), undefined, o.jitter);
+    const labelled = (set: RsnaImage[]) => set.map((im) => ({ path: im.path, label: im.cancer }));
+    const trL = labelled(train), teL = labelled(test);
+    try {
+      const ft: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
+      if (models[1]) ft.push([models[1], 1, 'random_']);
+      for (const [mdl, fraction, prefix] of ft) {
+        const key = `rsna_${prefix}finetune${Math.round(fraction * 100)}_cancer`, t0 = performance.now();
+        const r = await trainHead(mdl, trL, teL, 2, { ...o.finetune, seed: o.finetune.seed ?? seed + 1, encoder: 'train', fraction, pool });
+        for (const [name, v] of Object.entries(cancerMetrics(r.labels, r.probs))) m[`${key}_${name}`] = v;
+        log(`${key}: bACC ${m[`${key}_bacc`].toFixed(3)}, AUC ${m[`${key}_auc`].toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+      }
+    } finally {
+      await pool.close();
+    }
+  }
   return { metrics: m, unreadable: [tr.note, te.note] };
 }
 
@@ -92,20 +113,23 @@ export async function evaluateRsna(model: Mama, images: RsnaImage[], o: RsnaEval
  * `mamakit eval --dataset rsna --data DIR`: a run folder's checkpoint (or `weights`) evaluated on
  * the RSNA folder DIR (train.csv, train_images/); writes eval-rsna.json and report.md's RSNA section.
  */
-export async function runEvalRsna(run: string, o: { data: string; weights?: string; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void }): Promise<Record<string, number>> {
+export async function runEvalRsna(run: string, o: { data: string; weights?: string; probeSteps?: number; probeLr?: number; device?: Device; log?: (l: string) => void } & Omit<EvalHeadFlags, 'probeProtocol'>): Promise<Record<string, number>> {
   const log = o.log ?? ((l: string) => process.stderr.write(l));
   const device = usable('eval', o.device);
   const cfg = readRunConfig(run, 'eval');
   if (o.probeSteps !== undefined) cfg.probeSteps = o.probeSteps;
   if (o.probeLr !== undefined) cfg.probeLr = o.probeLr;
+  for (const k of ['finetune', 'finetuneSteps', 'finetuneLr', 'headBatch', 'headWarmup'] as const) if (o[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = o[k];
   checkConfig(cfg);
+  const heads = headOptions(cfg);
   const csv = join(o.data, 'train.csv');
   if (!existsSync(csv)) throw new Error(`eval: ${csv} not found (--data is the RSNA folder holding train.csv and train_images/)`);
   const model = loadRunModel(cfg, o.weights ?? join(run, 'checkpoint', 'model.safetensors'), device, 'eval');
   const { images, skipped } = loadRsna(csv, o.data, cfg.seed);
   const nSkipped = Object.values(skipped).reduce((a, b) => a + b, 0);
   log(`RSNA: ${images.length} images${nSkipped ? `; table rows left out: ${JSON.stringify(skipped)}` : ''}\n`);
-  const r = await evaluateRsna(model, images, { imageSize: cfg.model.vit.imageSize, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, log });
+  const r = await evaluateRsna(model, images, { imageSize: cfg.model.vit.imageSize, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, log,
+    finetune: heads.finetune ? heads.finetuneOptions : undefined, jitter: cfg.jitter });
   for (const note of r.unreadable) if (note) log(`${note}\n`);
   const metrics: Record<string, number> = { ...r.metrics, rsna_skipped_rows: nSkipped };
   writeFileSync(join(run, 'eval-rsna.json'), JSON.stringify(metrics, null, 1) + '\n');

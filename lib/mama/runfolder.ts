@@ -86,7 +86,7 @@ export function writeReport(out: string, o: { title: string; summary: string; me
 
 const RSNA_HEADING = '## RSNA Screening Mammography';
 
-/** report.md's RSNA section (MAMA.md §6: binary cancer, linear probe), from eval-rsna.json's keys. */
+/** report.md's RSNA section (MAMA.md §6: binary cancer, linear probe and full fine-tune), from eval-rsna.json's keys. */
 export function rsnaSection(m: Record<string, number>): string {
   const cells = (key: string) => `| ${['bacc', 'auc', 'sens', 'spec'].map((k) => pct(m[`${key}_cancer_${k}`])).join(' | ')} |`;
   let md = `${RSNA_HEADING} (cancer, out of domain)\n\n`;
@@ -95,7 +95,8 @@ export function rsnaSection(m: Record<string, number>): string {
   md += '| RSNA test split | bACC | AUC | sensitivity | specificity |\n|---|---|---|---|---|\n';
   for (const f of [1, 10, 100]) md += `| linear probe ${f} % ${cells(`rsna_probe${f}`)}\n`;
   if (m.rsna_random_probe100_cancer_bacc !== undefined) md += `| random-init encoder, linear probe 100 % ${cells('rsna_random_probe100')}\n`;
-  // Full fine-tune rows (rsna_finetune…) go here once evaluateRsna runs them.
+  for (const f of [1, 10, 100]) if (m[`rsna_finetune${f}_cancer_bacc`] !== undefined) md += `| full fine-tune ${f} % ${cells(`rsna_finetune${f}`)}\n`;
+  if (m.rsna_random_finetune100_cancer_bacc !== undefined) md += `| random-init encoder, full fine-tune 100 % ${cells('rsna_random_finetune100')}\n`;
   md += '\nbACC: balanced accuracy (chance 50 %); AUC of the cancer probability; sensitivity and specificity of the argmax.\n';
   return md;
 }

@@ -343,11 +343,11 @@ export function checkConfig(cfg: TrainConfig): void {
 }
 
 function evalOptions(cfg: TrainConfig, log: (l: string) => void) {
-  return { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, pooling: cfg.pooling, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, log, ...headOptions(cfg) };
+  return { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, pooling: cfg.pooling, probe: { steps: cfg.probeSteps, lr: cfg.probeLr }, seed: cfg.seed, workers: cfg.workers, jitter: cfg.jitter, log, ...headOptions(cfg) };
 }
 
 // The settings of the protocols on augmented images (finetune.ts); the paper's where the config has none.
-function headOptions(cfg: TrainConfig): Pick<EvalOptions, 'probeProtocol' | 'authorsProbe' | 'finetune' | 'finetuneOptions'> {
+export function headOptions(cfg: TrainConfig): Pick<EvalOptions, 'probeProtocol' | 'authorsProbe' | 'finetune' | 'finetuneOptions'> {
   const probeSteps = cfg.authorsProbeSteps ?? 8000, finetuneSteps = cfg.finetuneSteps ?? 8000, batch = cfg.headBatch ?? 72;
   return {
     probeProtocol: cfg.probeProtocol ?? 'cached', finetune: cfg.finetune ?? false,

@@ -1,7 +1,8 @@
 // rsna.test.ts: `mamakit eval --dataset rsna` as a user runs it: a tiny pretrain run (2 steps),
 // a generated RSNA folder (`mamakit synth --format rsna`) with one image corrupted, eval-rsna.json
 // with every key, report.md's RSNA section (kept when `mamakit eval` rewrites report.md), the
-// linear probe above chance on the generated cancer signal, and bad arguments named.
+// linear probe above chance on the generated cancer signal, the full fine-tune rows, and bad
+// arguments named.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -57,6 +58,18 @@ test('eval --dataset rsna writes every key, the report section, and the probe se
   assert.ok(md2.includes('| zero-shot |') && md2.endsWith(md.slice(md.indexOf('## RSNA Screening Mammography'))), md2);
 });
 
+test('eval --dataset rsna --finetune adds the full fine-tune rows (run, random-init) to eval-rsna.json and report.md', () => {
+  const ev = mamakit('eval', '--run', run, '--dataset', 'rsna', '--data', rsna, '--probe-steps', '50', '--finetune', '--finetune-steps', '3', '--head-batch', '8', '--head-warmup', '1');
+  assert.is(ev.status, 0, ev.stderr.slice(-800));
+  assert.match(ev.stderr, /rsna_finetune100_cancer: bACC \d\.\d{3}, AUC \d\.\d{3} \(3 steps, /);
+  const m = JSON.parse(readFileSync(join(run, 'eval-rsna.json'), 'utf8')) as Record<string, number>;
+  for (const k of ['finetune1', 'finetune10', 'finetune100', 'random_finetune100'])
+    for (const s of ['bacc', 'auc', 'sens', 'spec']) assert.ok(m[`rsna_${k}_cancer_${s}`] >= 0 && m[`rsna_${k}_cancer_${s}`] <= 1, `rsna_${k}_cancer_${s} = ${m[`rsna_${k}_cancer_${s}`]}`);
+  assert.match(ev.stdout, / full fine-tune 100 %: bACC \d\.\d{3} AUC \d\.\d{3} sensitivity \d\.\d{3} specificity \d\.\d{3}; report in /);
+  const md = readFileSync(join(run, 'report.md'), 'utf8');
+  assert.ok(md.includes(`| full fine-tune 100 % | ${(100 * m.rsna_finetune100_cancer_bacc).toFixed(1)} |`) && md.includes('| random-init encoder, full fine-tune 100 % |'), md);
+});
+
 test('bad arguments are named, with exit status 2', () => {
   const cases: Array<[string[], RegExp]> = [
     [['eval', '--run', run, '--dataset', 'inbreast'], /^mamakit eval: --dataset must be embed or rsna, got inbreast\n$/],
@@ -64,6 +77,8 @@ test('bad arguments are named, with exit status 2', () => {
     [['eval', '--run', run, '--dataset', 'rsna', '--data', rsna, '--split', 'val'], /^mamakit eval: --dataset rsna has a train and a test split only; --split val does not apply\n$/],
     [['eval', '--run', run, '--dataset', 'rsna', '--data', rsna, '--pooling', 'mean'], /^mamakit eval: --pooling is for zero-shot prompts; --dataset rsna has no zero-shot\n$/],
     [['eval', '--run', run, '--dataset', 'rsna', '--data', dir], /^eval: \S+train\.csv not found \(--data is the RSNA folder holding train\.csv and train_images\/\)\n$/],
+    [['eval', '--run', run, '--dataset', 'rsna', '--data', rsna, '--probe-protocol', 'authors'], /^mamakit eval: --dataset rsna runs the cached-feature linear probe; --probe-protocol authors is for EMBED\n$/],
+    [['eval', '--run', run, '--dataset', 'rsna', '--data', rsna, '--finetune-steps', '3'], /^mamakit eval: --finetune-steps and --finetune-lr need --finetune\n$/],
     [['synth', '--out', join(dir, 'x'), '--format', 'inbreast'], /^mamakit synth: --format must be embed or rsna, got inbreast\n$/],
     [['synth', '--out', join(dir, 'x'), '--images', 'png'], /^mamakit synth: --images takes dcm or png, with --format rsna only; got --images png with --format embed\n$/],
   ];

@@ -214,7 +214,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values['dry-run']) return dryRun(cfg as unknown as TrainConfig);
     const r = await pretrain(cfg as unknown as TrainConfig, { resume: values.resume, evaluate: !values['no-eval'] });
-    if (!r.interrupted) {
+    if (!r.interrupted && r.rank === 0) {
       const m = r.metrics;
       console.log(`done: ${r.steps} steps; zero-shot density bACC ${m.zeroshot_density_bacc?.toFixed(3) ?? '—'}; report in ${r.out}/report.md`);
     }

@@ -232,6 +232,37 @@ export function ntXent(z0: Var, z1: Var, temperature: number): Var {
   return record('lossHead', [z0, z1], r.lossTensor, { g0: r.dZ0, g1: r.dZ1 });
 }
 
+/** What ntXentGathered needs of a communicator (lib/dist's Communicator). */
+export interface Gatherer {
+  readonly rank: number;
+  readonly size: number;
+  /** t [n, …] → [size·n, …]: every rank's t in rank order */
+  allGather(t: Tensor): Tensor;
+}
+
+/**
+ * NT-Xent [1] over every rank's pairs (MaMA's, data parallel): this rank's z0, z1 [B, E] are
+ * gathered to [size·B, E] and every rank computes the loss of the whole gathered batch and its
+ * gradients (the same bits on each: no collective in backward). Its own rows' gradients come
+ * back times size, so that the ranks' mean gradient (the data-parallel allReduce) is one
+ * process's over the concatenated features; so is the ranks' mean loss. Every rank must call
+ * it with the same B.
+ */
+export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gatherer): Var {
+  if (comm.size === 1) return ntXent(z0, z1, temperature);
+  if (z0.shape.length !== 2) throw new RangeError(`ntXentGathered: z0 must be [B, E], got ${JSON.stringify(z0.shape)}`);
+  const [B, E] = z0.shape, all0 = comm.allGather(z0.value), all1 = comm.allGather(z1.value); // [size·B, E]
+  const r = kernels.ntXent(all0, all1, temperature);
+  all0.dispose(), all1.dispose();
+  const own = (d: Tensor) => {
+    const g = like(d, [B, E], { fill: 0 }), mine = d.view(comm.rank * B * E, [B, E]);
+    kernels.axpy(g, mine, comm.size);
+    mine.dispose(), d.dispose();
+    return g;
+  };
+  return record('lossHead', [z0, z1], r.lossTensor, { g0: own(r.dZ0), g1: own(r.dZ1) });
+}
+
 /** MaMA's local alignment loss [1]; localScale a [1] Var. */
 export function localAlign(patches: Var, sentences: Var, counts: Int32Array, localScale: Var): Var {
   const scale = asF32(localScale.value);

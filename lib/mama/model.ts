@@ -182,10 +182,11 @@ export class Mama extends Module {
 
   /**
    * The training loss [1] of a batch; late: all four terms (from lateStep on); dropoutSeed
-   * draws the text encoder's dropout masks (give each micro-batch its own). `inputs` are the image
+   * draws the text encoder's dropout masks (give each micro-batch its own); o.gather, in
+   * data-parallel training: NT-Xent over every rank's pairs (MaMA's), the other terms per rank. `inputs` are the image
    * tensors, which backward still reads: dispose them after it.
    */
-  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
+  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0, o: { gather?: ops.Gatherer | null } = {}): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
     const B = batch.lens.length;
     const x = this.imageTensor(batch.images);
     const img = this.encodeImage(x);
@@ -198,7 +199,8 @@ export class Mama extends Module {
       inputs.push(x2);
       const img2 = this.encodeImage(x2);
       parts.clip2 = ops.clipLoss(img2.v, txt.t, this.logitScale);
-      parts.ntxent = ops.ntXent(this.simclr.forward(img.pooled), this.simclr.forward(img2.pooled), 0.5);
+      const z0 = this.simclr.forward(img.pooled), z1 = this.simclr.forward(img2.pooled);
+      parts.ntxent = o.gather ? ops.ntXentGathered(z0, z1, 0.5, o.gather) : ops.ntXent(z0, z1, 0.5);
       const { sent, counts } = this.sentenceFeatures(txt.hidden, batch.sentences);
       const [, Np, D] = img.patches.shape;
       const pat = ops.reshape(this.patchHead.forward(ops.reshape(img.patches, [B * Np, D])), [B, Np, this.cfg.embed]);

@@ -1,8 +1,9 @@
 // pretrain.test.ts: `mamakit pretrain` on 2 ranks under mpirun (Open MPI), a tiny model. Rank r's
 // k-th micro-batch is the one-process epoch's batch 2k + r and the ranks average their gradients,
-// so 2 ranks of batch b are 1 process of batch b with 2 micro-batches per step (each weighed ½):
-// the same loss terms, gradient norms and weights within f32 rounding, BatchNorm, dropout and
-// all. A 1-rank checkpoint resumed by 2 ranks continues that run; rank 0 alone writes the folder.
+// so 2 ranks of batch b with every term per rank (--gather none) are 1 process of batch b with 2
+// micro-batches per step (each weighed ½): the same loss terms, gradient norms and weights within
+// f32 rounding, BatchNorm and dropout included. By default NT-Xent spans both ranks' pairs. A
+// 1-rank checkpoint resumed by 2 ranks continues as the 2-rank run; rank 0 alone writes the folder.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { data, dist, io } from 'mamakit';
 
 const test = suite('dist pretrain');
-const dir = mkdtempSync(join(tmpdir(), 'mamakit-dist-pretrain-'));
+const dir = process.env.KEEP ?? mkdtempSync(join(tmpdir(), "mamakit-dist-pretrain-"));
 const main = join('dist', 'lib', 'cli', 'main.js');
 const small = [
   'model.vit.imageSize=32', 'model.vit.patch=8', 'model.vit.width=32', 'model.vit.depth=1', 'model.vit.heads=2', 'model.vit.registers=2',
@@ -33,8 +34,11 @@ function pretrain(np: number | null, out: string, ...args: string[]) {
   return out_;
 }
 const rows = (run: string) => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-const weights = (run: string) => io.readSafetensors(join(run, 'checkpoint', 'state.safetensors')).tensors.get('values')!.data;
-
+/** A run checkpoint's trainable weights and AdamW's first moments (BatchNorm's running statistics are each rank's own). */
+function state(run: string) {
+  const t = io.readSafetensors(join(run, 'checkpoint', 'state.safetensors')).tensors, m = t.get('adam_m')!.data;
+  return { w: t.get('values')!.data.subarray(0, m.length), m };
+}
 function close(what: string, got: number, want: number, rel = 1e-5) {
   assert.ok(Math.abs(got - want) <= rel * Math.abs(want) + 1e-7, `${what}: ${got}, the one-process run's ${want}`);
 }
@@ -44,28 +48,52 @@ const noMpi = spawnSync('mpirun', ['--version']).error
   : !dist.status().mpi.built ? `libmamakit_mpi.so is not built (${dist.status().mpi.detail}); install libopenmpi-dev and rebuild` : null;
 const needs = (name: string, fn: () => void) => (noMpi ? (console.log(`  skip: ${name} (${noMpi})`), test.skip(name, fn)) : test(name, fn));
 
-needs('2 ranks × batch 4 = 1 process × 2 micro-batches of 4; a 1-rank checkpoint resumed by 2 ranks', () => {
-  const one = join(dir, 'one'), two = join(dir, 'two'), resumed = join(dir, 'resumed');
-  pretrain(null, one, '--steps', '2', '--accum', '2');
+needs('2 ranks × batch 4 = 1 process × 2 micro-batches of 4; NT-Xent over both ranks; a 1-rank checkpoint resumed by 2 ranks', () => {
+  const one = join(dir, 'one'), half = join(dir, 'half'), none = join(dir, 'none'), two = join(dir, 'two'), resumed = join(dir, 'resumed');
+  pretrain(null, one, '--steps', '4', '--accum', '2');
   const train = data.loadEmbed(join(embed, 'metadata.csv'), join(embed, 'clinical.csv'), embed, 0).images.filter((i) => i.split === 'train').length;
   assert.ok(train >= 4 * 2 * 4, `${train} training images: the 4 steps stay in one epoch`);
-  cpSync(one, resumed, { recursive: true });
+  pretrain(null, half, '--steps', '2', '--accum', '2');
+  cpSync(half, resumed, { recursive: true });
+  pretrain(2, none, '--steps', '4', '--gather', 'none');
   const log = pretrain(2, two, '--steps', '4');
-  assert.match(log, /2 ranks \(Open MPI[^)]*\): 4 images per micro-batch and rank/);
+  assert.match(log, /2 ranks \(Open MPI[^)]*\): 4 images per micro-batch and rank, gradients averaged over the ranks, NT-Xent over all 8 pairs/);
   assert.is(log.match(/^done: /gm)?.length, 1, 'rank 0 alone reports');
   pretrain(2, resumed, '--steps', '4', '--resume');
-  const ref = rows(one), got = rows(two), cont = rows(resumed);
-  assert.equal(got.map((r) => r.step), [1, 2, 3, 4], 'one row per step: rank 0 alone writes metrics.jsonl');
-  assert.equal(cont.map((r) => r.step), [1, 2, 3, 4]);
-  for (const k of ['loss', 'clip', 'gradNorm', 'logitScale']) for (const s of [0, 1]) close(`step ${s + 1} ${k}`, got[s][k], ref[s][k]);
-  // Steps 3 and 4 (all four terms) of the resumed run against the 2-rank run.
-  for (const k of ['loss', 'clip', 'clip2', 'ntxent', 'local', 'gradNorm']) for (const s of [2, 3]) close(`step ${s + 1} ${k}`, cont[s][k], got[s][k]);
-  const [a, b] = [weights(two), weights(resumed)];
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1e-5 * Math.abs(a[i]) + 1e-7));
-  assert.ok(worst <= 1, `weights after 4 steps: ${worst.toFixed(2)} × the tolerance 1e-5 relative`);
+  const ref = rows(one), per = rows(none), got = rows(two), cont = rows(resumed);
+  for (const r of [per, got, cont]) assert.equal(r.map((x) => x.step), [1, 2, 3, 4], 'one row per step: rank 0 alone writes metrics.jsonl');
+  const all = ['loss', 'clip', 'clip2', 'ntxent', 'local', 'gradNorm', 'logitScale'];
+  // Every term per rank: one process's steps, image-text (1, 2) and all four terms (3, 4).
+  for (const k of all) for (const s of [0, 1, 2, 3]) if (k in ref[s]) close(`--gather none, step ${s + 1} ${k}`, per[s][k], ref[s][k]);
+  assertWeights('--gather none against one process', state(none), state(one));
+  // NT-Xent over both ranks' pairs: another loss from step 3 on.
+  for (const k of all) for (const s of [0, 1]) if (k in ref[s]) close(`step ${s + 1} ${k}`, got[s][k], ref[s][k]);
+  for (const s of [2, 3]) assert.ok(Math.abs(got[s].ntxent - ref[s].ntxent) > 1e-3, `step ${s + 1}: NT-Xent over 8 pairs ${got[s].ntxent}, over 4 ${ref[s].ntxent}`);
+  // The 1-rank checkpoint of step 2 continued by 2 ranks: the 2-rank run's steps 3 and 4.
+  for (const k of all) for (const s of [2, 3]) close(`resumed, step ${s + 1} ${k}`, cont[s][k], got[s][k]);
+  assertWeights('resumed against 2 ranks', state(resumed), state(two));
   assert.ok(existsSync(join(two, 'report.md')));
 });
 
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+/**
+ * The first moments (the steps' mean gradients) within 1e-5 relative plus 1e-5 of their RMS, and
+ * the weights within 1e-5 relative, except where the gradient is rounding alone (|m| below 1e-5 of
+ * the RMS: Linear biases before BatchNorm, whose gradient is 0 in exact arithmetic), where AdamW's
+ * normalised step follows the rounding: those within the 4 steps' 4·lr.
+ */
+function assertWeights(what: string, got: ReturnType<typeof state>, want: ReturnType<typeof state>) {
+  const rms = Math.sqrt(want.m.reduce((s, v) => s + v * v, 0) / want.m.length);
+  let worstM = 0, worstW = 0, noise = 0;
+  for (let i = 0; i < want.m.length; i++) {
+    worstM = Math.max(worstM, Math.abs(got.m[i] - want.m[i]) / (1e-5 * (Math.abs(want.m[i]) + rms)));
+    const dw = Math.abs(got.w[i] - want.w[i]);
+    if (Math.abs(want.m[i]) < 1e-5 * rms) noise = Math.max(noise, dw / (4 * 5e-4));
+    else worstW = Math.max(worstW, dw / (1e-5 * Math.abs(want.w[i]) + 1e-7));
+  }
+  assert.ok(worstM <= 1, `${what}: AdamW's first moments differ by ${worstM.toFixed(2)} × the tolerance`);
+  assert.ok(worstW <= 1, `${what}: weights after 4 steps differ by ${worstW.toFixed(2)} × the tolerance (1e-5 relative)`);
+  assert.ok(noise <= 1, `${what}: weights of rounding-level gradients differ by ${noise.toFixed(2)} × 4·lr`);
+}
+
+test.after(() => void (process.env.KEEP || rmSync(dir, { recursive: true, force: true })));
 test.run();

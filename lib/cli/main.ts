@@ -14,7 +14,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
                         [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
-                        [--gather ntxent|none]
+                        [--gather ntxent|all|none]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--probe-protocol cached|authors] [--finetune]
                     [--finetune-steps N] [--finetune-lr X] [--head-batch N] [--head-warmup N] [--device cpu|cuda]
@@ -37,7 +37,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             state, activations, peak) for these options and exits without training;
             under mpirun (mpirun -np N mamakit pretrain …) each rank trains on its shard with --batch
             images per micro-batch and the ranks average their gradients; --gather ntxent (default,
-            MaMA's) computes NT-Xent over every rank's pairs, none keeps every term per rank
+            MaMA's) computes NT-Xent over every rank's pairs, all every term, none no term
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md; --probe-protocol authors trains the probe as the authors
@@ -182,7 +182,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values.pooling !== undefined) cfg.pooling = pooling('pretrain', values.pooling);
     if (values.gather !== undefined) {
-      if (values.gather !== 'ntxent' && values.gather !== 'none') throw new RangeError(`mamakit pretrain: --gather must be ntxent or none, got ${values.gather}`);
+      if (!['ntxent', 'all', 'none'].includes(values.gather)) throw new RangeError(`mamakit pretrain: --gather must be ntxent, all or none, got ${values.gather}`);
       cfg.gather = values.gather;
     }
     if (values.device !== undefined) cfg.device = device('pretrain', values.device);

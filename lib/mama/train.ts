@@ -80,8 +80,9 @@ export interface TrainConfig {
   pooling: TextPooling;
   /**
    * under mpirun, the loss terms over every rank's samples: 'ntxent' (MaMA's, the default):
-   * NT-Xent over the gathered batch, CLIP and local alignment over the rank's own; 'none':
-   * every term over the rank's own batch (as one process with gradient accumulation)
+   * NT-Xent over the gathered batch, CLIP and local alignment over the rank's own; 'all': every
+   * term over the gathered batch (open_clip's local-loss form); 'none': every term over the
+   * rank's own batch (as one process with gradient accumulation)
    */
   gather?: Gather;
   workers?: number;
@@ -103,7 +104,7 @@ export interface TrainConfig {
 }
 
 export type Precision = 'f32' | 'bf16';
-export type Gather = 'ntxent' | 'none';
+export type Gather = 'ntxent' | 'all' | 'none';
 
 /** The precision a run computes in: the one asked for, else bf16 on CUDA and f32 on the CPU. */
 export function precisionOf(cfg: Pick<TrainConfig, 'precision' | 'device'>): Precision {
@@ -182,7 +183,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   }
   comm?.barrier(); // the data rank 0 generated
   if (!lead && !existsSync(join(cfg.data, 'metadata.csv'))) throw new Error(`pretrain: rank ${rank}: ${cfg.data}/metadata.csv not found (every rank reads the data: put it where each one finds it)`);
-  if (comm && lead) log(`${ranks} ranks (${comm.detail}): ${cfg.batch} images per micro-batch and rank, gradients averaged over the ranks, NT-Xent ${(cfg.gather ?? 'ntxent') === 'ntxent' ? `over all ${ranks * cfg.batch} pairs` : "over each rank's own"}\n`);
+  if (comm && lead) log(`${ranks} ranks (${comm.detail}): ${cfg.batch} images per micro-batch and rank, gradients averaged over the ranks, ${{ ntxent: `NT-Xent over all ${ranks * cfg.batch} pairs`, all: `every term over all ${ranks * cfg.batch} pairs`, none: "every term over the rank's own pairs" }[cfg.gather ?? 'ntxent']}\n`);
   if (cfg.model.lora && !cfg.textWeights) {
     log('no textWeights: the text encoder trains fully (LoRA adapts a pre-trained language model)\n');
     cfg = { ...cfg, model: { ...cfg.model, lora: undefined } };
@@ -258,7 +259,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         const late = step >= cfg.lateStep;
         if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
-        const r = model.loss(batch, late, micro * ranks + rank + 1, { gather: comm && (cfg.gather ?? 'ntxent') === 'ntxent' ? comm : null });
+        const r = model.loss(batch, late, micro * ranks + rank + 1, { gather: comm && cfg.gather !== 'none' ? comm : null, all: cfg.gather === 'all' });
         for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) kernels.axpy(slots[terms.indexOf(n)], v.value, 1 / cfg.accum), present.add(n);
         backward(r.loss, like(r.loss.value, [1], { fill: 1 / cfg.accum })); // backward consumes its seed
         r.inputs.forEach((t) => t.dispose());
@@ -388,7 +389,7 @@ export function checkConfig(cfg: TrainConfig): void {
   if (cfg.headWarmup != null && !(Number.isInteger(cfg.headWarmup) && cfg.headWarmup >= 0)) throw new RangeError(`pretrain: headWarmup must be an integer ≥ 0 or null, got ${cfg.headWarmup}`);
   if (cfg.probeProtocol !== undefined && cfg.probeProtocol !== 'cached' && cfg.probeProtocol !== 'authors') throw new RangeError(`pretrain: probeProtocol must be cached or authors, got ${cfg.probeProtocol}`);
   if (cfg.finetune !== undefined && typeof cfg.finetune !== 'boolean') throw new RangeError(`pretrain: finetune must be true or false, got ${cfg.finetune}`);
-  if (cfg.gather !== undefined && cfg.gather !== 'ntxent' && cfg.gather !== 'none') throw new RangeError(`pretrain: gather must be ntxent or none, got ${cfg.gather}`);
+  if (cfg.gather !== undefined && !['ntxent', 'all', 'none'].includes(cfg.gather)) throw new RangeError(`pretrain: gather must be ntxent, all or none, got ${cfg.gather}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
   const precision = precisionOf(cfg);
   if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`pretrain: precision must be f32 or bf16, got ${precision}`);

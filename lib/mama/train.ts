@@ -221,13 +221,15 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   });
   const perEpoch = loader.perEpoch; // micro-batches of this rank
   if (perEpoch < 1) throw (await loader.close(), new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}${ranks > 1 ? ` for each of ${ranks} ranks` : ''}`));
-  // Ctrl-C stops after the step; under mpirun the ranks stop at the first step any rank saw it.
+  // Ctrl-C stops after the step; under mpirun the ranks stop at the first step any rank saw it, or
+  // SIGUSR1 (which mpirun, unlike SIGINT, forwards to every rank: Ctrl-C on mpirun kills the job).
   let stop = false, asked = false;
   const onSigint = () => {
     asked = true;
     if (!comm) stop = true;
   };
-  process.once('SIGINT', onSigint);
+  const signals: NodeJS.Signals[] = comm ? ['SIGINT', 'SIGUSR1'] : ['SIGINT'];
+  for (const sig of signals) process.once(sig, onSigint);
   // The clock starts at the first batch this process trains on (after a resume's skipped ones).
   let t0 = 0;
   const start = step, perStep = cfg.batch * cfg.accum * ranks;
@@ -302,7 +304,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
       }
     }
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    for (const sig of signals) process.removeListener(sig, onSigint);
     await loader.close();
     await valLoader?.close();
   }

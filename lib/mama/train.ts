@@ -131,7 +131,7 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     // base: the authors' AdamW (MAMA.md §5); tiny keeps decay on matrices only and clipping at 1,
     // the settings its figures were measured with (README: Deviations from the authors).
     lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
-    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8,
+    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8, gather: 'ntxent',
     // The protocols on augmented images run behind `mamakit eval --probe-protocol authors` / `--finetune`:
     // the paper's 8000 steps of 72 images through the encoder take hours on a CPU (README).
     probeProtocol: 'cached', authorsProbeSteps: tiny ? TINY_HEADS.probeSteps : 8000, authorsProbeLr: tiny ? TINY_HEADS.probeLr : 5e-4,

@@ -232,6 +232,68 @@ export function ntXent(z0: Var, z1: Var, temperature: number): Var {
   return record('lossHead', [z0, z1], r.lossTensor, { g0: r.dZ0, g1: r.dZ1 });
 }
 
+/** What ntXentGathered needs of a communicator (lib/dist's Communicator). */
+export interface Gatherer {
+  readonly rank: number;
+  readonly size: number;
+  /** t [n, …] → [size·n, …]: every rank's t in rank order */
+  allGather(t: Tensor): Tensor;
+}
+
+/**
+ * NT-Xent [1] over every rank's pairs (MaMA's, data parallel): this rank's z0, z1 [B, E] are
+ * gathered to [size·B, E] and every rank computes the loss of the whole gathered batch and its
+ * gradients (the same bits on each: no collective in backward). Its own rows' gradients come
+ * back times size, so that the ranks' mean gradient (the data-parallel allReduce) is one
+ * process's over the concatenated features; so is the ranks' mean loss. Every rank must call
+ * it with the same B.
+ */
+export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gatherer): Var {
+  if (comm.size === 1) return ntXent(z0, z1, temperature);
+  const [all0, all1] = [z0, z1].map((z) => comm.allGather(z.value)); // [size·B, E]
+  const r = kernels.ntXent(all0, all1, temperature);
+  all0.dispose(), all1.dispose();
+  return record('lossHead', [z0, z1], r.lossTensor, { g0: ownRows(r.dZ0, comm, z0), g1: ownRows(r.dZ1, comm, z1) });
+}
+
+/**
+ * CLIP's loss [1] over every rank's pairs (open_clip's local-loss form, whose ranks' mean is one
+ * process's loss over the gathered batch), computed as ntXentGathered: the whole gathered batch
+ * on every rank, its own rows' gradients times size; the logit scale's gradient as it is (the
+ * same on every rank, so the ranks' mean is one process's).
+ */
+export function clipLossGathered(img: Var, txt: Var, logitScale: Var, comm: Gatherer): Var {
+  if (comm.size === 1) return clipLoss(img, txt, logitScale);
+  const scale = asF32(logitScale.value), [imgAll, txtAll] = [img, txt].map((x) => comm.allGather(x.value));
+  const r = kernels.clipLoss(imgAll, txtAll, scale);
+  if (scale !== logitScale.value) scale.dispose();
+  imgAll.dispose(), txtAll.dispose();
+  return record('lossHead', [img, txt, logitScale], r.lossTensor, { g0: ownRows(r.dImg, comm, img), g1: ownRows(r.dTxt, comm, txt), g2: r.dLogitScaleTensor });
+}
+
+/** MaMA's local alignment loss [1] over every rank's pairs, computed as clipLossGathered. */
+export function localAlignGathered(patches: Var, sentences: Var, counts: Int32Array, localScale: Var, comm: Gatherer): Var {
+  if (comm.size === 1) return localAlign(patches, sentences, counts, localScale);
+  const n = Tensor.fromArray(Float32Array.from(counts), [counts.length], { device: patches.value.device });
+  const nAll = comm.allGather(n), countsAll = Int32Array.from(nAll.toArray());
+  n.dispose(), nAll.dispose();
+  const scale = asF32(localScale.value), [pAll, sAll] = [patches, sentences].map((x) => comm.allGather(x.value));
+  const r = kernels.localAlignLoss(pAll, sAll, countsAll, scale);
+  if (scale !== localScale.value) scale.dispose();
+  pAll.dispose(), sAll.dispose();
+  return record('lossHead', [patches, sentences, localScale], r.lossTensor, {
+    g0: ownRows(r.dPatches, comm, patches), g1: ownRows(r.dSentences, comm, sentences), g2: r.dLocalScaleTensor,
+  });
+}
+
+// The gradient of a gathered input [size·B, …] → this rank's rows [B, …] times size (d is freed).
+function ownRows(d: Tensor, comm: Gatherer, x: Var): Tensor {
+  const n = x.value.size, g = like(d, x.shape, { fill: 0 }), mine = d.view(comm.rank * n, x.shape);
+  kernels.axpy(g, mine, comm.size);
+  mine.dispose(), d.dispose();
+  return g;
+}
+
 /** MaMA's local alignment loss [1]; localScale a [1] Var. */
 export function localAlign(patches: Var, sentences: Var, counts: Int32Array, localScale: Var): Var {
   const scale = asF32(localScale.value);

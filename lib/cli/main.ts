@@ -14,6 +14,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
                         [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
+                        [--gather ntxent|all|none]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--probe-protocol cached|authors] [--finetune]
                     [--finetune-steps N] [--finetune-lr X] [--head-batch N] [--head-warmup N] [--device cpu|cuda]
@@ -33,7 +34,10 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             accumulation, master weights, gradients and optimizer state; f32 (the CPU's) computes in f32;
             --checkpoint on|off recomputes encoder blocks in backward (default: on for base, off for tiny);
             --dry-run prints the memory plan of a training micro-batch (parameters, gradients, AdamW
-            state, activations, peak) for these options and exits without training
+            state, activations, peak) for these options and exits without training;
+            under mpirun (mpirun -np N mamakit pretrain …) each rank trains on its shard with --batch
+            images per micro-batch and the ranks average their gradients; --gather ntxent (default,
+            MaMA's) computes NT-Xent over every rank's pairs, all every term, none no term
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md; --probe-protocol authors trains the probe as the authors
@@ -166,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
         ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
-        checkpoint: { type: 'string' }, 'dry-run': { type: 'boolean' },
+        checkpoint: { type: 'string' }, 'dry-run': { type: 'boolean' }, gather: { type: 'string' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -178,6 +182,10 @@ async function main(argv: string[]): Promise<number> {
       if (v !== undefined) cfg[key] = num('pretrain', flag, v);
     }
     if (values.pooling !== undefined) cfg.pooling = pooling('pretrain', values.pooling);
+    if (values.gather !== undefined) {
+      if (!['ntxent', 'all', 'none'].includes(values.gather)) throw new RangeError(`mamakit pretrain: --gather must be ntxent, all or none, got ${values.gather}`);
+      cfg.gather = values.gather;
+    }
     if (values.device !== undefined) cfg.device = device('pretrain', values.device);
     if (values.precision !== undefined) {
       if (values.precision !== 'f32' && values.precision !== 'bf16') throw new RangeError(`mamakit pretrain: --precision must be f32 or bf16, got ${values.precision}`);
@@ -215,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (values['dry-run']) return dryRun(cfg as unknown as TrainConfig);
     const r = await pretrain(cfg as unknown as TrainConfig, { resume: values.resume, evaluate: !values['no-eval'] });
-    if (!r.interrupted) {
+    if (!r.interrupted && r.rank === 0) {
       const m = r.metrics;
       console.log(`done: ${r.steps} steps; zero-shot density bACC ${m.zeroshot_density_bacc?.toFixed(3) ?? '—'}; report in ${r.out}/report.md`);
     }

@@ -28,6 +28,13 @@ export interface LoaderOptions {
   onUnreadable?: (why: string, count: number) => void;
   /** the probability of ColorJitter in training augmentation (default 0.8, the authors') */
   jitter?: number;
+  /**
+   * data-parallel training: this process is `rank` of `size`. Every rank draws the epoch's same
+   * permutation and augmentations, and takes every size-th batch from its rank on, so that the
+   * ranks' k-th batches together are the one-process epoch's batches k·size … k·size + size − 1;
+   * every rank gets floor(n / (size · batch)) batches (training only)
+   */
+  shard?: { rank: number; size: number };
 }
 
 export interface Batch {
@@ -104,10 +111,20 @@ export class Loader {
   private readonly keepAlive = setInterval(() => {}, 1 << 30);
   /** tokenizer null: images only, no captions (ids and lens zero; RSNA has no report) */
   constructor(readonly images: EmbedImage[], readonly tokenizer: CaptionTokenizer | null, readonly o: LoaderOptions) {
+    const sh = o.shard, bad = !sh ? null
+      : !(Number.isInteger(sh.size) && sh.size >= 1 && Number.isInteger(sh.rank) && sh.rank >= 0 && sh.rank < sh.size) ? `shard must be { rank, size } with integers 0 ≤ rank < size, got ${JSON.stringify(sh)}`
+        : sh.size > 1 && !o.train ? 'shard is for training (evaluation runs on one process)' : null;
+    if (bad) throw (clearInterval(this.keepAlive), new RangeError(`Loader: ${bad}`));
     this.pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), o.cacheBytes, o.jitter);
     const byStudy = new Map<string, number[]>();
     images.forEach((im, i) => (byStudy.get(im.study) ?? byStudy.set(im.study, []).get(im.study)!).push(i));
     this.mates = images.map((im, i) => byStudy.get(im.study)!.filter((j) => j !== i));
+  }
+
+  /** Batches per epoch: of this rank when sharded. */
+  get perEpoch(): number {
+    const B = this.o.batch, N = this.images.length;
+    return this.o.train ? Math.floor(N / (B * (this.o.shard?.size ?? 1))) : Math.ceil(N / B);
   }
 
   /** Batches of one epoch (the last partial batch is dropped when training), one prefetched. */
@@ -115,11 +132,21 @@ export class Loader {
     const rand = mulberry(this.o.seed * 7919 + epoch);
     const order = this.images.map((_, i) => i);
     if (this.o.train) shuffle(order, rand);
-    const B = this.o.batch, n = this.o.train ? Math.floor(order.length / B) : Math.ceil(order.length / B);
-    let ahead = n > 0 ? this.make(order.slice(0, B), rand) : null;
+    const B = this.o.batch, n = this.perEpoch, { rank, size } = this.o.shard ?? { rank: 0, size: 1 };
+    // The k-th batch of this rank; the other ranks' batches before it draw their random numbers unused.
+    const next = (k: number) => {
+      let mine: Promise<Batch | null> | null = null;
+      for (let r = 0; r < size; r++) {
+        const idx = order.slice((k * size + r) * B, (k * size + r + 1) * B);
+        if (r === rank) mine = this.make(idx, rand);
+        else this.draw(idx, rand);
+      }
+      return mine!;
+    };
+    let ahead = n > 0 ? next(0) : null;
     for (let k = 0; k < n; k++) {
       const cur = ahead!;
-      ahead = k + 1 < n ? this.make(order.slice((k + 1) * B, (k + 2) * B), rand) : null;
+      ahead = k + 1 < n ? next(k + 1) : null;
       const b = await cur;
       const max = this.o.maxUnreadable;
       if (max !== undefined && this.unreadable.size > max * this.images.length)
@@ -147,16 +174,20 @@ export class Loader {
     }
   }
 
-  private async make(idx: number[], rand: () => number): Promise<Batch | null> {
-    const S = this.o.size, L = this.o.maxTokens ?? 144, train = this.o.train;
-    const jobs = idx.map((i) => {
-      const im = this.images[i];
+  // The random choices of a batch's samples: second view, augmentation seeds, meta masking.
+  private draw(idx: number[], rand: () => number) {
+    const train = this.o.train;
+    return idx.map((i) => {
       const mates = this.mates[i];
       const mate = train && mates.length && rand() < 0.5 ? mates[Math.floor(rand() * mates.length)] : i;
       const s1 = train ? Math.floor(rand() * 2 ** 31) : null, s2 = Math.floor(rand() * 2 ** 31);
-      const fields = train ? maskMeta(im.fields, rand) : im.fields;
-      return { i, fields, first: this.one(i, s1), second: train ? this.one(mate, s2) : Promise.resolve(null) };
+      return { i, mate, s1, s2, fields: train ? maskMeta(this.images[i].fields, rand) : this.images[i].fields };
     });
+  }
+
+  private async make(idx: number[], rand: () => number): Promise<Batch | null> {
+    const S = this.o.size, L = this.o.maxTokens ?? 144, train = this.o.train;
+    const jobs = this.draw(idx, rand).map(({ i, mate, s1, s2, fields }) => ({ i, fields, first: this.one(i, s1), second: train ? this.one(mate, s2) : Promise.resolve(null) }));
     const done = await Promise.all(jobs.map(async (j) => ({ ...j, a: await j.first, b: await j.second })));
     const ok = done.filter((j) => j.a && (!train || j.b));
     // A training batch needs two samples (the contrastive losses, BatchNorm): one left alone is dropped.

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backward } from '../autograd/tape.js';
+import * as dist from '../dist/index.js';
 import { loadEmbed } from '../data/embed.js';
 import { Loader } from '../data/loader.js';
 import { generateStudies } from '../data/synth.js';
@@ -77,6 +78,13 @@ export interface TrainConfig {
   headWarmup?: number | null;
   /** text pooling of the zero-shot prompts */
   pooling: TextPooling;
+  /**
+   * under mpirun, the loss terms over every rank's samples: 'ntxent' (MaMA's, the default):
+   * NT-Xent over the gathered batch, CLIP and local alignment over the rank's own; 'all': every
+   * term over the gathered batch (open_clip's local-loss form); 'none': every term over the
+   * rank's own batch (as one process with gradient accumulation)
+   */
+  gather?: Gather;
   workers?: number;
   /** where the model trains and evaluates (default 'cpu') */
   device?: Device;
@@ -96,6 +104,7 @@ export interface TrainConfig {
 }
 
 export type Precision = 'f32' | 'bf16';
+export type Gather = 'ntxent' | 'all' | 'none';
 
 /** The precision a run computes in: the one asked for, else bf16 on CUDA and f32 on the CPU. */
 export function precisionOf(cfg: Pick<TrainConfig, 'precision' | 'device'>): Precision {
@@ -122,7 +131,7 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     // base: the authors' AdamW (MAMA.md §5); tiny keeps decay on matrices only and clipping at 1,
     // the settings its figures were measured with (README: Deviations from the authors).
     lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
-    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8,
+    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8, gather: 'ntxent',
     // The protocols on augmented images run behind `mamakit eval --probe-protocol authors` / `--finetune`:
     // the paper's 8000 steps of 72 images through the encoder take hours on a CPU (README).
     probeProtocol: 'cached', authorsProbeSteps: tiny ? TINY_HEADS.probeSteps : 8000, authorsProbeLr: tiny ? TINY_HEADS.probeLr : 5e-4,
@@ -135,6 +144,8 @@ export interface RunResult {
   metrics: Record<string, number>;
   out: string;
   interrupted: boolean;
+  /** this process's rank under mpirun (0 without): only rank 0 evaluates and has metrics */
+  rank: number;
 }
 
 /** Trains (or resumes) and evaluates; writes the run folder. */
@@ -152,24 +163,33 @@ export interface StepInfo {
   transfers: TransferStats;
 }
 
+/**
+ * Under mpirun every rank trains on its shard of each epoch (cfg.batch images per micro-batch and
+ * rank) and the ranks average their gradients before each optimizer step, so that every rank
+ * takes the same step; rank 0 alone logs and writes the run folder, evaluates, and returns the
+ * metrics (the other ranks return when training ends).
+ */
 export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?: (line: string) => void; evaluate?: boolean; onStep?: (s: StepInfo) => void } = {}): Promise<RunResult> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(l));
+  const comm = dist.launchedByMpi() ? dist.init() : null, rank = comm?.rank ?? 0, ranks = comm?.size ?? 1, lead = rank === 0;
+  const log = !lead ? () => {} : opts.log ?? ((l: string) => process.stderr.write(l));
   // Without a terminal (a log file, CI) the bar becomes a line every 10 s, not a redraw per step.
   const redraw = opts.log !== undefined || process.stderr.isTTY === true;
   checkConfig(cfg);
   const device = usable('pretrain', cfg.device);
-  if (!existsSync(join(cfg.data, 'metadata.csv'))) {
+  if (lead && !existsSync(join(cfg.data, 'metadata.csv'))) {
     if (!cfg.synthStudies) throw new Error(`pretrain: ${cfg.data}/metadata.csv not found (give --data, or --synth-studies N to generate)`);
     log(`generating ${cfg.synthStudies} synthetic studies in ${cfg.data} …\n`);
     await generateStudies({ out: cfg.data, studies: cfg.synthStudies, size: Math.max(cfg.model.vit.imageSize, 64), seed: cfg.seed });
   }
+  comm?.barrier(); // the data rank 0 generated
+  if (!lead && !existsSync(join(cfg.data, 'metadata.csv'))) throw new Error(`pretrain: rank ${rank}: ${cfg.data}/metadata.csv not found (every rank reads the data: put it where each one finds it)`);
+  if (comm && lead) log(`${ranks} ranks (${comm.detail}): ${cfg.batch} images per micro-batch and rank, gradients averaged over the ranks, ${{ ntxent: `NT-Xent over all ${ranks * cfg.batch} pairs`, all: `every term over all ${ranks * cfg.batch} pairs`, none: "every term over the rank's own pairs" }[cfg.gather ?? 'ntxent']}\n`);
   if (cfg.model.lora && !cfg.textWeights) {
     log('no textWeights: the text encoder trains fully (LoRA adapts a pre-trained language model)\n');
     cfg = { ...cfg, model: { ...cfg.model, lora: undefined } };
   }
   cfg = { ...cfg, precision: precisionOf(cfg) };
-  mkdirSync(cfg.out, { recursive: true });
-  writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 1) + '\n');
+  if (lead) mkdirSync(cfg.out, { recursive: true }), writeFileSync(join(cfg.out, 'config.json'), JSON.stringify(cfg, null, 1) + '\n');
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
   const tok = CaptionTokenizer.fromFile(cfg.tokenizer);
   if (tok.vocabSize > cfg.model.text.vocab) throw new Error(`pretrain: the tokenizer has ${tok.vocabSize} tokens, the text encoder ${cfg.model.text.vocab}`);
@@ -183,8 +203,11 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   const ckpt = join(cfg.out, 'checkpoint');
   let saved: number | null = null; // the step of the checkpoint on disk that this run wrote or resumed from
   if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) saved = step = loadCheckpoint(ckpt, arena, opt).step;
+  if (comm) step = agree(comm, arena, opt, step);
   const metricsPath = join(cfg.out, 'metrics.jsonl');
-  if (!opts.resume) writeFileSync(metricsPath, '');
+  if (!lead) {
+    // only rank 0 writes the run folder
+  } else if (!opts.resume) writeFileSync(metricsPath, '');
   else if (existsSync(metricsPath)) {
     // Rows past the checkpoint (written after it, before an interruption) would repeat.
     const keep = readMetrics(metricsPath).filter((r) => r.step <= step);
@@ -192,32 +215,41 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   }
   // Unreadable images: the first few named as found, a run that is mostly unreadable stops (epoch() throws).
   const onUnreadable = (why: string, n: number) => n <= 3 && log(`\nskipping an unreadable image: ${why}\n`);
-  const loader = new Loader(train, tok, { size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers, maxUnreadable: 0.5, onUnreadable, jitter: cfg.jitter ?? 0.8 });
-  const perEpoch = Math.floor(train.length / cfg.batch); // micro-batches
-  if (perEpoch < 1) throw new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}`);
-  let stop = false;
+  const loader = new Loader(train, tok, {
+    size: cfg.model.vit.imageSize, batch: cfg.batch, seed: cfg.seed, train: true, maxTokens: cfg.model.maxTokens, workers: cfg.workers, maxUnreadable: 0.5, onUnreadable, jitter: cfg.jitter ?? 0.8,
+    shard: { rank, size: ranks },
+  });
+  const perEpoch = loader.perEpoch; // micro-batches of this rank
+  if (perEpoch < 1) throw (await loader.close(), new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}${ranks > 1 ? ` for each of ${ranks} ranks` : ''}`));
+  // Ctrl-C stops after the step; under mpirun the ranks stop at the first step any rank saw it, or
+  // SIGUSR1 (which mpirun, unlike SIGINT, forwards to every rank: Ctrl-C on mpirun kills the job).
+  let stop = false, asked = false;
   const onSigint = () => {
-    stop = true;
+    asked = true;
+    if (!comm) stop = true;
   };
-  process.once('SIGINT', onSigint);
+  const signals: NodeJS.Signals[] = comm ? ['SIGINT', 'SIGUSR1'] : ['SIGINT'];
+  for (const sig of signals) process.once(sig, onSigint);
   // The clock starts at the first batch this process trains on (after a resume's skipped ones).
   let t0 = 0;
-  const start = step, perStep = cfg.batch * cfg.accum;
+  const start = step, perStep = cfg.batch * cfg.accum * ranks;
   let lastLine = 0;
   // One loader for every validation point: its worker decodes the val images once.
   const valOpts = { imageSize: cfg.model.vit.imageSize, maxTokens: cfg.model.maxTokens, workers: cfg.workers };
-  const valLoader = cfg.evalEvery && val.length ? evalLoader(val, tok, valOpts) : null;
+  const valLoader = lead && cfg.evalEvery && val.length ? evalLoader(val, tok, valOpts) : null;
   const validate = async () => {
-    if (!valLoader) return;
+    if (!valLoader) return void comm?.barrier(); // the other ranks wait for rank 0's
     const m = await evaluate(model, tok, images, { ...valOpts, split: 'val', probes: false, tasks: ['density'], pooling: cfg.pooling, loader: valLoader });
     writeFileSync(metricsPath, JSON.stringify({ step, val_zeroshot_density_bacc: m.zeroshot_density_bacc, val_zeroshot_density_auc: m.zeroshot_density_auc }) + '\n', { flag: 'a' });
+    comm?.barrier();
   };
   try {
-    // The step's loss terms accumulate on the device and come back in one copy with the logit scale.
+    // The step's loss terms accumulate on the device and come back in one copy with the logit
+    // scale; across ranks they are averaged with whether a rank was interrupted (all stop then).
     const terms = ['loss', 'clip', 'clip2', 'ntxent', 'local'];
-    const sums = Tensor.zeros([terms.length + 2], { device });
+    const sums = Tensor.zeros([terms.length + 3], { device });
     const slots = terms.map((_, i) => sums.view(i, [1]));
-    const scaleSlot = sums.view(terms.length, [1]), localSlot = sums.view(terms.length + 1, [1]);
+    const scaleSlot = sums.view(terms.length, [1]), localSlot = sums.view(terms.length + 1, [1]), stopSlot = sums.view(terms.length + 2, [1]);
     let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats();
     while (step < cfg.steps && !stop) {
       const epoch = Math.floor(micro / perEpoch);
@@ -229,11 +261,17 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         const late = step >= cfg.lateStep;
         if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
-        const r = model.loss(batch, late, micro + 1);
+        const r = model.loss(batch, late, micro * ranks + rank + 1, { gather: comm && cfg.gather !== 'none' ? comm : null, all: cfg.gather === 'all' });
         for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) kernels.axpy(slots[terms.indexOf(n)], v.value, 1 / cfg.accum), present.add(n);
         backward(r.loss, like(r.loss.value, [1], { fill: 1 / cfg.accum })); // backward consumes its seed
         r.inputs.forEach((t) => t.dispose());
         if (++micro % cfg.accum) continue;
+        if (comm) {
+          // One reduction of every gradient before clipping and AdamW: the same step on every rank.
+          comm.allReduceRange(arena.grads, arena.trainable.offset, arena.trainable.length, 'mean');
+          kernels.fill(stopSlot, asked ? 1 : 0);
+          comm.allReduce(sums, 'mean');
+        }
         const lr = warmupCosine(step, { lr: cfg.lr, warmup: cfg.warmup, total: cfg.steps, minLr: cfg.minLr });
         // Before lateStep the heads outside the image-text loss stay exactly as they are (no decay either).
         const gradNorm = opt.update(lr, late ? [] : early);
@@ -241,6 +279,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         kernels.cast(model.logitScale.master ?? model.logitScale.value, 'f32', scaleSlot);
         kernels.cast(model.localScale.master ?? model.localScale.value, 'f32', localSlot);
         const host = sums.toArray(), row: Record<string, number> = { step };
+        if (comm) stop = host[terms.length + 2] > 0;
         terms.forEach((n, i) => present.has(n) && (row[n] = host[i]));
         Object.assign(row, { lr, gradNorm, logitScale: host[terms.length] });
         // A diverged state is never saved: the run stops here, the last checkpoint stays.
@@ -248,7 +287,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (bad && redraw) log('\n');
         const clip = cfg.maxGradNorm == null ? ' or gradient clipping (--set maxGradNorm=1)' : '';
         if (bad) throw new Error(`pretrain: diverged at step ${step}: ${bad}. ${saved === null ? `No checkpoint was saved yet: try a lower --lr (now ${cfg.lr})${clip}` : `The last good checkpoint (step ${saved}) is in ${ckpt}: try a lower --lr (now ${cfg.lr})${clip} and --resume`}`);
-        writeFileSync(metricsPath, JSON.stringify(row) + '\n', { flag: 'a' });
+        if (lead) writeFileSync(metricsPath, JSON.stringify(row) + '\n', { flag: 'a' });
         if (opts.onStep) {
           const now = transferStats();
           opts.onStep({ row, transfers: { toDevice: now.toDevice - traffic.toDevice, toHost: now.toHost - traffic.toHost, syncs: now.syncs - traffic.syncs } });
@@ -260,23 +299,24 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (redraw) log(`\r${line}   `);
         else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
-        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) saveCheckpoint(ckpt, arena, opt, { step }), (saved = step);
+        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) lead && saveCheckpoint(ckpt, arena, opt, { step }), (saved = step);
         if (step >= cfg.steps || stop) break;
       }
     }
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    for (const sig of signals) process.removeListener(sig, onSigint);
     await loader.close();
     await valLoader?.close();
   }
   if (redraw) log('\n');
-  const unreadable = loader.unreadableNote() || 'no unreadable training image found';
+  const unreadable = (loader.unreadableNote() || 'no unreadable training image found') + (ranks > 1 ? ' (in the shard of rank 0)' : '');
   log(`${unreadable}\n`);
-  writeFileSync(join(cfg.out, 'unreadable.txt'), unreadable);
+  if (lead) writeFileSync(join(cfg.out, 'unreadable.txt'), unreadable);
+  if (!lead) return { steps: step, metrics: {}, out: cfg.out, interrupted: stop, rank };
   if (stop) {
     saveCheckpoint(ckpt, arena, opt, { step });
     log(`interrupted at step ${step}; checkpoint saved in ${ckpt} (continue with --resume)\n`);
-    return { steps: step, metrics: {}, out: cfg.out, interrupted: true };
+    return { steps: step, metrics: {}, out: cfg.out, interrupted: true, rank };
   }
   writePlots(cfg.out, `MaMA ${cfg.preset}`);
   let metrics: Record<string, number> = {};
@@ -286,7 +326,22 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     writeFileSync(join(cfg.out, 'eval.json'), evalJson(cfg, metrics));
   }
   report(cfg, metrics, skipped, images.length, 'test');
-  return { steps: step, metrics, out: cfg.out, interrupted: false };
+  return { steps: step, metrics, out: cfg.out, interrupted: false, rank };
+}
+
+/**
+ * Data parallel: every rank starts from rank 0's parameters and AdamW state (those of its
+ * initialisation, pre-trained weights or checkpoint) at rank 0's step, which it returns.
+ */
+function agree(comm: dist.Communicator, arena: ParamArena, opt: AdamW, step: number): number {
+  comm.broadcast(arena.values);
+  if (arena.compute !== arena.values) comm.broadcast(arena.compute); // mixed precision: the 16-bit frozen weights
+  comm.broadcast(opt.m), comm.broadcast(opt.v);
+  const s = Tensor.fromArray(Float32Array.of(step), [1], { device: arena.values.device });
+  const root = comm.broadcast(s).toArray()[0];
+  s.dispose();
+  if (root !== step) throw new Error(`pretrain: rank ${comm.rank} resumes at step ${step}, rank 0 at step ${root}: every rank reads the checkpoint, so the run folder must be on a filesystem every rank sees`);
+  return root;
 }
 
 /** The pre-trained encoders named in the config, loaded before training starts. */
@@ -336,6 +391,7 @@ export function checkConfig(cfg: TrainConfig): void {
   if (cfg.headWarmup != null && !(Number.isInteger(cfg.headWarmup) && cfg.headWarmup >= 0)) throw new RangeError(`pretrain: headWarmup must be an integer ≥ 0 or null, got ${cfg.headWarmup}`);
   if (cfg.probeProtocol !== undefined && cfg.probeProtocol !== 'cached' && cfg.probeProtocol !== 'authors') throw new RangeError(`pretrain: probeProtocol must be cached or authors, got ${cfg.probeProtocol}`);
   if (cfg.finetune !== undefined && typeof cfg.finetune !== 'boolean') throw new RangeError(`pretrain: finetune must be true or false, got ${cfg.finetune}`);
+  if (cfg.gather !== undefined && !['ntxent', 'all', 'none'].includes(cfg.gather)) throw new RangeError(`pretrain: gather must be ntxent, all or none, got ${cfg.gather}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
   const precision = precisionOf(cfg);
   if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`pretrain: precision must be f32 or bf16, got ${precision}`);

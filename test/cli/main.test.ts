@@ -118,6 +118,8 @@ test('bad arguments are named, with exit status 2', () => {
     [['pretrain', '--accum', '0', '--data', join(dir, 'none'), '--synth-studies', '0'], /accum must be an integer ≥ 1, got 0/],
     [['pretrain', '--workers', '0', '--data', join(dir, 'none'), '--synth-studies', '0'], /workers must be an integer ≥ 1, got 0/],
     [['pretrain', '--checkpoint', 'maybe'], /--checkpoint must be on or off, got maybe/],
+    [['pretrain', '--gather', 'some'], /--gather must be ntxent, all or none, got some/],
+    [['pretrain', '--set', 'gather=some', '--data', join(dir, 'none'), '--synth-studies', '0'], /gather must be ntxent, all or none, got some/],
     [['pretrain', '--dry-run', '--precision', 'bf16'], /precision bf16 needs device cuda/],
     [['eval'], /--run DIR is required/],
     [['eval', '--run', join(dir, 'nothing')], /config\.json not found/],

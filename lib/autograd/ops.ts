@@ -79,6 +79,59 @@ export function batchNorm(x: Var, weight: Var | null, bias: Var | null, o: { run
   return record('batchNorm', [x, weight, bias], r.y, { mean: r.mean, rstd: r.rstd, training: o.training });
 }
 
+/** What syncBatchNorm needs of a communicator (dist.Communicator has it). */
+export interface Reducer extends Gatherer {
+  /** t = Σ over ranks of t, in place, the same bits on every rank */
+  allReduce(t: Tensor): Tensor;
+}
+
+/**
+ * batchNorm over every rank's rows (PyTorch's SyncBatchNorm): in training, each rank's count,
+ * mean and M2 (Σ(x − mean)², not Σx²: no cancellation where |mean| ≫ std) are gathered and
+ * combined in rank order in f64 (Chan et al.), so every rank normalises by the same mean and
+ * biased variance of the concatenated rows and moves its running statistics toward the same
+ * mean and unbiased variance; the backward sums Σdy and Σdy·x̂ over the ranks, so dx is one
+ * process's over the concatenation (times what the ranks scaled dy by), while dWeight and dBias
+ * stay this rank's sums (the data-parallel gradient mean combines them). One rank, or
+ * evaluation: batchNorm itself. Every rank must call it in the same order with the same C.
+ */
+export function syncBatchNorm(x: Var, weight: Var | null, bias: Var | null, o: { running?: [Tensor, Tensor]; training: boolean; momentum?: number; eps?: number; comm: Reducer }): Var {
+  if (!o.training || o.comm.size === 1) return batchNorm(x, weight, bias, o);
+  if (x.shape.length !== 2) throw new RangeError(`syncBatchNorm: x must be 2-D [R, C], got [${x.shape.join(', ')}]`);
+  const [R, C] = x.shape, device = x.value.device, f32 = (a: ArrayLike<number>) => Tensor.fromArray(Float32Array.from(a), [C], { device });
+  // This rank's mean and biased variance: with eps 0 the kernel's rstd is 1/√var (its y is unused).
+  const loc = kernels.batchNorm(x.value, { training: true, eps: 0 }), mu = loc.mean.toArray(), rs = loc.rstd.toArray();
+  loc.y.dispose(), loc.mean.dispose(), loc.rstd.dispose();
+  const mine = new Float32Array(1 + 2 * C); // [count, mean [C], M2 [C]]
+  mine[0] = R, mine.set(mu, 1);
+  for (let c = 0; c < C; c++) mine[1 + C + c] = R / (rs[c] * rs[c]);
+  const t = Tensor.fromArray(mine, [1, 1 + 2 * C], { device }), gathered = o.comm.allGather(t), all = gathered.toArray(); // [size, 1 + 2C]
+  t.dispose(), gathered.dispose();
+  let n = 0;
+  const mean = new Float64Array(C), m2 = new Float64Array(C);
+  for (let r = 0; r < o.comm.size; r++) {
+    const row = all.subarray(r * (1 + 2 * C)), nb = row[0], tot = n + nb;
+    for (let c = 0; c < C; c++) {
+      const d = row[1 + c] - mean[c];
+      mean[c] += (d * nb) / tot, m2[c] += row[1 + C + c] + (d * d * n * nb) / tot;
+    }
+    n = tot;
+  }
+  const gMean = f32(mean), gVar = f32(m2.map((v) => v / n));
+  const r = kernels.batchNorm(x.value, { weight: weight?.value ?? null, bias: bias?.value ?? null, runningMean: gMean, runningVar: gVar, training: false, eps: o.eps });
+  gMean.dispose(), gVar.dispose();
+  if (o.running) {
+    const m = o.momentum ?? 0.1, unbiased = f32(m2.map((v) => v / (n - 1)));
+    for (const [run, stat] of [[o.running[0], r.mean], [o.running[1], unbiased]] as const) kernels.axpy(kernels.scale(run, 1 - m), stat, m);
+    unbiased.dispose();
+  }
+  const out = record('syncBatchNorm', [x, weight, bias], r.y, { mean: r.mean, rstd: r.rstd, n });
+  syncComms.set(out, o.comm);
+  return out;
+}
+// The communicator of a syncBatchNorm output, for its backward (a node saves tensors and numbers only).
+const syncComms = new WeakMap<Var, Reducer>();
+
 /** pos [1 + h0·w0, D] (CLS first) → [1 + h1·w1, D]: the patch grid resampled bicubically (DINOv2). */
 export function interpolatePos(pos: Var, from: [number, number], to: [number, number]): Var {
   const D = pos.shape[1], n0 = from[0] * from[1], n1 = to[0] * to[1];
@@ -401,6 +454,29 @@ defineRule('batchNorm', (n, g) => {
   const dw = w && need(n, 1) ? like(w.value, w.shape, { fill: 0 }) : null, db = b && need(n, 2) ? like(b.value, b.shape, { fill: 0 }) : null;
   const dx = kernels.batchNormBackward(g, x.value, T(n, 'mean'), T(n, 'rstd'), { weight: w?.value ?? null, training: n.saved.training as boolean, dWeight: dw, dBias: db });
   return [dx, dw, db];
+});
+
+defineRule('syncBatchNorm', (n, g) => {
+  const [x, w, b] = n.inputs as [Var, Var | null, Var | null];
+  const mean = T(n, 'mean'), rstd = T(n, 'rstd'), N = n.saved.n as number, comm = syncComms.get(n.out)!, C = mean.size;
+  // This rank's Σdy·x̂ and Σdy (evaluation mode: the sums alone), then every rank's.
+  const sdyx = like(x.value, [C], { fill: 0 }), sdy = like(x.value, [C], { fill: 0 });
+  kernels.batchNormBackward(g, x.value, mean, rstd, { training: false, dWeight: sdyx, dBias: sdy }).dispose();
+  const both = new Float32Array(2 * C);
+  both.set(sdyx.toArray()), both.set(sdy.toArray(), C);
+  const t = comm.allReduce(Tensor.fromArray(both, [2, C], { device: x.value.device })), sums = t.toArray(), rs = rstd.toArray();
+  t.dispose();
+  // dx = w·rstd·(dy − Σdy/N − x̂·Σdy·x̂/N); the subtracted part is an evaluation-mode BatchNorm of x
+  // (mean, variance 1, eps 0) with weight rstd·Σdy·x̂/N and bias Σdy/N.
+  const opt = { device: x.value.device, dtype: x.value.dtype }, ones = Tensor.full([C], 1, { device: x.value.device });
+  const kw = Tensor.fromArray(Float32Array.from({ length: C }, (_, c) => (rs[c] * sums[c]) / N), [C], opt);
+  const kb = Tensor.fromArray(Float32Array.from({ length: C }, (_, c) => sums[C + c] / N), [C], opt);
+  const corr = kernels.batchNorm(x.value, { weight: kw, bias: kb, runningMean: mean, runningVar: ones, training: false, eps: 0 });
+  const gc = kernels.axpy(kernels.copy(g), corr.y, -1);
+  const dx = kernels.batchNormBackward(gc, x.value, mean, rstd, { weight: w?.value ?? null, training: false });
+  for (const u of [ones, kw, kb, corr.y, corr.mean, corr.rstd, gc]) u.dispose();
+  const dw = w && need(n, 1) ? sdyx : (sdyx.dispose(), null), db = b && need(n, 2) ? sdy : (sdy.dispose(), null);
+  return [need(n, 0) ? dx : (dx.dispose(), null), dw, db];
 });
 
 defineRule('interpolatePos', (n, g) => {

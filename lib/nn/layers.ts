@@ -2,6 +2,7 @@
 // transformer Block with LayerScale, with Hugging Face (DINOv2) parameter names.
 import * as ops from '../autograd/ops.js';
 import type { Var } from '../autograd/tape.js';
+import type { Tensor } from '../tensor.js';
 import { Group, InitRng, Module, type Param } from './module.js';
 
 export class Linear extends Module {
@@ -120,10 +121,11 @@ export class BatchNorm1d extends Module {
   }
   readonly momentum: number;
   readonly eps: number;
+  /** under mpirun: training statistics over every rank's rows (ops.syncBatchNorm); null: this rank's */
+  sync: ops.Reducer | null = null;
   forward(x: Var): Var {
-    return ops.batchNorm(x, this.weight, this.bias, {
-      running: [this.runningMean.value, this.runningVar.value], training: this.training, momentum: this.momentum, eps: this.eps,
-    });
+    const o = { running: [this.runningMean.value, this.runningVar.value] as [Tensor, Tensor], training: this.training, momentum: this.momentum, eps: this.eps };
+    return this.sync ? ops.syncBatchNorm(x, this.weight, this.bias, { ...o, comm: this.sync }) : ops.batchNorm(x, this.weight, this.bias, o);
   }
 }
 

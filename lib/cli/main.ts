@@ -14,7 +14,7 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
                         [--probe-lr X] [--pooling mean|first-pad] [--set a.b.c=value ...] [--resume] [--no-eval]
                         [--ablation clip-only] [--image-weights FILE] [--text-weights FILE] [--tokenizer FILE]
                         [--workers N] [--device cpu|cuda] [--precision f32|bf16] [--checkpoint on|off] [--dry-run]
-                        [--gather ntxent|all|none]
+                        [--gather ntxent|all|none] [--sync-bn]
        mamakit eval --run DIR [--weights FILE] [--data DIR] [--split test|val] [--pooling mean|first-pad]
                     [--probe-steps N] [--probe-lr X] [--probe-protocol cached|authors] [--finetune]
                     [--finetune-steps N] [--finetune-lr X] [--head-batch N] [--head-warmup N] [--device cpu|cuda]
@@ -37,7 +37,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             state, activations, peak) for these options and exits without training;
             under mpirun (mpirun -np N mamakit pretrain …) each rank trains on its shard with --batch
             images per micro-batch and the ranks average their gradients; --gather ntxent (default,
-            MaMA's) computes NT-Xent over every rank's pairs, all every term, none no term
+            MaMA's) computes NT-Xent over every rank's pairs, all every term, none no term; --sync-bn
+            normalises the patch and SimCLR heads' BatchNorm over every rank's rows (SyncBatchNorm)
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md; --probe-protocol authors trains the probe as the authors
@@ -170,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
         'late-step': { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' },
         'synth-studies': { type: 'string' }, set: { type: 'string', multiple: true }, resume: { type: 'boolean' }, 'no-eval': { type: 'boolean' },
         ablation: { type: 'string' }, 'image-weights': { type: 'string' }, 'text-weights': { type: 'string' }, tokenizer: { type: 'string' }, accum: { type: 'string' }, 'eval-every': { type: 'string' }, 'probe-steps': { type: 'string' }, 'probe-lr': { type: 'string' }, pooling: { type: 'string' }, workers: { type: 'string' }, device: { type: 'string' }, precision: { type: 'string' },
-        checkpoint: { type: 'string' }, 'dry-run': { type: 'boolean' }, gather: { type: 'string' },
+        checkpoint: { type: 'string' }, 'dry-run': { type: 'boolean' }, gather: { type: 'string' }, 'sync-bn': { type: 'boolean' },
       },
     });
     if (!(values.preset! in mamaPresets)) throw new RangeError(`mamakit pretrain: --preset must be one of ${Object.keys(mamaPresets).join(', ')}, got ${values.preset}`);
@@ -186,6 +187,7 @@ async function main(argv: string[]): Promise<number> {
       if (!['ntxent', 'all', 'none'].includes(values.gather)) throw new RangeError(`mamakit pretrain: --gather must be ntxent, all or none, got ${values.gather}`);
       cfg.gather = values.gather;
     }
+    if (values['sync-bn']) cfg.syncBn = true;
     if (values.device !== undefined) cfg.device = device('pretrain', values.device);
     if (values.precision !== undefined) {
       if (values.precision !== 'f32' && values.precision !== 'bf16') throw new RangeError(`mamakit pretrain: --precision must be f32 or bf16, got ${values.precision}`);

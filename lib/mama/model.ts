@@ -115,6 +115,15 @@ export class Mama extends Module {
     this.localScale = this.param('local_scale', [1], Math.log(1 / 0.07), false);
   }
 
+  /**
+   * Data-parallel training with comm (null: each rank's own): the patch and SimCLR heads'
+   * BatchNorm over every rank's rows. The sentence head's stays per caption (its statistics are
+   * one caption's sentences, wherever the caption is).
+   */
+  syncBatchNorm(comm: ops.Reducer | null): void {
+    for (const bn of [this.patchHead.bn1, this.patchHead.bn2, this.simclr.bn1, this.simclr.bn2]) bn.sync = comm;
+  }
+
   /** The device the parameters live on (their ParamArena's). */
   get device(): Device {
     return this.logitScale.value.device;

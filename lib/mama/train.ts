@@ -85,6 +85,11 @@ export interface TrainConfig {
    * rank's own batch (as one process with gradient accumulation)
    */
   gather?: Gather;
+  /**
+   * under mpirun, the patch and SimCLR heads' BatchNorm in training over every rank's rows
+   * (PyTorch's SyncBatchNorm; default false: each rank's own); no effect on one process
+   */
+  syncBn?: boolean;
   workers?: number;
   /** where the model trains and evaluates (default 'cpu') */
   device?: Device;
@@ -131,7 +136,7 @@ export function defaultConfig(preset: keyof typeof mamaPresets = 'tiny'): TrainC
     // base: the authors' AdamW (MAMA.md §5); tiny keeps decay on matrices only and clipping at 1,
     // the settings its figures were measured with (README: Deviations from the authors).
     lateStep: tiny ? 75 : 8000, weightDecay: tiny ? 0.05 : 0.1, decayAll: !tiny, maxGradNorm: tiny ? 1 : null, seed: 0, checkpointEvery: tiny ? 100 : 2000, evalEvery: tiny ? 75 : 2000,
-    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8, gather: 'ntxent',
+    probeSteps: 8000, probeLr: 5e-4, pooling: 'mean', jitter: tiny ? 0 : 0.8, gather: 'ntxent', syncBn: false,
     // The protocols on augmented images run behind `mamakit eval --probe-protocol authors` / `--finetune`:
     // the paper's 8000 steps of 72 images through the encoder take hours on a CPU (README).
     probeProtocol: 'cached', authorsProbeSteps: tiny ? TINY_HEADS.probeSteps : 8000, authorsProbeLr: tiny ? TINY_HEADS.probeLr : 5e-4,
@@ -183,7 +188,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   }
   comm?.barrier(); // the data rank 0 generated
   if (!lead && !existsSync(join(cfg.data, 'metadata.csv'))) throw new Error(`pretrain: rank ${rank}: ${cfg.data}/metadata.csv not found (every rank reads the data: put it where each one finds it)`);
-  if (comm && lead) log(`${ranks} ranks (${comm.detail}): ${cfg.batch} images per micro-batch and rank, gradients averaged over the ranks, ${{ ntxent: `NT-Xent over all ${ranks * cfg.batch} pairs`, all: `every term over all ${ranks * cfg.batch} pairs`, none: "every term over the rank's own pairs" }[cfg.gather ?? 'ntxent']}\n`);
+  if (comm && lead) log(`${ranks} ranks (${comm.detail}): ${cfg.batch} images per micro-batch and rank, gradients averaged over the ranks, ${{ ntxent: `NT-Xent over all ${ranks * cfg.batch} pairs`, all: `every term over all ${ranks * cfg.batch} pairs`, none: "every term over the rank's own pairs" }[cfg.gather ?? 'ntxent']}${cfg.syncBn ? ', BatchNorm of the patch and SimCLR heads over every rank\'s rows' : ''}\n`);
   if (cfg.model.lora && !cfg.textWeights) {
     log('no textWeights: the text encoder trains fully (LoRA adapts a pre-trained language model)\n');
     cfg = { ...cfg, model: { ...cfg.model, lora: undefined } };
@@ -195,6 +200,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (tok.vocabSize > cfg.model.text.vocab) throw new Error(`pretrain: the tokenizer has ${tok.vocabSize} tokens, the text encoder ${cfg.model.text.vocab}`);
   const train = images.filter((i) => i.split === 'train'), val = images.filter((i) => i.split === 'val');
   const model = new Mama(cfg.model, cfg.seed);
+  if (comm && cfg.syncBn) model.syncBatchNorm(comm);
   const arena = new ParamArena(model, { device, dtype: cfg.precision });
   loadPretrained(model, cfg, log);
   const opt = new AdamW(arena, { lr: cfg.lr, weightDecay: cfg.weightDecay, decayAll: cfg.decayAll, maxGradNorm: cfg.maxGradNorm ?? undefined });
@@ -392,6 +398,7 @@ export function checkConfig(cfg: TrainConfig): void {
   if (cfg.probeProtocol !== undefined && cfg.probeProtocol !== 'cached' && cfg.probeProtocol !== 'authors') throw new RangeError(`pretrain: probeProtocol must be cached or authors, got ${cfg.probeProtocol}`);
   if (cfg.finetune !== undefined && typeof cfg.finetune !== 'boolean') throw new RangeError(`pretrain: finetune must be true or false, got ${cfg.finetune}`);
   if (cfg.gather !== undefined && !['ntxent', 'all', 'none'].includes(cfg.gather)) throw new RangeError(`pretrain: gather must be ntxent, all or none, got ${cfg.gather}`);
+  if (cfg.syncBn !== undefined && typeof cfg.syncBn !== 'boolean') throw new RangeError(`pretrain: syncBn must be true or false, got ${cfg.syncBn}`);
   if (cfg.pooling !== 'mean' && cfg.pooling !== 'first-pad') throw new RangeError(`pretrain: pooling must be mean or first-pad, got ${cfg.pooling}`);
   const precision = precisionOf(cfg);
   if (precision !== 'f32' && precision !== 'bf16') throw new RangeError(`pretrain: precision must be f32 or bf16, got ${precision}`);

@@ -221,7 +221,10 @@ async function main(argv: string[]): Promise<number> {
       if (!(last in o)) throw new RangeError(`mamakit pretrain: --set ${kv}: no field ${last}`);
       // null is an unset number (maxGradNorm: no clipping)
       if (raw === 'null' && (o[last] === null || typeof o[last] === 'number')) o[last] = null;
-      else o[last] = typeof o[last] === 'number' || o[last] === null ? num('pretrain', `set ${kv}`, raw) : typeof o[last] === 'boolean' ? raw === 'true' : raw;
+      else if (typeof o[last] === 'boolean') {
+        if (raw !== 'true' && raw !== 'false') throw new RangeError(`mamakit pretrain: --set ${kv}: ${last} must be true or false, got ${raw}`);
+        o[last] = raw === 'true';
+      } else o[last] = typeof o[last] === 'number' || o[last] === null ? num('pretrain', `set ${kv}`, raw) : raw;
     }
     if (values['dry-run']) return dryRun(cfg as unknown as TrainConfig);
     const r = await pretrain(cfg as unknown as TrainConfig, { resume: values.resume, evaluate: !values['no-eval'] });

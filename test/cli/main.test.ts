@@ -120,6 +120,8 @@ test('bad arguments are named, with exit status 2', () => {
     [['pretrain', '--checkpoint', 'maybe'], /--checkpoint must be on or off, got maybe/],
     [['pretrain', '--gather', 'some'], /--gather must be ntxent, all or none, got some/],
     [['pretrain', '--set', 'gather=some', '--data', join(dir, 'none'), '--synth-studies', '0'], /gather must be ntxent, all or none, got some/],
+    [['pretrain', '--set', 'syncBn=maybe'], /--set syncBn=maybe: syncBn must be true or false, got maybe/],
+    [['pretrain', '--sync-bn=yes'], /'--sync-bn' does not take an argument/],
     [['pretrain', '--dry-run', '--precision', 'bf16'], /precision bf16 needs device cuda/],
     [['eval'], /--run DIR is required/],
     [['eval', '--run', join(dir, 'nothing')], /config\.json not found/],

@@ -99,6 +99,24 @@ needs('--gather all: 2 ranks × batch 4 = 1 process × batch 8 over 5 image-text
   assertWeights('--gather all against one process of batch 8', state(two), state(one), 5, 1e-4, 1e-3 * 5 * 5e-4);
 });
 
+needs('--gather all --sync-bn: 2 ranks × batch 4 = 1 process × batch 8 over 5 steps with every term', () => {
+  // All four terms from step 1 (lateStep 0); the patch and SimCLR heads' BatchNorm over both ranks'
+  // rows (the sentence head's is per caption either way); without dropout (its masks are drawn per rank).
+  const same = ['--steps', '5', '--late-step', '0', ...['embdPdrop', 'attnPdrop', 'residPdrop'].flatMap((k) => ['--set', `model.text.${k}=0`])];
+  const one = join(dir, 'one8late'), two = join(dir, 'sync4');
+  pretrain(null, one, '--batch', '8', ...same);
+  const log = pretrain(2, two, '--batch', '4', '--gather', 'all', '--sync-bn', ...same);
+  assert.match(log, /every term over all 8 pairs, BatchNorm of the patch and SimCLR heads over every rank's rows/);
+  const ref = rows(one), got = rows(two);
+  assert.equal(got.map((r) => r.step), [1, 2, 3, 4, 5]);
+  for (const k of ['loss', 'clip', 'clip2', 'ntxent', 'local', 'gradNorm', 'logitScale']) {
+    assert.ok(k in ref[0], `${k} from step 1`);
+    for (let s = 0; s < 5; s++) close(`step ${s + 1} ${k}`, got[s][k], ref[s][k]);
+  }
+  // The tolerances of the image-text case above, for the same reason (rows summed in other orders).
+  assertWeights('--gather all --sync-bn against one process of batch 8', state(two), state(one), 5, 1e-4, 1e-3 * 5 * 5e-4);
+});
+
 function assertWeights(what: string, got: ReturnType<typeof state>, want: ReturnType<typeof state>, steps = 4, mRel = 1e-5, wAbs = 1e-7) {
   const rms = Math.sqrt(want.m.reduce((s, v) => s + v * v, 0) / want.m.length);
   let worstM = 0, worstW = 0, noise = 0;

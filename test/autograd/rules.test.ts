@@ -78,6 +78,16 @@ const cases: Record<string, Array<[string, () => Case]>> = {
       return { leaves: [x, w, b], f: () => ops.batchNorm(x, w, b, { training: false, running }) };
     }],
   ],
+  // A second rank that mirrors this one (its rows, its upstream gradient): then the op's gradient
+  // is the derivative of this rank's output with both ranks' rows moving together.
+  syncBatchNorm: [['2 mirrored ranks', () => {
+    const x = leaf([6, 4]), w = leaf([4]), b = leaf([4]);
+    const comm = {
+      rank: 0, size: 2, allReduce: (t: Tensor) => kernels.scale(t, 2),
+      allGather: (t: Tensor) => { const a = t.toArray(), both = new Float32Array(2 * a.length); both.set(a), both.set(a, a.length); return Tensor.fromArray(both, [2 * t.shape[0], ...t.shape.slice(1)]); },
+    };
+    return { leaves: [x, w, b], f: () => ops.syncBatchNorm(x, w, b, { training: true, comm }) };
+  }]],
   interpolatePos: [['2×2 → 3×2', () => { const p = leaf([5, 3]); return { leaves: [p], f: () => ops.interpolatePos(p, [2, 2], [3, 2]) }; }]],
   meanPool: [['x', () => { const x = leaf([2, 3, 4]); return { leaves: [x], f: () => ops.meanPool(x) }; }]],
   l2Normalize: [['x', () => { const x = leaf([3, 4]); return { leaves: [x], f: () => ops.l2Normalize(x) }; }]],

@@ -145,8 +145,8 @@ forEachIsa(test, 'backward matches the float64 gradient; masked keys get exactly
   }
 });
 
-test('backward matches central differences of the float64 attention', () => {
-  for (const c of [{ B: 1, Lq: 3, Lk: 4, H: 2, Dh: 32 }, { B: 2, Lq: 4, Lk: 4, H: 1, Dh: 32, causal: true, kvLens: [4, 2] }] as Case[]) {
+// The kernels' dq, dk, dv against central differences of the float64 attention (same mask, if any).
+function checkCentralDifferences(c: Case) {
     const t = tensors(c);
     const f = kernels.flashAttention(t.q, t.k, t.v, opts(c));
     const r = kernels.flashAttentionBackward(t.q, t.k, t.v, f.out, f.lse, t.g, opts(c));
@@ -155,6 +155,11 @@ test('backward matches central differences of the float64 attention', () => {
     checkGrad((x) => loss(x, k, v), q, r.dq.toArray(), { what: 'dq', samples: 40, rng, atol: 2e-4 });
     checkGrad((x) => loss(q, x, v), k, r.dk.toArray(), { what: 'dk', samples: 40, rng, atol: 2e-4 });
     checkGrad((x) => loss(q, k, x), v, r.dv.toArray(), { what: 'dv', samples: 40, rng, atol: 2e-4 });
+}
+
+test('backward matches central differences of the float64 attention', () => {
+  for (const c of [{ B: 1, Lq: 3, Lk: 4, H: 2, Dh: 32 }, { B: 2, Lq: 4, Lk: 4, H: 1, Dh: 32, causal: true, kvLens: [4, 2] }] as Case[]) {
+    checkCentralDifferences(c);
   }
 });
 
@@ -183,14 +188,7 @@ forEachIsa(test, 'dropout: forward and backward match float64 with the same mask
 test('dropout: backward matches central differences of the float64 attention with the same mask', () => {
   for (const c of [{ B: 1, Lq: 3, Lk: 5, H: 2, Dh: 32, dropout: { p: 0.4, seed: 21 } },
     { B: 2, Lq: 5, Lk: 5, H: 1, Dh: 32, causal: true, kvLens: [5, 3], dropout: { p: 0.3, seed: 4, offset: 9 } }] as Case[]) {
-    const t = tensors(c);
-    const f = kernels.flashAttention(t.q, t.k, t.v, opts(c));
-    const r = kernels.flashAttentionBackward(t.q, t.k, t.v, f.out, f.lse, t.g, opts(c));
-    const q = Float64Array.from(t.host.q), k = Float64Array.from(t.host.k), v = Float64Array.from(t.host.v);
-    const loss = (qq: Num, kk: Num, vv: Num) => dot64(naive(c, qq, kk, vv, null).out, t.host.g);
-    checkGrad((x) => loss(x, k, v), q, r.dq.toArray(), { what: 'dq', samples: 40, rng, atol: 2e-4 });
-    checkGrad((x) => loss(q, x, v), k, r.dk.toArray(), { what: 'dk', samples: 40, rng, atol: 2e-4 });
-    checkGrad((x) => loss(q, k, x), v, r.dv.toArray(), { what: 'dv', samples: 40, rng, atol: 2e-4 });
+    checkCentralDifferences(c);
   }
 });
 

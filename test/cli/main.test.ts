@@ -4,6 +4,7 @@
 // prints the memory plan without training, predict scores images with the run's checkpoint (a
 // table, --json, an unreadable image named), and bad arguments are named with exit status 2.
 import { suite } from '../helpers/suite.js';
+import { smallMama } from '../helpers/index.js';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,10 +14,7 @@ import { join } from 'node:path';
 const test = suite('cli');
 const dir = mkdtempSync(join(tmpdir(), 'mamakit-cli-'));
 const main = join('dist', 'lib', 'cli', 'main.js');
-const small = [
-  'model.vit.imageSize=32', 'model.vit.patch=8', 'model.vit.width=32', 'model.vit.depth=1', 'model.vit.heads=2', 'model.vit.registers=2',
-  'model.text.width=32', 'model.text.depth=1', 'model.text.heads=2', 'model.embed=16', 'model.localHidden=32', 'model.simclrOut=16',
-].flatMap((kv) => ['--set', kv]).concat('--workers', '1');
+const small = smallMama.concat('--workers', '1');
 const args = (out: string, steps: number) => ['pretrain', '--data', join(dir, 'data'), '--synth-studies', '16', '--out', out, '--steps', String(steps),
   '--batch', '8', '--late-step', '3', '--eval-every', '0', '--probe-steps', '20', '--set', 'warmup=2', '--set', 'checkpointEvery=1000', ...small];
 

@@ -4,6 +4,7 @@
 // linear probe above chance on the generated cancer signal, the full fine-tune rows, and bad
 // arguments named.
 import { suite } from '../helpers/suite.js';
+import { smallMama } from '../helpers/index.js';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,14 +17,10 @@ const dir = mkdtempSync(join(tmpdir(), 'mamakit-cli-rsna-'));
 const main = join('dist', 'lib', 'cli', 'main.js');
 const run = join(dir, 'run'), rsna = join(dir, 'rsna');
 const mamakit = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
-const small = [
-  'model.vit.imageSize=32', 'model.vit.patch=8', 'model.vit.width=32', 'model.vit.depth=1', 'model.vit.heads=2', 'model.vit.registers=2',
-  'model.text.width=32', 'model.text.depth=1', 'model.text.heads=2', 'model.embed=16', 'model.localHidden=32', 'model.simclrOut=16',
-].flatMap((kv) => ['--set', kv]);
 
 test('eval --dataset rsna writes every key, the report section, and the probe sees the cancer', () => {
   const pre = mamakit('pretrain', '--data', join(dir, 'embed'), '--synth-studies', '16', '--out', run, '--steps', '2', '--batch', '8', '--late-step', '1',
-    '--eval-every', '0', '--no-eval', '--workers', '1', '--set', 'warmup=1', ...small);
+    '--eval-every', '0', '--no-eval', '--workers', '1', '--set', 'warmup=1', ...smallMama);
   assert.is(pre.status, 0, pre.stderr.slice(-500));
   const syn = mamakit('synth', '--format', 'rsna', '--out', rsna, '--studies', '200', '--size', '48', '--seed', '1');
   assert.is(syn.status, 0, syn.stderr);

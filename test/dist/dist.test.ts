@@ -14,6 +14,7 @@ import { backends, cudaStatus, dist, Tensor } from 'mamakit';
 import { assertIdentical, Rng, throwsNamed } from '../helpers/index.js';
 import { native } from '../../lib/native.js';
 import { bigSize, fromBase64, range, rankInput, sizes } from './inputs.js';
+import { needs as needsOn, noMpi, onRanks } from './mpirun.js';
 
 const test = suite('dist');
 const programs = join(dirname(fileURLToPath(import.meta.url)), 'programs');
@@ -29,14 +30,11 @@ interface Run {
 function run(np: number | null, name: string, args: string[], o: { results?: boolean } = {}): Run {
   const dir = mkdtempSync(join(tmpdir(), 'mamakit-dist-'));
   try {
-    const argv = [join(programs, `${name}.js`), ...args, ...(o.results ? [dir] : [])];
-    const cmd = np === null ? [process.execPath, ...argv] : ['mpirun', '--oversubscribe', '--allow-run-as-root', '-np', String(np), process.execPath, ...argv];
-    const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 60_000, maxBuffer: 16 << 20 });
-    const out = `${r.stdout}${r.stderr}`;
-    if (r.error) throw new Error(`${cmd.join(' ')}: ${r.error.message} (a hang: it should end within the 60 s it was given)\n${out}`);
+    const r = onRanks(np, [join(programs, `${name}.js`), ...args, ...(o.results ? [dir] : [])]), out = r.out;
+    if (r.error) throw new Error(`${r.cmd}: ${r.error.message} (a hang: it should end within the 60 s it was given)\n${out}`);
     const results = [];
     if (o.results) {
-      if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited with ${r.status ?? r.signal}:\n${out}`);
+      if (r.status !== 0) throw new Error(`${r.cmd} exited with ${r.status ?? r.signal}:\n${out}`);
       for (let rank = 0; rank < (np ?? 1); rank++) results.push(JSON.parse(readFileSync(join(dir, `rank-${rank}.json`), 'utf8')));
     }
     return { status: r.status, out, results };
@@ -46,18 +44,10 @@ function run(np: number | null, name: string, args: string[], o: { results?: boo
 }
 
 const status = dist.status();
-const noMpi = spawnSync('mpirun', ['--version']).error
-  ? 'mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)'
-  : !status.mpi.built ? `libmamakit_mpi.so is not built (${status.mpi.detail}); install libopenmpi-dev and rebuild` : null;
 const gpu = backends().includes('cuda') && !cudaStatus().emulated;
 const noNccl = !gpu ? `no GPU (CUDA: ${cudaStatus().detail})` : !status.nccl.available ? `NCCL unavailable: ${status.nccl.detail}` : noMpi;
 
-/** Registers a test that needs what `why` says is missing (null: nothing): skipped visibly then. */
-function needs(why: string | null, name: string, fn: () => void): void {
-  if (!why) return test(name, fn);
-  console.log(`  skip: ${name} (${why})`);
-  test.skip(name, fn);
-}
+const needs = (why: string | null, name: string, fn: () => void) => needsOn(test, why, name, fn);
 
 const f32 = (x: ArrayLike<number>) => Float32Array.from(x);
 const rounded = (x: Float32Array, dtype: 'bf16' | 'f16') => Tensor.fromArray(x, [x.length], { dtype, device: 'cuda' }).toArray();

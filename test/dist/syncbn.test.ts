@@ -6,21 +6,17 @@
 // skipped, visibly.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { autograd, dist, Tensor } from 'mamakit';
+import { autograd, Tensor } from 'mamakit';
 import { fromBase64 } from './inputs.js';
 import * as I from './syncbn_inputs.js';
+import { needs, noMpi, onRanks } from './mpirun.js';
 
 const test = suite('dist syncbn');
 const program = join(dirname(fileURLToPath(import.meta.url)), 'programs', 'syncbn.js');
-const noMpi = spawnSync('mpirun', ['--version']).error
-  ? 'mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)'
-  : !dist.status().mpi.built ? `libmamakit_mpi.so is not built (${dist.status().mpi.detail}); install libopenmpi-dev and rebuild` : null;
-const needs = (name: string, fn: () => void) => (noMpi ? (console.log(`  skip: ${name} (${noMpi})`), test.skip(name, fn)) : test(name, fn));
 type Comm = Parameters<typeof autograd.ops.syncBatchNorm>[3]['comm'];
 
 /** |got − want| ≤ rel·|want| + abs, element by element (abs: the f32 rounding of values O(1) that cancel to near 0). */
@@ -45,11 +41,11 @@ function run(ranks: number[], f: (x: InstanceType<typeof autograd.Var>, w: Insta
 }
 const plain = (training: boolean) => run([0, 1], (x, w, b, running) => autograd.ops.batchNorm(x, w, b, { running, training, momentum: I.momentum, eps: I.eps }));
 
-needs('2 ranks: y, dx, dWeight, dBias and the running statistics of one process over the concatenated rows', () => {
+needs(test, noMpi, '2 ranks: y, dx, dWeight, dBias and the running statistics of one process over the concatenated rows', () => {
   const size = 2, dir = mkdtempSync(join(tmpdir(), 'mamakit-syncbn-'));
   try {
-    const r = spawnSync('mpirun', ['--oversubscribe', '--allow-run-as-root', '-np', String(size), process.execPath, program, dir], { encoding: 'utf8', timeout: 60_000 });
-    assert.is(r.status, 0, `${r.error?.message ?? ''}${r.stdout}${r.stderr}`);
+    const r = onRanks(size, [program, dir]);
+    assert.is(r.status, 0, `${r.cmd}: ${r.error?.message ?? ''}${r.out}`);
     const ranks = Array.from({ length: size }, (_, k) => JSON.parse(readFileSync(join(dir, `rank-${k}.json`), 'utf8')) as Record<string, Record<string, string> & string[]>);
     const one = plain(true);
     one.calls.forEach((want, k) => {

@@ -324,3 +324,9 @@ export function throwsNamed(fn: () => unknown, type: ErrorConstructor, re: RegEx
     throw new Error(`expected ${type.name} matching ${re}, got ${got}`);
   }
 }
+
+/** `--set` arguments of the small MaMA the CLI tests train (32-px images, width 32, one layer each). */
+export const smallMama = [
+  'model.vit.imageSize=32', 'model.vit.patch=8', 'model.vit.width=32', 'model.vit.depth=1', 'model.vit.heads=2', 'model.vit.registers=2',
+  'model.text.width=32', 'model.text.depth=1', 'model.text.heads=2', 'model.embed=16', 'model.localHidden=32', 'model.simclrOut=16',
+].flatMap((kv) => ['--set', kv]);

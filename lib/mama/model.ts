@@ -159,9 +159,9 @@ export class Mama extends Module {
    * state at the first padding position (the last one when there is none), as the authors'
    * zero-shot code pools.
    */
-  encodeText(ids: Int32Array, lens: Int32Array, pooling: TextPooling = 'mean', dropoutSeed = 0) {
+  encodeText(ids: Int32Array, lens: Int32Array, pooling: TextPooling = 'mean', dropoutSeed = 0, dropoutRow = 0) {
     const B = lens.length, L = ids.length / B;
-    const h = this.text.forward(ids, B, L, lens, dropoutSeed);
+    const h = this.text.forward(ids, B, L, lens, dropoutSeed, dropoutRow);
     const pooled = pooling === 'mean' ? ops.meanPool(h) : ops.gatherRows(h, Int32Array.from(lens, (n, b) => b * L + Math.min(n, L - 1)));
     return { t: ops.l2Normalize(this.textProj.forward(pooled)), hidden: h };
   }
@@ -193,14 +193,15 @@ export class Mama extends Module {
    * The training loss [1] of a batch; late: all four terms (from lateStep on); dropoutSeed
    * draws the text encoder's dropout masks (give each micro-batch its own); o.gather, in
    * data-parallel training: NT-Xent over every rank's pairs (MaMA's), the other terms per rank,
-   * or with o.all every term over every rank's pairs. `inputs` are the image
-   * tensors, which backward still reads: dispose them after it.
+   * or with o.all every term over every rank's pairs; o.dropoutRow, the batch's first row in the
+   * batch that the ranks' batches make together (Gpt2.forward: the ranks draw that batch's
+   * dropout masks). `inputs` are the image tensors, which backward still reads: dispose them after it.
    */
-  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0, o: { gather?: ops.Gatherer | null; all?: boolean } = {}): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
+  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0, o: { gather?: ops.Gatherer | null; all?: boolean; dropoutRow?: number } = {}): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
     const B = batch.lens.length;
     const x = this.imageTensor(batch.images);
     const img = this.encodeImage(x);
-    const txt = this.encodeText(batch.ids, batch.lens, 'mean', dropoutSeed);
+    const txt = this.encodeText(batch.ids, batch.lens, 'mean', dropoutSeed, o.dropoutRow);
     const all = o.gather && o.all ? o.gather : null;
     const clip = (v: Var) => (all ? ops.clipLossGathered(v, txt.t, this.logitScale, all) : ops.clipLoss(v, txt.t, this.logitScale));
     const parts: Record<string, Var> = { clip: clip(img.v) };

@@ -109,18 +109,19 @@ class Gpt2Block extends Group {
 
   /**
    * dropoutSeed: the block's; its sites (LoRA, attention residual, MLP residual, attention
-   * probabilities) draw from seed + 0, 1, 2, 3.
+   * probabilities) draw from seed + 0, 1, 2, 3. dropoutRow: the batch's first row as a row of a
+   * larger batch (see Gpt2.forward).
    */
-  forward(x: Var, kvLens: Int32Array | null, dropoutSeed: number): Var {
+  forward(x: Var, kvLens: Int32Array | null, dropoutSeed: number, dropoutRow = 0): Var {
     const [B, L, D] = x.shape, H = this.cfg.heads, Dh = D / H;
-    const resid = (t: Var, site: number) => ops.dropout(t, this.training ? this.cfg.residPdrop ?? 0 : 0, dropoutSeed + site);
+    const resid = (t: Var, site: number) => ops.dropout(t, this.training ? this.cfg.residPdrop ?? 0 : 0, dropoutSeed + site, dropoutRow * L * D);
     const attnP = this.training ? this.cfg.attnPdrop ?? 0 : 0;
     const h = this.ln1.forward(x);
-    const qkv = this.lora ? this.lora.forward(h, undefined, dropoutSeed) : this.cAttn.forward(h);
+    const qkv = this.lora ? this.lora.forward(h, undefined, dropoutSeed, dropoutRow * L * D) : this.cAttn.forward(h);
     const heads = [B, L, H, Dh];
     const q = ops.columns(qkv, 0, D, heads), k = ops.columns(qkv, D, D, heads), v = ops.columns(qkv, 2 * D, D, heads);
     const scale = 1 / Math.sqrt(Dh) / (this.cfg.scaleByLayer ? this.index + 1 : 1);
-    const a = ops.attention(q, k, v, { causal: true, scale, kvLens, dropout: attnP ? { p: attnP, seed: dropoutSeed + 3 } : null });
+    const a = ops.attention(q, k, v, { causal: true, scale, kvLens, dropout: attnP ? { p: attnP, seed: dropoutSeed + 3, offset: dropoutRow * H * L * L } : null });
     const x1 = ops.add(x, resid(this.cProj.forward(a, [B, L, D]), 1));
     return ops.add(x1, resid(this.mlpProj.forward(ops.gelu(this.cFc.forward(this.ln2.forward(x1)), 'tanh')), 2));
   }
@@ -150,8 +151,11 @@ export class Gpt2 extends Module {
   /**
    * ids [B·L] (right-padded), lens [B] the real lengths → final hidden states [B, L, D] after
    * ln_f. Padded positions attend to the real tokens only (kvLens), as a causal LM would.
+   * Dropout (training) draws its masks from dropoutSeed, each element's by its index in the batch
+   * (counter-based, b-major at every site) plus dropoutRow rows: a batch cut into parts with
+   * dropoutRow at each part's first row draws the whole batch's masks (data-parallel ranks do).
    */
-  forward(ids: Int32Array, B: number, L: number, lens: Int32Array | null = null, dropoutSeed = 0): Var {
+  forward(ids: Int32Array, B: number, L: number, lens: Int32Array | null = null, dropoutSeed = 0, dropoutRow = 0): Var {
     if (ids.length !== B * L) throw new RangeError(`Gpt2: ${ids.length} ids for ${B}×${L} tokens`);
     if (L > this.cfg.positions) throw new RangeError(`Gpt2: ${L} tokens exceed the ${this.cfg.positions} positions`);
     const pos = Int32Array.from({ length: B * L }, (_, i) => i % L);
@@ -159,9 +163,9 @@ export class Gpt2 extends Module {
     if (this.cfg.depth >= 1024) throw new RangeError(`Gpt2: ${this.cfg.depth} layers exceed the 1023 the dropout seeds allow`);
     const seedOf = (layer: number) => (dropoutSeed * 1024 + layer) * 4;
     const embd = ops.add(ops.embedding(this.wte, ids, [B, L]), ops.embedding(this.wpe, pos, [B, L]));
-    let x = ops.dropout(embd, this.training ? this.cfg.embdPdrop ?? 0 : 0, seedOf(0));
+    let x = ops.dropout(embd, this.training ? this.cfg.embdPdrop ?? 0 : 0, seedOf(0), dropoutRow * L * this.cfg.width);
     this.blocks.forEach((b, i) => {
-      const seed = seedOf(i + 1), block = (t: Var) => b.forward(t, lens, seed);
+      const seed = seedOf(i + 1), block = (t: Var) => b.forward(t, lens, seed, dropoutRow);
       // The block's trainable parameters ride along as inputs: the first block's input (frozen
       // embeddings under LoRA) needs no gradient, and the node must be recorded all the same.
       // The recomputation draws the same dropout masks (counter-based, from the same seed).

@@ -161,8 +161,8 @@ export class LoRA extends Module {
     this.A = a.addParam('weight', [rank, base.inF], rng.uniform(rank * base.inF, Math.sqrt(6 / ((1 + 5) * base.inF))), true);
     this.B = b.addParam('weight', [base.outF, rank], 0, true);
   }
-  forward(x: Var, outShape?: number[], dropoutSeed = 0): Var {
-    const low = ops.linear(ops.dropout(x, this.training ? this.p : 0, dropoutSeed), this.A, null);
+  forward(x: Var, outShape?: number[], dropoutSeed = 0, dropoutOffset = 0): Var {
+    const low = ops.linear(ops.dropout(x, this.training ? this.p : 0, dropoutSeed, dropoutOffset), this.A, null);
     return ops.addScaled(this.base.forward(x, outShape), ops.linear(low, this.B, null, outShape), this.alpha / this.rank);
   }
 }

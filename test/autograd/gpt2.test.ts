@@ -145,6 +145,33 @@ test('checkpointed blocks give bit-identical gradients (LoRA and GPT-2 dropout, 
   }
 });
 
+test('dropoutRow: a batch cut in two, each part at its first row, draws the whole batch\'s masks (every site: embedding, LoRA, residual, attention)', () => {
+  // Data-parallel ranks each run a part of one batch: the parts' hidden states are the whole
+  // batch's rows, and their gradients sum to the whole batch's (the loss is a sum over rows).
+  const B = 4, L = 6, cfg = { ...tiny, embdPdrop: 0.2, attnPdrop: 0.3, residPdrop: 0.2 };
+  const tok = ids(B * L, cfg.vocab), lens = Int32Array.from([6, 4, 2, 5]), w = rng.randn(B * L * cfg.width);
+  const model = new nn.Gpt2(cfg, { seed: 5, lora: { rank: 2, alpha: 8, dropout: 0.25 }, trainBase: true });
+  const arena = new nn.ParamArena(model), r = new Rng(3);
+  for (const blk of model.blocks) kernels.copy(Tensor.fromArray(r.randn(blk.lora!.B.value.size, 0.3), blk.lora!.B.shape), blk.lora!.B.value);
+  const run = (b0: number, n: number, row: number) => {
+    arena.zeroGrad();
+    const h = model.forward(tok.subarray(b0 * L, (b0 + n) * L), n, L, lens.subarray(b0, b0 + n), 11, row);
+    backward(h, Tensor.fromArray(w.slice(b0 * L * cfg.width, (b0 + n) * L * cfg.width), [n, L, cfg.width])); // d(Σ w·h)
+    return { h: h.value.toArray(), g: arena.grads.toArray() };
+  };
+  const whole = run(0, B, 0), a = run(0, 2, 0), b = run(2, 2, 2);
+  const near = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
+    let worst = 0, scale = 0;
+    for (let i = 0; i < want.length; i++) (worst = Math.max(worst, Math.abs(got[i] - want[i]))), (scale = Math.max(scale, Math.abs(want[i])));
+    assert.ok(worst <= 1e-5 * scale, `${what}: differs by ${worst} (scale ${scale})`);
+  };
+  near(Float32Array.from([...a.h, ...b.h]), whole.h, 'hidden states of the two parts');
+  near(a.g.map((v, i) => v + b.g[i]), whole.g, 'summed gradients of the two parts');
+  // Without the row offset the second part draws the first part's masks: another result.
+  const wrong = run(2, 2, 0);
+  assert.ok(wrong.h.some((v, i) => Math.abs(v - whole.h[2 * L * cfg.width + i]) > 1e-3), 'masks ignore dropoutRow');
+});
+
 test('a hand-made file with Hugging Face GPT-2 names loads, and a saved model reloads bit-identically', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mamakit-gpt2-'));
   const a = new nn.Gpt2(tiny, { seed: 1 }), b = new nn.Gpt2(tiny, { seed: 2 });

@@ -294,19 +294,44 @@ export interface Gatherer {
 }
 
 /**
+ * Every rank's rows of each xs[i] [n, …] in rank order → [Σn, …] (n the same for every xs[i] of a
+ * rank, but it may differ between ranks: unreadable images shorten a batch), and where this
+ * rank's rows start. The counts are gathered first; unequal, the rows are padded to the largest
+ * count for the gather and packed after it.
+ */
+function allGatherRows(xs: Tensor[], comm: Gatherer): { all: Tensor[]; start: number } {
+  const n = xs[0].shape[0], device = xs[0].device;
+  const nt = Tensor.fromArray(Float32Array.of(n), [1], { device }), nAll = comm.allGather(nt), ns = Array.from(nAll.toArray());
+  nt.dispose(), nAll.dispose();
+  const start = ns.slice(0, comm.rank).reduce((a, b) => a + b, 0), most = Math.max(...ns), total = ns.reduce((a, b) => a + b, 0);
+  if (ns.every((m) => m === n)) return { all: xs.map((x) => comm.allGather(x)), start };
+  const all = xs.map((x) => {
+    const rest = x.shape.slice(1), cols = rest.reduce((a, b) => a * b, 1);
+    const padded = like(x, [most, ...rest], { fill: 0 });
+    if (n) kernels.copy2d(x, padded, { rows: n, cols });
+    const g = comm.allGather(padded), packed = like(x, [total, ...rest]);
+    padded.dispose();
+    let at = 0;
+    ns.forEach((m, r) => (m && kernels.copy2d(g, packed, { rows: m, cols, srcOffset: r * most * cols, dstOffset: at * cols }), (at += m)));
+    g.dispose();
+    return packed;
+  });
+  return { all, start };
+}
+
+/**
  * NT-Xent [1] over every rank's pairs (MaMA's, data parallel): this rank's z0, z1 [B, E] are
- * gathered to [size·B, E] and every rank computes the loss of the whole gathered batch and its
+ * gathered to [ΣB, E] and every rank computes the loss of the whole gathered batch and its
  * gradients (the same bits on each: no collective in backward). Its own rows' gradients come
  * back times size, so that the ranks' mean gradient (the data-parallel allReduce) is one
- * process's over the concatenated features; so is the ranks' mean loss. Every rank must call
- * it with the same B.
+ * process's over the concatenated features; so is the ranks' mean loss. B may differ per rank.
  */
 export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gatherer): Var {
   if (comm.size === 1) return ntXent(z0, z1, temperature);
-  const [all0, all1] = [z0, z1].map((z) => comm.allGather(z.value)); // [size·B, E]
+  const { all: [all0, all1], start } = allGatherRows([z0.value, z1.value], comm); // [ΣB, E]
   const r = kernels.ntXent(all0, all1, temperature);
   all0.dispose(), all1.dispose();
-  return record('lossHead', [z0, z1], r.lossTensor, { g0: ownRows(r.dZ0, comm, z0), g1: ownRows(r.dZ1, comm, z1) });
+  return record('lossHead', [z0, z1], r.lossTensor, { g0: ownRows(r.dZ0, comm, z0, start), g1: ownRows(r.dZ1, comm, z1, start) });
 }
 
 /**
@@ -317,31 +342,32 @@ export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gath
  */
 export function clipLossGathered(img: Var, txt: Var, logitScale: Var, comm: Gatherer): Var {
   if (comm.size === 1) return clipLoss(img, txt, logitScale);
-  const scale = asF32(logitScale.value), [imgAll, txtAll] = [img, txt].map((x) => comm.allGather(x.value));
+  const scale = asF32(logitScale.value), { all: [imgAll, txtAll], start } = allGatherRows([img.value, txt.value], comm);
   const r = kernels.clipLoss(imgAll, txtAll, scale);
   if (scale !== logitScale.value) scale.dispose();
   imgAll.dispose(), txtAll.dispose();
-  return record('lossHead', [img, txt, logitScale], r.lossTensor, { g0: ownRows(r.dImg, comm, img), g1: ownRows(r.dTxt, comm, txt), g2: r.dLogitScaleTensor });
+  return record('lossHead', [img, txt, logitScale], r.lossTensor, { g0: ownRows(r.dImg, comm, img, start), g1: ownRows(r.dTxt, comm, txt, start), g2: r.dLogitScaleTensor });
 }
 
 /** MaMA's local alignment loss [1] over every rank's pairs, computed as clipLossGathered. */
 export function localAlignGathered(patches: Var, sentences: Var, counts: Int32Array, localScale: Var, comm: Gatherer): Var {
   if (comm.size === 1) return localAlign(patches, sentences, counts, localScale);
   const n = Tensor.fromArray(Float32Array.from(counts), [counts.length], { device: patches.value.device });
-  const nAll = comm.allGather(n), countsAll = Int32Array.from(nAll.toArray());
+  const { all: [pAll, sAll, nAll], start } = allGatherRows([patches.value, sentences.value, n], comm);
+  const countsAll = Int32Array.from(nAll.toArray());
   n.dispose(), nAll.dispose();
-  const scale = asF32(localScale.value), [pAll, sAll] = [patches, sentences].map((x) => comm.allGather(x.value));
+  const scale = asF32(localScale.value);
   const r = kernels.localAlignLoss(pAll, sAll, countsAll, scale);
   if (scale !== localScale.value) scale.dispose();
   pAll.dispose(), sAll.dispose();
   return record('lossHead', [patches, sentences, localScale], r.lossTensor, {
-    g0: ownRows(r.dPatches, comm, patches), g1: ownRows(r.dSentences, comm, sentences), g2: r.dLocalScaleTensor,
+    g0: ownRows(r.dPatches, comm, patches, start), g1: ownRows(r.dSentences, comm, sentences, start), g2: r.dLocalScaleTensor,
   });
 }
 
-// The gradient of a gathered input [size·B, …] → this rank's rows [B, …] times size (d is freed).
-function ownRows(d: Tensor, comm: Gatherer, x: Var): Tensor {
-  const n = x.value.size, g = like(d, x.shape, { fill: 0 }), mine = d.view(comm.rank * n, x.shape);
+// The gradient of a gathered input [ΣB, …] → this rank's rows [B, …] from row `start`, times size (d is freed).
+function ownRows(d: Tensor, comm: Gatherer, x: Var, start: number): Tensor {
+  const n = x.value.size, g = like(d, x.shape, { fill: 0 }), mine = d.view(start * (n / x.shape[0]), x.shape);
   kernels.axpy(g, mine, comm.size);
   mine.dispose(), d.dispose();
   return g;

@@ -3,7 +3,7 @@
 // of the same study with probability 0.5, else a second augmentation of the same image. Images
 // are decoded and augmented by a pool of worker threads, a batch ahead of the consumer; an
 // image that cannot be read is skipped (its batch is one sample short) and counted; a training
-// batch left with a single sample is dropped.
+// batch left with a single sample is dropped (sharded, it is kept: the ranks decide together).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EmbedImage } from './embed.js';
@@ -22,7 +22,7 @@ export interface LoaderOptions {
   workers?: number;
   /** decoded images kept in memory, in bytes over all workers (default 512 MiB; 0: none) */
   cacheBytes?: number;
-  /** epoch() throws once more than this fraction of the images could not be read (default: never) */
+  /** epoch() throws once more than this fraction of the images it tried (at least 64, or all) could not be read (default: never) */
   maxUnreadable?: number;
   /** called for each image found unreadable, with the reason (which names the path) */
   onUnreadable?: (why: string, count: number) => void;
@@ -32,7 +32,9 @@ export interface LoaderOptions {
    * data-parallel training: this process is `rank` of `size`. Every rank draws the epoch's same
    * permutation and augmentations, and takes every size-th batch from its rank on, so that the
    * ranks' k-th batches together are the one-process epoch's batches k·size … k·size + size − 1;
-   * every rank gets floor(n / (size · batch)) batches (training only)
+   * every rank gets floor(n / (size · batch)) batches (training only). A batch that unreadable
+   * images leave with fewer than 2 samples (even none) is yielded all the same, so that every
+   * rank gets the same number: whether to use it is for the ranks to agree on
    */
   shard?: { rank: number; size: number };
 }
@@ -51,6 +53,12 @@ export interface Batch {
   index: Int32Array;
   density: Int32Array;
   birads: Int32Array;
+  /**
+   * the end of this batch in the epoch's order, counted in samples and past the other ranks'
+   * batches beside it (k·size + size batches of B, plus epoch()'s `from`): where a run resumed
+   * after this batch continues, on any number of ranks
+   */
+  end: number;
 }
 
 
@@ -104,6 +112,8 @@ export class Loader {
   readonly pool: ImagePool;
   /** images that could not be read, by path */
   readonly unreadable = new Map<string, string>();
+  /** the images this loader tried to read (indices into `images`) */
+  private readonly tried = new Set<number>();
   /** the other images of each image's study, as indices into `images` (a split keeps studies whole) */
   private readonly mates: number[][];
   // Holds the event loop open until close(): awaiting a batch must never find it empty (worker
@@ -121,24 +131,36 @@ export class Loader {
     this.mates = images.map((im, i) => byStudy.get(im.study)!.filter((j) => j !== i));
   }
 
-  /** Batches per epoch: of this rank when sharded. */
-  get perEpoch(): number {
-    const B = this.o.batch, N = this.images.length;
+  /** Batches per epoch (of this rank when sharded), from sample `from` of the epoch's order on. */
+  batchesFrom(from = 0): number {
+    const B = this.o.batch, N = this.images.length - from;
     return this.o.train ? Math.floor(N / (B * (this.o.shard?.size ?? 1))) : Math.ceil(N / B);
   }
 
-  /** Batches of one epoch (the last partial batch is dropped when training), one prefetched. */
-  async *epoch(epoch: number): AsyncGenerator<Batch> {
+  get perEpoch(): number {
+    return this.batchesFrom(0);
+  }
+
+  /**
+   * Batches of one epoch (the last partial batch is dropped when training), one prefetched;
+   * from: start at that sample of the epoch's order (a Batch's `end`: a resumed run), the samples
+   * before it drawing their random numbers unused, so that every later batch is the one the whole
+   * epoch has there, whatever the ranks, batch and accumulation before.
+   */
+  async *epoch(epoch: number, from = 0): AsyncGenerator<Batch> {
+    const N = this.images.length;
+    if (!(Number.isInteger(from) && from >= 0 && from <= N)) throw new RangeError(`Loader.epoch: from must be an integer sample in [0, ${N}], got ${from}`);
     const rand = mulberry(this.o.seed * 7919 + epoch);
     const order = this.images.map((_, i) => i);
     if (this.o.train) shuffle(order, rand);
-    const B = this.o.batch, n = this.perEpoch, { rank, size } = this.o.shard ?? { rank: 0, size: 1 };
-    // The k-th batch of this rank; the other ranks' batches before it draw their random numbers unused.
+    const B = this.o.batch, n = this.batchesFrom(from), { rank, size } = this.o.shard ?? { rank: 0, size: 1 };
+    this.draw(order.slice(0, from), rand);
+    // The k-th batch of this rank; the other ranks' batches beside it draw their random numbers unused.
     const next = (k: number) => {
       let mine: Promise<Batch | null> | null = null;
       for (let r = 0; r < size; r++) {
-        const idx = order.slice((k * size + r) * B, (k * size + r + 1) * B);
-        if (r === rank) mine = this.make(idx, rand);
+        const at = from + (k * size + r) * B, idx = order.slice(at, at + B);
+        if (r === rank) mine = this.make(idx, rand, from + (k + 1) * size * B);
         else this.draw(idx, rand);
       }
       return mine!;
@@ -148,9 +170,9 @@ export class Loader {
       const cur = ahead!;
       ahead = k + 1 < n ? next(k + 1) : null;
       const b = await cur;
-      const max = this.o.maxUnreadable;
-      if (max !== undefined && this.unreadable.size > max * this.images.length)
-        throw new Error(`${this.unreadableNote()}: more than ${Math.round(100 * max)} % of the data is unreadable; check the image files under the data folder`);
+      const max = this.o.maxUnreadable, tried = this.tried.size;
+      if (max !== undefined && (tried >= 64 || tried === N) && this.unreadable.size > max * tried)
+        throw new Error(`${this.unreadableNote()}: more than ${Math.round(100 * max)} % of the ${tried} images tried are unreadable; check the image files under the data folder`);
       if (b) yield b;
     }
   }
@@ -165,6 +187,7 @@ export class Loader {
 
   private async one(i: number, seed: number | null): Promise<Float32Array | null> {
     const path = this.images[i].path;
+    this.tried.add(i);
     if (this.unreadable.has(path)) return null;
     try {
       return await this.pool.load(path, this.o.size, seed);
@@ -185,17 +208,18 @@ export class Loader {
     });
   }
 
-  private async make(idx: number[], rand: () => number): Promise<Batch | null> {
+  private async make(idx: number[], rand: () => number, end: number): Promise<Batch | null> {
     const S = this.o.size, L = this.o.maxTokens ?? 144, train = this.o.train;
     const jobs = this.draw(idx, rand).map(({ i, mate, s1, s2, fields }) => ({ i, fields, first: this.one(i, s1), second: train ? this.one(mate, s2) : Promise.resolve(null) }));
     const done = await Promise.all(jobs.map(async (j) => ({ ...j, a: await j.first, b: await j.second })));
     const ok = done.filter((j) => j.a && (!train || j.b));
-    // A training batch needs two samples (the contrastive losses, BatchNorm): one left alone is dropped.
-    if (ok.length < (train ? 2 : 1)) return null;
+    // A training batch needs two samples (the contrastive losses, BatchNorm): one left alone is
+    // dropped, unless sharded (the ranks must stay in step: they skip it together).
+    if (ok.length < (train ? 2 : 1) && (this.o.shard?.size ?? 1) === 1) return null;
     const n = ok.length;
     const batch: Batch = {
       images: new Float32Array(n * S * S), views: train ? new Float32Array(n * S * S) : null, ids: new Int32Array(n * L), lens: new Int32Array(n),
-      sentences: [], index: new Int32Array(n), density: new Int32Array(n), birads: new Int32Array(n),
+      sentences: [], index: new Int32Array(n), density: new Int32Array(n), birads: new Int32Array(n), end,
     };
     ok.forEach((j, k) => {
       batch.images.set(j.a!, k * S * S);

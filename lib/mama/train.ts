@@ -208,7 +208,8 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   let step = 0;
   const ckpt = join(cfg.out, 'checkpoint');
   let saved: number | null = null; // the step of the checkpoint on disk that this run wrote or resumed from
-  if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) saved = step = loadCheckpoint(ckpt, arena, opt).step;
+  let resumed: Record<string, unknown> | null = null; // its state: the step and the data position
+  if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) saved = step = (resumed = loadCheckpoint(ckpt, arena, opt)).step as number;
   if (comm) step = agree(comm, arena, opt, step);
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (!lead) {
@@ -227,6 +228,12 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   });
   const perEpoch = loader.perEpoch; // micro-batches of this rank
   if (perEpoch < 1) throw (await loader.close(), new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}${ranks > 1 ? ` for each of ${ranks} ranks` : ''}`));
+  // Where the data continues: the epoch and the sample of its order that the checkpoint names, so a
+  // resume on other ranks, batch or accumulation takes the images the run would have taken next;
+  // a checkpoint without them (before they were saved) from the step, as the run that wrote it.
+  let { epoch, sample } = dataPosition(resumed, step * cfg.accum, perEpoch, ranks * cfg.batch);
+  if (sample > train.length) throw (await loader.close(), new Error(`pretrain: the checkpoint continues at sample ${sample} of epoch ${epoch}, but there are ${train.length} training images: is this the data it was trained on?`));
+  if (resumed) log(`resuming at step ${step}: epoch ${epoch}, sample ${sample} of ${train.length}\n`);
   // Ctrl-C stops after the step; under mpirun the ranks stop at the first step any rank saw it, or
   // SIGUSR1 (which mpirun, unlike SIGINT, forwards to every rank: Ctrl-C on mpirun kills the job).
   let stop = false, asked = false;
@@ -256,18 +263,29 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     const sums = Tensor.zeros([terms.length + 3], { device });
     const slots = terms.map((_, i) => sums.view(i, [1]));
     const scaleSlot = sums.view(terms.length, [1]), localSlot = sums.view(terms.length + 1, [1]), stopSlot = sums.view(terms.length + 2, [1]);
-    let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats();
+    // micro: micro-batches trained on (every rank the same count), which seeds their dropout masks.
+    let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats(), shortLogged = false;
     while (step < cfg.steps && !stop) {
-      const epoch = Math.floor(micro / perEpoch);
-      let k = 0;
-      for await (const batch of loader.epoch(epoch)) {
-        // Resuming mid-epoch: batches before the saved position are drawn (the same ones) and skipped.
-        if (k++ < micro - epoch * perEpoch) continue;
+      let ended = true;
+      for await (const batch of loader.epoch(epoch, sample)) {
+        sample = batch.end;
+        if (comm) {
+          // Unreadable images can leave a rank's batch short: every rank skips a batch that any
+          // rank has fewer than 2 samples of (contrastive losses and BatchNorm need 2).
+          const n = Tensor.fromArray(Float32Array.of(batch.lens.length), [1]), all = comm.allGather(n), counts = all.toArray();
+          n.dispose(), all.dispose();
+          const fewest = Math.min(...counts);
+          if (fewest < 2) {
+            if (!shortLogged) log(`\nskipping a micro-batch on every rank: rank ${counts.indexOf(fewest)} has ${fewest} readable image(s) of ${cfg.batch} (no further such message)\n`), (shortLogged = true);
+            continue;
+          }
+        }
         if (!t0) t0 = performance.now();
         const late = step >= cfg.lateStep;
         if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
-        const r = model.loss(batch, late, micro * ranks + rank + 1, { gather: comm && cfg.gather !== 'none' ? comm : null, all: cfg.gather === 'all' });
+        // The ranks' batches draw the text dropout masks of the one batch they make together.
+        const r = model.loss(batch, late, micro + 1, { gather: comm && cfg.gather !== 'none' ? comm : null, all: cfg.gather === 'all', dropoutRow: rank * cfg.batch });
         for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) kernels.axpy(slots[terms.indexOf(n)], v.value, 1 / cfg.accum), present.add(n);
         backward(r.loss, like(r.loss.value, [1], { fill: 1 / cfg.accum })); // backward consumes its seed
         r.inputs.forEach((t) => t.dispose());
@@ -305,9 +323,13 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (redraw) log(`\r${line}   `);
         else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
-        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) lead && saveCheckpoint(ckpt, arena, opt, { step }), (saved = step);
-        if (step >= cfg.steps || stop) break;
+        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) lead && saveCheckpoint(ckpt, arena, opt, { step, epoch, sample }), (saved = step);
+        if (step >= cfg.steps || stop) {
+          ended = false;
+          break;
+        }
       }
+      if (ended) epoch++, (sample = 0);
     }
   } finally {
     for (const sig of signals) process.removeListener(sig, onSigint);
@@ -315,12 +337,12 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     await valLoader?.close();
   }
   if (redraw) log('\n');
-  const unreadable = (loader.unreadableNote() || 'no unreadable training image found') + (ranks > 1 ? ' (in the shard of rank 0)' : '');
+  const unreadable = comm ? unreadableOnRanks(comm, loader) : loader.unreadableNote() || 'no unreadable training image found';
   log(`${unreadable}\n`);
   if (lead) writeFileSync(join(cfg.out, 'unreadable.txt'), unreadable);
   if (!lead) return { steps: step, metrics: {}, out: cfg.out, interrupted: stop, rank };
   if (stop) {
-    saveCheckpoint(ckpt, arena, opt, { step });
+    saveCheckpoint(ckpt, arena, opt, { step, epoch, sample });
     log(`interrupted at step ${step}; checkpoint saved in ${ckpt} (continue with --resume)\n`);
     return { steps: step, metrics: {}, out: cfg.out, interrupted: true, rank };
   }
@@ -333,6 +355,30 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   }
   report(cfg, metrics, skipped, images.length, 'test');
   return { steps: step, metrics, out: cfg.out, interrupted: false, rank };
+}
+
+/**
+ * The epoch and the sample of its order that training continues at: the checkpoint's, or for a
+ * checkpoint without them (or none), that of `micro` micro-batches per rank of `perEpoch` each
+ * with `group` samples per micro-batch over the ranks (the loop before positions were saved).
+ */
+function dataPosition(state: Record<string, unknown> | null, micro: number, perEpoch: number, group: number): { epoch: number; sample: number } {
+  const whole = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+  if (state && whole(state.epoch) && whole(state.sample)) return { epoch: state.epoch, sample: state.sample };
+  const epoch = Math.floor(micro / perEpoch);
+  return { epoch, sample: (micro - epoch * perEpoch) * group };
+}
+
+/** unreadable.txt under mpirun: the training images that some rank could not read (every rank calls it). */
+function unreadableOnRanks(comm: dist.Communicator, loader: Loader): string {
+  const images = loader.images, seen = Tensor.fromArray(Float32Array.from(images, (im) => (loader.unreadable.has(im.path) ? 1 : 0)), [images.length]);
+  const any = comm.allReduce(seen).toArray();
+  seen.dispose();
+  const bad = images.filter((_, i) => any[i] > 0);
+  if (!bad.length) return 'no unreadable training image found';
+  // Rank 0's reasons where it saw the image, the path alone where another rank did.
+  const why = bad.slice(0, 3).map((im) => loader.unreadable.get(im.path) ?? `${im.path} (read by another rank)`);
+  return `${bad.length} of ${images.length} images could not be read on ${comm.size} ranks (skipped): ${why.join('; ')}${bad.length > 3 ? ' …' : ''}`;
 }
 
 /**

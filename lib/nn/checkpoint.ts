@@ -28,7 +28,8 @@ export function saveCheckpoint(dir: string, arena: ParamArena, opt: AdamW, state
   writeSafetensors(join(dir, 'model.safetensors'), weights, { format: 'pt' });
 }
 
-export function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { step: number } {
+/** Restores weights and AdamW; returns the state saveCheckpoint was given (its step 0 if absent). */
+export function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { step: number } & Record<string, unknown> {
   const { tensors, metadata } = readSafetensors(join(dir, 'state.safetensors'));
   const total = arena.compute.size;
   for (const name of ['values', 'adam_m', 'adam_v'] as const) {
@@ -44,7 +45,7 @@ export function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { st
     kernels.copy(src, dst);
     src.dispose();
   }
-  const state = JSON.parse(metadata.state ?? '{}') as { step?: number; idle?: Record<string, number> };
+  const state = JSON.parse(metadata.state ?? '{}') as { step?: number; idle?: Record<string, number> } & Record<string, unknown>;
   opt.step = state.step ?? 0;
   const byName = new Map(arena.params);
   for (const [n, k] of Object.entries(state.idle ?? {})) {
@@ -52,5 +53,6 @@ export function loadCheckpoint(dir: string, arena: ParamArena, opt: AdamW): { st
     if (!p) throw new Error(`${dir}: checkpoint names a parameter this model lacks (${n})`);
     opt.setIdleSteps(p, k);
   }
-  return { step: state.step ?? 0 };
+  const { idle: _, ...rest } = state;
+  return { ...rest, step: state.step ?? 0 };
 }

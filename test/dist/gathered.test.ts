@@ -1,26 +1,23 @@
 // gathered.test.ts: the loss heads over every rank's rows (ops.ntXentGathered, clipLossGathered,
 // localAlignGathered: MaMA's data-parallel NT-Xent, --gather all's CLIP and local alignment) on 2
-// ranks under mpirun against one process over the concatenated rows: the same loss on every rank,
-// each rank's feature gradients its rows of the one-process gradient times 2 and the scales'
+// ranks under mpirun against one process over the concatenated rows (5 on rank 0, 7 on rank 1):
+// the same loss on every rank, each rank's feature gradients its rows of the one-process gradient
+// times 2 and the scales'
 // gradients the one-process ones (so the ranks' mean gradient is one process's). Without mpirun
 // the 2-rank case is skipped, visibly.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { autograd, dist, Tensor } from 'mamakit';
+import { autograd, Tensor } from 'mamakit';
 import { fromBase64 } from './inputs.js';
-import { heads } from './gathered_inputs.js';
+import { heads, rowsOf } from './gathered_inputs.js';
+import { needs, noMpi, onRanks } from './mpirun.js';
 
 const test = suite('dist gathered');
 const program = join(dirname(fileURLToPath(import.meta.url)), 'programs', 'gathered.js');
-const noMpi = spawnSync('mpirun', ['--version']).error
-  ? 'mpirun is not installed (Debian: apt-get install openmpi-bin libopenmpi-dev)'
-  : !dist.status().mpi.built ? `libmamakit_mpi.so is not built (${dist.status().mpi.detail}); install libopenmpi-dev and rebuild` : null;
-const needs = (name: string, fn: () => void) => (noMpi ? (console.log(`  skip: ${name} (${noMpi})`), test.skip(name, fn)) : test(name, fn));
 
 /** |got − want| ≤ rel·|want| + abs, element by element. */
 function close(what: string, got: Float32Array, want: Float32Array, rel = 1e-5, abs = 1e-7) {
@@ -34,9 +31,8 @@ function single(h: (typeof heads)[number], size: number) {
   const per = Array.from({ length: size }, (_, r) => h.inputs(r));
   const xs = per[0].map((x0, i) => {
     if (!h.rows[i]) return new autograd.Var(Tensor.fromArray(x0.data, x0.shape), true);
-    const cat = new Float32Array(size * x0.data.length);
-    per.forEach((p, r) => cat.set(p[i].data, r * x0.data.length));
-    return new autograd.Var(Tensor.fromArray(cat, [size * x0.shape[0], ...x0.shape.slice(1)]), true);
+    const cat = Float32Array.from(per.flatMap((p) => [...p[i].data]));
+    return new autograd.Var(Tensor.fromArray(cat, [per.reduce((n, p) => n + p[i].shape[0], 0), ...x0.shape.slice(1)]), true);
   });
   const counts = Int32Array.from(Array.from({ length: size }, (_, r) => [...h.counts(r)]).flat());
   const loss = h.single(xs, counts), value = loss.value.toArray()[0];
@@ -44,19 +40,19 @@ function single(h: (typeof heads)[number], size: number) {
   return { loss: value, grads: xs.map((x) => x.grad!.toArray()) };
 }
 
-needs('2 ranks: the losses and gradients of one process over the concatenated rows', () => {
+needs(test, noMpi, '2 ranks: the losses and gradients of one process over the concatenated rows', () => {
   const size = 2, dir = mkdtempSync(join(tmpdir(), 'mamakit-gathered-'));
   try {
-    const r = spawnSync('mpirun', ['--oversubscribe', '--allow-run-as-root', '-np', String(size), process.execPath, program, dir], { encoding: 'utf8', timeout: 60_000 });
-    assert.is(r.status, 0, `${r.error?.message ?? ''}${r.stdout}${r.stderr}`);
+    const r = onRanks(size, [program, dir]);
+    assert.is(r.status, 0, `${r.cmd}: ${r.error?.message ?? ''}${r.out}`);
     const ranks = Array.from({ length: size }, (_, k) => JSON.parse(readFileSync(join(dir, `rank-${k}.json`), 'utf8')) as Record<string, { loss: number; grads: string[] }>);
     for (const h of heads) {
       const one = single(h, size);
       ranks.forEach((got, k) => {
         close(`${h.name}: rank ${k} loss`, Float32Array.of(got[h.name].loss), Float32Array.of(one.loss));
         one.grads.forEach((d, i) => {
-          const n = d.length / (h.rows[i] ? size : 1);
-          const want = h.rows[i] ? d.slice(k * n, (k + 1) * n).map((v) => v * size) : d;
+          const per = h.inputs(0)[i].data.length / rowsOf(0), start = Array.from({ length: k }, (_, j) => rowsOf(j)).reduce((a, b) => a + b, 0) * per;
+          const want = h.rows[i] ? d.slice(start, start + rowsOf(k) * per).map((v) => v * size) : d;
           close(`${h.name}: rank ${k} gradient of input ${i}`, fromBase64(got[h.name].grads[i]), want);
         });
       });

@@ -1,11 +1,14 @@
 // gathered_inputs.ts: the loss heads of test/dist/gathered.test.ts with their seeded inputs per
 // rank, made the same way by the rank program and by the test (one process over the ranks' rows).
+// The ranks have different row counts (rowsOf), as when unreadable images shorten a rank's batch.
 import { autograd, type Tensor } from 'mamakit';
 import { rankInput } from './inputs.js';
 
 type Var = InstanceType<typeof autograd.Var>;
 type Gatherer = Parameters<typeof autograd.ops.ntXentGathered>[3];
-export const B = 5, E = 8, Np = 3, S = 4;
+export const E = 8, Np = 3, S = 4;
+/** the rows of rank r */
+export const rowsOf = (r: number) => 5 + 2 * r;
 const x = (what: string, rank: number, shape: number[], scale = 0.4) => ({ shape, data: rankInput(what, rank, shape.reduce((a, b) => a * b)).map((v) => v * scale) });
 const scale = (what: string) => ({ shape: [1], data: Float32Array.of(what === 'clip' ? 2.2 : 1.7) });
 
@@ -24,20 +27,20 @@ export interface Head {
 export const heads: Head[] = [
   {
     name: 'ntxent', rows: [true, true], counts: () => new Int32Array(0),
-    inputs: (r) => [x('z0', r, [B, E], 1), x('z1', r, [B, E], 1)],
+    inputs: (r) => [x('z0', r, [rowsOf(r), E], 1), x('z1', r, [rowsOf(r), E], 1)],
     gathered: ([a, b], _, c) => autograd.ops.ntXentGathered(a, b, 0.5, c),
     single: ([a, b]) => autograd.ops.ntXent(a, b, 0.5),
   },
   {
     name: 'clip', rows: [true, true, false], counts: () => new Int32Array(0),
-    inputs: (r) => [x('img', r, [B, E]), x('txt', r, [B, E]), scale('clip')],
+    inputs: (r) => [x('img', r, [rowsOf(r), E]), x('txt', r, [rowsOf(r), E]), scale('clip')],
     gathered: ([a, b, s], _, c) => autograd.ops.clipLossGathered(a, b, s, c),
     single: ([a, b, s]) => autograd.ops.clipLoss(a, b, s),
   },
   {
     name: 'local', rows: [true, true, false],
-    counts: (r) => Int32Array.from({ length: B }, (_, i) => 1 + ((i * 7 + r * 3) % S)),
-    inputs: (r) => [x('patches', r, [B, Np, E]), x('sentences', r, [B, S, E]), scale('local')],
+    counts: (r) => Int32Array.from({ length: rowsOf(r) }, (_, i) => 1 + ((i * 7 + r * 3) % S)),
+    inputs: (r) => [x('patches', r, [rowsOf(r), Np, E]), x('sentences', r, [rowsOf(r), S, E]), scale('local')],
     gathered: ([p, s, k], n, c) => autograd.ops.localAlignGathered(p, s, n, k, c),
     single: ([p, s, k], n) => autograd.ops.localAlign(p, s, n, k),
   },

@@ -253,8 +253,9 @@ export class Recorder {
     this.bench = basename(fileURLToPath(importMetaUrl)).replace(/\.bench\.js$/, '');
   }
 
-  /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes. */
-  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme: number }, peer?: { name: string; seconds: number } | null, ofCopy?: CopyFractions, ofGemm?: number, note?: string): void {
+  /** Records ours and (optionally) the peer's timing of one case; work = FLOPs or bytes; rme
+   *  left out where ours is not timed by benchmark.js (a median of timed calls). */
+  add(caseName: string, unit: string, work: number, ours: { seconds: number; rme?: number }, peer?: { name: string; seconds: number } | null, ofCopy?: CopyFractions, ofGemm?: number, note?: string): void {
     const tput = (s: number) => throughput(unit, work, s);
     const row: Row = { bench: this.bench, case: caseName, impl: 'mamakit', seconds: ours.seconds, rme: ours.rme, unit, value: tput(ours.seconds), ofCopy: ofCopy?.memory, ofCopySameSize: ofCopy?.sameSize, ofGemm, note };
     if (peer) {
@@ -266,7 +267,7 @@ export class Recorder {
     }
     const peerText = peer ? `  ${peer.name} ${fmtValue(tput(peer.seconds))} ${unit}  ratio ${row.ratio!.toFixed(2)}×` : '';
     const copyText = ofCopy != null ? `  (${copyCell(ofCopy.memory, ofCopy.sameSize)})` : ofGemm != null ? `  (${(100 * ofGemm).toFixed(0)} % of GEMM)` : '';
-    console.log(`  ${caseName.padEnd(44)} ${fmtValue(row.value).padStart(8)} ${unit} ±${ours.rme.toFixed(1)}%${peerText}${copyText}`);
+    console.log(`  ${caseName.padEnd(44)} ${fmtValue(row.value).padStart(8)} ${unit}${ours.rme != null ? ` ±${ours.rme.toFixed(1)}%` : ''}${peerText}${copyText}`);
   }
 
   /** Records a comparePaired result: each side's median throughput and the median paired ratio. */

@@ -367,7 +367,7 @@ export function localAlignGathered(patches: Var, sentences: Var, counts: Int32Ar
 
 // The gradient of a gathered input [ΣB, …] → this rank's rows [B, …] from row `start`, times size (d is freed).
 function ownRows(d: Tensor, comm: Gatherer, x: Var, start: number): Tensor {
-  const n = x.value.size, g = like(d, x.shape, { fill: 0 }), mine = d.view(start * (n / x.shape[0]), x.shape);
+  const row = x.shape.slice(1).reduce((a, b) => a * b, 1), g = like(d, x.shape, { fill: 0 }), mine = d.view(start * row, x.shape);
   kernels.axpy(g, mine, comm.size);
   mine.dispose(), d.dispose();
   return g;

@@ -112,7 +112,7 @@ export class Loader {
   readonly pool: ImagePool;
   /** images that could not be read, by path */
   readonly unreadable = new Map<string, string>();
-  /** the images this loader tried to read (indices into `images`) */
+  /** the images this loader has finished trying to read, readable or not (indices into `images`) */
   private readonly tried = new Set<number>();
   /** the other images of each image's study, as indices into `images` (a split keeps studies whole) */
   private readonly mates: number[][];
@@ -187,13 +187,14 @@ export class Loader {
 
   private async one(i: number, seed: number | null): Promise<Float32Array | null> {
     const path = this.images[i].path;
-    this.tried.add(i);
     if (this.unreadable.has(path)) return null;
     try {
       return await this.pool.load(path, this.o.size, seed);
     } catch (e) {
       if (!this.unreadable.has(path)) this.unreadable.set(path, (e as Error).message), this.o.onUnreadable?.((e as Error).message, this.unreadable.size);
       return null;
+    } finally {
+      this.tried.add(i);
     }
   }
 

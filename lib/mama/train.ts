@@ -230,9 +230,14 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (perEpoch < 1) throw (await loader.close(), new Error(`pretrain: ${train.length} training images are fewer than one batch of ${cfg.batch}${ranks > 1 ? ` for each of ${ranks} ranks` : ''}`));
   // Where the data continues: the epoch and the sample of its order that the checkpoint names, so a
   // resume on other ranks, batch or accumulation takes the images the run would have taken next;
-  // a checkpoint without them (before they were saved) from the step, as the run that wrote it.
+  // a checkpoint without them (written before they were saved) from the step, which is right when
+  // ranks × batch × accum are the run's that wrote it.
   let { epoch, sample } = dataPosition(resumed, step * cfg.accum, perEpoch, ranks * cfg.batch);
   if (sample > train.length) throw (await loader.close(), new Error(`pretrain: the checkpoint continues at sample ${sample} of epoch ${epoch}, but there are ${train.length} training images: is this the data it was trained on?`));
+  if (comm) agreeOnPosition(comm, epoch, sample);
+  // The position after the last optimizer step, which checkpoints record (micro-batches trained
+  // after it, toward a step that an interruption leaves undone, are trained again on resume).
+  let stepEnd = { epoch, sample };
   if (resumed) log(`resuming at step ${step}: epoch ${epoch}, sample ${sample} of ${train.length}\n`);
   // Ctrl-C stops after the step; under mpirun the ranks stop at the first step any rank saw it, or
   // SIGUSR1 (which mpirun, unlike SIGINT, forwards to every rank: Ctrl-C on mpirun kills the job).
@@ -243,7 +248,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   };
   const signals: NodeJS.Signals[] = comm ? ['SIGINT', 'SIGUSR1'] : ['SIGINT'];
   for (const sig of signals) process.once(sig, onSigint);
-  // The clock starts at the first batch this process trains on (after a resume's skipped ones).
+  // The clock starts at the first batch this process trains on.
   let t0 = 0;
   const start = step, perStep = cfg.batch * cfg.accum * ranks;
   let lastLine = 0;
@@ -300,6 +305,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         // Before lateStep the heads outside the image-text loss stay exactly as they are (no decay either).
         const gradNorm = opt.update(lr, late ? [] : early);
         step++;
+        stepEnd = { epoch, sample };
         kernels.cast(model.logitScale.master ?? model.logitScale.value, 'f32', scaleSlot);
         kernels.cast(model.localScale.master ?? model.localScale.value, 'f32', localSlot);
         const host = sums.toArray(), row: Record<string, number> = { step };
@@ -323,7 +329,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (redraw) log(`\r${line}   `);
         else if (secs - lastLine >= 10 || step >= cfg.steps || stop || step === start + 1) (lastLine = secs), log(line + '\n');
         if (cfg.evalEvery && step % cfg.evalEvery === 0) await validate();
-        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) lead && saveCheckpoint(ckpt, arena, opt, { step, epoch, sample }), (saved = step);
+        if (step % cfg.checkpointEvery === 0 || step === cfg.steps || stop) lead && saveCheckpoint(ckpt, arena, opt, { step, ...stepEnd }), (saved = step);
         if (step >= cfg.steps || stop) {
           ended = false;
           break;
@@ -342,7 +348,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   if (lead) writeFileSync(join(cfg.out, 'unreadable.txt'), unreadable);
   if (!lead) return { steps: step, metrics: {}, out: cfg.out, interrupted: stop, rank };
   if (stop) {
-    saveCheckpoint(ckpt, arena, opt, { step, epoch, sample });
+    saveCheckpoint(ckpt, arena, opt, { step, ...stepEnd });
     log(`interrupted at step ${step}; checkpoint saved in ${ckpt} (continue with --resume)\n`);
     return { steps: step, metrics: {}, out: cfg.out, interrupted: true, rank };
   }
@@ -377,8 +383,16 @@ function unreadableOnRanks(comm: dist.Communicator, loader: Loader): string {
   const bad = images.filter((_, i) => any[i] > 0);
   if (!bad.length) return 'no unreadable training image found';
   // Rank 0's reasons where it saw the image, the path alone where another rank did.
-  const why = bad.slice(0, 3).map((im) => loader.unreadable.get(im.path) ?? `${im.path} (read by another rank)`);
+  const why = bad.slice(0, 3).map((im) => loader.unreadable.get(im.path) ?? `${im.path} (unreadable on another rank)`);
   return `${bad.length} of ${images.length} images could not be read on ${comm.size} ranks (skipped): ${why.join('; ')}${bad.length > 3 ? ' …' : ''}`;
+}
+
+/** Every rank must continue the data where rank 0 does: each read the checkpoint itself. */
+function agreeOnPosition(comm: dist.Communicator, epoch: number, sample: number): void {
+  const t = Tensor.fromArray(Float32Array.of(epoch, sample), [2]), root = comm.broadcast(t).toArray();
+  t.dispose();
+  if (root[0] !== epoch || root[1] !== sample)
+    throw new Error(`pretrain: rank ${comm.rank} resumes the data at epoch ${epoch}, sample ${sample}, rank 0 at epoch ${root[0]}, sample ${root[1]}: every rank reads the checkpoint, so every rank must see the same file`);
 }
 
 /**

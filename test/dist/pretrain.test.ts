@@ -151,6 +151,11 @@ needs('unreadable images: a rank\'s short batch joins the gathered terms, a batc
   const log = pretrain(2, out, '--data', broken, '--steps', '4', '--late-step', '0', '--gather', 'all', '--sync-bn');
   assert.match(log, /skipping a micro-batch on every rank: rank 1 has [01] readable image\(s\) of 4/);
   assert.equal(rows(out).map((r) => r.step), [1, 2, 3, 4]);
+  // 4 steps of 2 × 4 samples and one group skipped: epoch 0 to its end (5 groups of 8 in 40
+  // samples). Skipping rank 0's 3-row batch too would have taken the run into epoch 1.
+  const position = JSON.parse(io.readSafetensors(join(out, 'checkpoint', 'state.safetensors')).metadata.state!);
+  assert.equal([position.epoch, position.sample], [0, 40]);
+  assert.is(train.length, 40);
   assert.match(readFileSync(join(out, 'unreadable.txt'), 'utf8'), new RegExp(`^4 of ${train.length} images could not be read on 2 ranks \\(skipped\\): `));
 });
 

@@ -119,6 +119,26 @@ test('--resume from a checkpoint ends where an uninterrupted run does (with grad
   assert.equal(steps(whole), [1, 2, 3, 4, 5]);
 });
 
+test('Ctrl-C at step 3, then --resume across the epoch\'s end in the middle of step 4: bit-identical to a run without the stop', async () => {
+  // 40 training images in micro-batches of 4, 3 per step: steps 1–3 take micro-batches 1–9 of the
+  // epoch's 10, step 4 the 10th and the next epoch's first two. The checkpoint holds the position
+  // after the last step (epoch 0, sample 36); a stop that came while step 4's first micro-batch
+  // loads would train it and end the epoch first, and the checkpoint must still point before it
+  // (the saves take the position at the last step's end, stepEnd in pretrain).
+  const whole = join(dir, 'whole3'), parts = join(dir, 'parts3');
+  const acc = (c: mama.TrainConfig) => Object.assign(c, { batch: 4, accum: 3, checkpointEvery: 100, evalEvery: 0 });
+  await mama.pretrain(acc(config(whole, 5)), { log: () => {}, evaluate: false });
+  const train = data.loadEmbed(join(dir, 'data', 'metadata.csv'), join(dir, 'data', 'clinical.csv'), join(dir, 'data'), 0).images.filter((i) => i.split === 'train').length;
+  assert.is(train, 40, 'the stop lands where the test means it to');
+  const stopped = await mama.pretrain(acc(config(parts, 5)), { log: () => {}, evaluate: false, onStep: ({ row }) => row.step === 3 && void process.emit('SIGINT') });
+  assert.ok(stopped.interrupted && stopped.steps === 3, JSON.stringify(stopped));
+  const state = JSON.parse(io.readSafetensors(join(parts, 'checkpoint/state.safetensors')).metadata.state!);
+  assert.equal([state.step, state.epoch, state.sample], [3, 0, 36]);
+  await mama.pretrain(acc(config(parts, 5)), { log: () => {}, evaluate: false, resume: true });
+  const w = io.readSafetensors(join(whole, 'checkpoint/state.safetensors')).tensors, p = io.readSafetensors(join(parts, 'checkpoint/state.safetensors')).tensors;
+  for (const k of ['values', 'adam_m', 'adam_v']) assertIdentical(p.get(k)!.data, w.get(k)!.data, k);
+});
+
 test('a diverging step stops the run with a message naming it, keeps the last good checkpoint, and --resume goes on', async () => {
   const out = join(dir, 'diverge'), state = join(out, 'checkpoint/state.safetensors');
   await mama.pretrain(config(out, 2), { log: () => {}, evaluate: false });

@@ -1,12 +1,13 @@
 // unreadable.test.ts: images that cannot be decoded, in a generated folder: a few are named on
 // the console as training finds them and counted, with examples, in the run's report.md; a run
-// whose data is mostly unreadable stops with a message naming the count and examples.
+// whose data is mostly unreadable stops with a message naming the count and examples; a batch
+// dropped for want of readable images does not stop the epochs after it.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { data, mama } from 'mamakit';
+import { data, io, mama } from 'mamakit';
 
 const test = suite('unreadable images');
 const dir = mkdtempSync(join(tmpdir(), 'mamakit-unreadable-'));
@@ -52,6 +53,29 @@ test('a few unreadable images reach the console and report.md; a mostly unreadab
   assert.match(error!.message, new RegExp(`^\\d+ of ${most.train} images could not be read \\(skipped\\): image .*: cannot decode it.*: more than 50 % of the (\\d+) images tried are unreadable; check the image files`));
   const tried = Number(/of the (\d+) images tried/.exec(error!.message)![1]);
   assert.is(tried, most.train, 'fewer than 64 images: the rule waits for all of them');
+});
+
+test('a batch left with one readable image is dropped and training goes on into the next epoch', async () => {
+  // Break 3 of the 4 images of epoch 0's second batch (seed 0, as pretrain draws it): that batch is
+  // dropped, and a run of more steps than the epoch's batches must go on past it.
+  const folder = join(dir, 'dropped');
+  cpSync(join(dir, 'clean'), folder, { recursive: true });
+  const train = data.loadEmbed(join(folder, 'metadata.csv'), join(folder, 'clinical.csv'), folder, 0).images.filter((i) => i.split === 'train');
+  const loader = new data.Loader(train, null, { size: 32, batch: 4, seed: 0, train: true, workers: 1 });
+  const batches: number[][] = [];
+  try {
+    for await (const b of loader.epoch(0)) batches.push([...b.index]);
+  } finally {
+    await loader.close();
+  }
+  for (const i of batches[1].slice(0, 3)) writeFileSync(train[i].path, 'not a png');
+  const steps = batches.length + 2, out = join(dir, 'run-dropped');
+  const r = await mama.pretrain(Object.assign(config(folder, out), { steps, checkpointEvery: steps }), { evaluate: false, log: () => {} });
+  assert.is(r.steps, steps);
+  const state = JSON.parse(io.readSafetensors(join(out, 'checkpoint', 'state.safetensors')).metadata.state!);
+  // Epoch 0 gave batches.length − 1 steps, epoch 1 (another order: the 3 broken images in 3
+  // batches, each one short, none dropped) its first 3 batches.
+  assert.equal([state.epoch, state.sample], [1, 3 * 4]);
 });
 
 test.run();

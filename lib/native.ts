@@ -77,7 +77,8 @@ export interface DistStatus {
   /** libmamakit_mpi.so: found beside the addon (MAMAKIT_MPI_LIB names another); detail: its path,
    *  the MPI library once initialised, or why it is missing */
   mpi: { built: boolean; detail: string };
-  /** NCCL entries in the CUDA library in use (false without CUDA), libnccl.so.2 opened by them;
+  /** NCCL entries in the CUDA library in use (false without CUDA), libnccl.so.2 opened by them (by the
+   *  emulated library, only the stand-in NCCL that MAMAKIT_NCCL_LIB names);
    *  detail: the NCCL version and path, or why it cannot be used */
   nccl: { built: boolean; available: boolean; detail: string };
 }

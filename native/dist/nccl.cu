@@ -1,6 +1,11 @@
 // nccl.cu: the NCCL collective backend (mamakit_dist.h), compiled into libmamakit_cuda.so by
 // nvcc. NCCL itself is opened with dlopen on first use (MAMAKIT_NCCL_LIB, else libnccl.so.2),
 // so the CUDA library loads and runs without it. Collectives run on the CUDA backend's stream.
+// The emulated CUDA library (native/cuda/emu) compiles this file too, with g++: there it opens only
+// the library MAMAKIT_NCCL_LIB names, which in CI is native/tests/nccl_mpi_standin.cpp (NCCL's
+// calls over MPI on the emulation's host-memory "device" pointers). That runs this file's code
+// (loading, version, unique id, init, dtypes and ops, stream polling, async errors, abort and
+// destroy) on every CI run; NCCL itself runs only on a GPU.
 #include <dlfcn.h>
 
 #include <chrono>
@@ -50,6 +55,12 @@ const char* last_error() { return t_error.c_str(); }
 int load() {
   if (g_loaded) return 0;
   const char* env = std::getenv("MAMAKIT_NCCL_LIB");
+#ifdef MK_CUDA_EMU
+  // Real NCCL needs a GPU: the emulated library opens only a stand-in, named explicitly.
+  if (!env || !*env)
+    return fail("the emulated CUDA library opens no NCCL but a stand-in that MAMAKIT_NCCL_LIB names (build/Release/libnccl_standin.so, "
+                "built by scripts/build-cuda-emu.mjs where MPI is found)");
+#endif
   const std::string path = env && *env ? env : "libnccl.so.2";
   void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) {

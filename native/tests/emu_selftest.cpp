@@ -3,8 +3,8 @@
 // whichever way the data flows), barriers that cannot complete, __trap, launch limits, atomics
 // across blocks running at once, dynamic shared memory, device memory checks, and mma.m16n8k16
 // against a plain matrix product, ldmatrix fragments (plain and .trans) and cp.async landing only
-// at its wait_group. Built with the emulated library (scripts/build-cuda-emu.mjs);
-// prints "selftest: N passed, N failed" last.
+// at its wait_group, and cudaSetDevice and cudaStreamQuery (what native/dist/nccl.cu calls). Built
+// with the emulated library (scripts/build-cuda-emu.mjs); prints "selftest: N passed, N failed" last.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -294,6 +294,30 @@ int main() {
     expect(cudaMalloc(&big, free + 1) == cudaErrorMemoryAllocation && !big, "more than the free device memory is refused");
     cudaFree(d);
     cudaGetLastError();
+  }
+
+  // Devices and streams (native/dist/nccl.cu's calls): one device, 0; a stream query answers
+  // cudaErrorNotReady then cudaSuccess, on each stream by itself, without recording an error.
+  {
+    expect(cudaSetDevice(0) == cudaSuccess, "cudaSetDevice(0)");
+    expect(cudaSetDevice(1) == cudaErrorInvalidDevice && std::strstr(cudaGetErrorString(cudaErrorInvalidDevice), "one device"),
+           "cudaSetDevice(1) is refused: " + std::string(cudaGetErrorString(cudaErrorInvalidDevice)));
+    cudaGetLastError();
+    cudaStream_t a = nullptr, b = nullptr;
+    cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking);
+    cudaStreamCreate(&b);
+    const cudaError_t a1 = cudaStreamQuery(a), b1 = cudaStreamQuery(b), a2 = cudaStreamQuery(a), a3 = cudaStreamQuery(a), a4 = cudaStreamQuery(a),
+                      b2 = cudaStreamQuery(b);
+    expect(a1 == cudaErrorNotReady && a2 == cudaSuccess && a3 == cudaErrorNotReady && a4 == cudaSuccess && b1 == cudaErrorNotReady &&
+               b2 == cudaSuccess,
+           "cudaStreamQuery: not ready, then done, per stream");
+    int polls = 0;
+    while (cudaStreamQuery(nullptr) == cudaErrorNotReady) ++polls;
+    expect(polls == 1, "cudaStreamQuery on the default stream: done at the second poll");
+    expect(cudaPeekAtLastError() == cudaSuccess, "cudaErrorNotReady is not recorded as the last error");
+    expect(std::string(cudaGetErrorName(cudaErrorNotReady)) == "cudaErrorNotReady" && std::string(cudaGetErrorString(cudaErrorNotReady)) == "device not ready",
+           "cudaErrorNotReady's name and text");
+    cudaStreamDestroy(a), cudaStreamDestroy(b);
   }
 
   // mma.m16n8k16 (bf16): C = 0.5 + A·B against a plain product of the same bf16 values.

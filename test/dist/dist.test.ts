@@ -2,7 +2,11 @@
 // program of test/dist/programs: every collective against float64 sums of the ranks' seeded
 // inputs, argument errors named on every rank, a failed rank ending the other with a message that
 // names it, and the one-process fallback. Without mpirun or libmamakit_mpi.so the MPI cases are
-// skipped (visibly); the NCCL case runs only where a GPU and libnccl.so.2 are.
+// skipped (visibly). NCCL (native/dist/nccl.cu) for CUDA tensors: on a GPU with libnccl.so.2, the
+// real thing; without a GPU, our NCCL backend compiled into the emulated CUDA library runs against
+// the stand-in NCCL over MPI (native/tests/nccl_mpi_standin.cpp, build/Release/libnccl_standin.so,
+// named by MAMAKIT_NCCL_LIB): that tests our side (loading, the id sent over MPI, set-up, the
+// dtype and op mapping, stream polling, async errors, abort and destroy), not NCCL.
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +18,7 @@ import { backends, cudaStatus, dist, Tensor } from 'mamakit';
 import { assertIdentical, Rng, throwsNamed } from '../helpers/index.js';
 import { native } from '../../lib/native.js';
 import { bigSize, fromBase64, range, rankInput, sizes } from './inputs.js';
-import { needs as needsOn, noMpi, onRanks } from './mpirun.js';
+import { needs as needsOn, noMpi, noStandin, onRanks, ranksEnv, standin } from './mpirun.js';
 
 const test = suite('dist');
 const programs = join(dirname(fileURLToPath(import.meta.url)), 'programs');
@@ -26,11 +30,11 @@ interface Run {
   results: Array<Record<string, unknown>>;
 }
 
-/** Runs programs/NAME.js on np ranks under mpirun (np null: one plain process), with a 60 s bound. */
-function run(np: number | null, name: string, args: string[], o: { results?: boolean } = {}): Run {
+/** Runs programs/NAME.js on np ranks under mpirun (np null: one plain process), with a 60 s bound; env: the ranks'. */
+function run(np: number | null, name: string, args: string[], o: { results?: boolean; env?: NodeJS.ProcessEnv } = {}): Run {
   const dir = mkdtempSync(join(tmpdir(), 'mamakit-dist-'));
   try {
-    const r = onRanks(np, [join(programs, `${name}.js`), ...args, ...(o.results ? [dir] : [])]), out = r.out;
+    const r = onRanks(np, [join(programs, `${name}.js`), ...args, ...(o.results ? [dir] : [])], 60_000, o.env), out = r.out;
     if (r.error) throw new Error(`${r.cmd}: ${r.error.message} (a hang: it should end within the 60 s it was given)\n${out}`);
     const results = [];
     if (o.results) {
@@ -87,7 +91,9 @@ function checkCollectives(results: Array<Record<string, unknown>>, size: number,
   assertSum('sum (f32)', got(r, 'sum'), inputs('sum', sizes.sum), 1, 0);
   assertSum('mean (f32)', got(r, 'mean'), inputs('mean', sizes.mean), 1 / size, 2 ** -24);
   if (cuda) {
-    assertSum('sum (bf16)', got(r, 'bf16'), inputs('bf16', sizes.bf16).map((x) => rounded(x, 'bf16')), 1, 2 ** -9 * 1.001);
+    // The sums rounded to the type: a relative error up to its unit roundoff, 2^-8 for bf16 (8
+    // significant bits), 2^-11 for f16 (11): e.g. the tie −0.4697265625 rounds to −0.46875, 2.08e-3 off.
+    assertSum('sum (bf16)', got(r, 'bf16'), inputs('bf16', sizes.bf16).map((x) => rounded(x, 'bf16')), 1, 2 ** -8 * 1.001);
     assertSum('mean (f16)', got(r, 'f16'), inputs('f16', sizes.f16).map((x) => rounded(x, 'f16')), 1 / size, 2 ** -11 * 1.001);
   }
   const [R, C] = sizes.gather;
@@ -105,7 +111,8 @@ needs(noMpi, '2 ranks: allReduce (sum, mean, a range), allGather, broadcast, bar
 });
 
 needs(noMpi, '2 ranks: bad arguments are named errors, calls that differ across ranks the same RangeError on both, and the ranks stay in step', () => {
-  const r = run(2, 'errors', [], { results: true });
+  // Without a GPU, the emulated library with no NCCL named (with a GPU, the environment as it is).
+  const r = run(2, 'errors', [], { results: true, env: gpu ? process.env : ranksEnv(null) });
   for (const [rank, { errors, inStep }] of r.results.entries() as IterableIterator<[number, { errors: Record<string, string>; inStep: number }]>) {
     const is = (name: string, re: RegExp) => assert.match(errors[name], re, `rank ${rank}, ${name}: ${errors[name]}`);
     is('op', /^TypeError: allReduce: op must be 'sum' or 'mean', got 'max'$/);
@@ -120,7 +127,7 @@ needs(noMpi, '2 ranks: bad arguments are named errors, calls that differ across 
     if (backends().includes('cuda')) {
       is('devices differ', /^RangeError: allReduce: the ranks called different collectives: rank 0 allReduce \(sum\) of 8 f32 elements on cpu, rank 1 allReduce \(sum\) of 8 f32 elements on cuda$/);
       is('dtypes differ', /^RangeError: allReduce: the ranks called different collectives: rank 0 allReduce \(sum\) of 8 f32 elements on cuda, rank 1 allReduce \(sum\) of 8 bf16 elements on cuda$/);
-      if (!gpu) is('cuda', new RegExp(`^Error: allReduce \\(rank ${rank} of 2\\): CUDA tensors need NCCL: the emulated CUDA library has no NCCL$`));
+      if (!gpu) is('cuda', new RegExp(`^Error: allReduce \\(rank ${rank} of 2\\): CUDA tensors need NCCL: the emulated CUDA library opens no NCCL but a stand-in that MAMAKIT_NCCL_LIB names `));
     }
     assert.is(inStep, 3, `rank ${rank}: the sum of (rank + 1) after the errors`);
   }
@@ -195,6 +202,39 @@ needs(noNccl, 'NCCL: the collectives on CUDA tensors, one rank per GPU', () => {
   const gpus = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' }).stdout?.split('\n').filter((l) => l.startsWith('GPU')).length || 1;
   const np = Math.min(2, gpus);
   checkCollectives(run(np, 'collectives', ['cuda'], { results: true }).results, np, true);
+});
+
+/** Lines the stand-in NCCL wrote (each a call it refused, or a communicator left live at exit). */
+const standinLines = (out: string) => out.split('\n').filter((l) => l.includes('mamakit NCCL stand-in:'));
+
+needs(noStandin, 'NCCL backend on the emulated CUDA library, 2 ranks, against the stand-in NCCL over MPI: f32, bf16, f16, sum and mean, a range, allGather, broadcast against float64 references', () => {
+  const r = run(2, 'collectives', ['cuda'], { results: true, env: ranksEnv(standin) });
+  for (const x of r.results) assert.is(x.nccl, `NCCL 2.10.0 (${standin})`, 'the stand-in ran the collectives');
+  checkCollectives(r.results, 2, true);
+  assert.equal(standinLines(r.out), [], 'the stand-in refused no call, and every communicator was destroyed');
+});
+
+needs(noStandin, 'NCCL backend on the emulated CUDA library: an async error (a peer failed) while waiting aborts the communicator and ends every rank', () => {
+  const r = run(2, 'collectives', ['cuda'], { env: ranksEnv(standin, { MAMAKIT_NCCL_STANDIN_ASYNC_ERROR: '1' }) });
+  assert.ok(r.status !== 0, r.out);
+  const ended = r.out.match(/mamakit: rank ([01]) of 2 ends every rank: allReduce \(rank \1 of 2\): NCCL: ncclAllReduce: remote process exited or there was a network error \(a peer failed or the network broke\)/);
+  assert.ok(ended, r.out);
+  assert.match(r.out, new RegExp(`mamakit NCCL stand-in note: rank ${ended![1]} aborted its communicator`), r.out);
+  assert.equal(standinLines(r.out), [], 'nothing was refused: nothing was called on the communicator after its abort');
+});
+
+needs(noStandin, 'NCCL backend on the emulated CUDA library: a library without the NCCL calls, or NCCL before 2.10, is refused on every rank with the reason', () => {
+  const cases: Array<[NodeJS.ProcessEnv, string]> = [
+    [ranksEnv(join(dirname(standin), 'libmamakit_mpi.so')), '.*libmamakit_mpi\\.so lacks ncclGetVersion, ncclGetUniqueId, .*ncclGetErrorString \\(NCCL ≥ 2\\.10 is needed\\)'],
+    [ranksEnv(standin, { MAMAKIT_NCCL_STANDIN_VERSION: '20907' }), '.*libnccl_standin\\.so is NCCL version code 20907; ≥ 2\\.10 \\(ncclAvg, ncclBfloat16\\) is needed'],
+  ];
+  for (const [env, why] of cases) {
+    const r = run(2, 'errors', [], { results: true, env });
+    for (const [rank, { errors, inStep }] of r.results.entries() as IterableIterator<[number, { errors: Record<string, string>; inStep: number }]>) {
+      assert.match(errors.cuda, new RegExp(`^Error: allReduce \\(rank ${rank} of 2\\): CUDA tensors need NCCL: ${why}$`), errors.cuda);
+      assert.is(inStep, 3, `rank ${rank}: the sum of (rank + 1) after the errors`);
+    }
+  }
 });
 
 test.run();

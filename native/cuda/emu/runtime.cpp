@@ -113,6 +113,7 @@ const char* base_text(cudaError_t e) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
     case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorNotSupported: return "operation not supported";
@@ -650,6 +651,7 @@ using mk_emu::fail;
 
 struct CUstream_st {
   int id;
+  std::atomic<unsigned> queries{0};  // cudaStreamQuery's count, whose parity it answers by
 };
 
 cudaError_t cudaGetDeviceCount(int* n) {
@@ -702,6 +704,12 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// Not an error: cudaErrorNotReady is not recorded as the last error (as in CUDA).
+cudaError_t cudaStreamQuery(cudaStream_t s) {
+  static std::atomic<unsigned> legacy_queries{0};  // the default stream's (a null handle)
+  const unsigned k = (s ? s->queries : legacy_queries).fetch_add(1, std::memory_order_relaxed);
+  return k % 2 == 0 ? cudaErrorNotReady : cudaSuccess;
+}
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (!p) return fail(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
@@ -826,6 +834,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorNotSupported: return "cudaErrorNotSupported";

@@ -27,4 +27,6 @@ out.gatherShape = g.shape;
 out.gather = toBase64(g.toArray());
 out.bcast = toBase64(c.broadcast(t('bcast', sizes.bcast), c.size - 1).toArray());
 c.barrier();
+// Which NCCL ran the CUDA tensors' collectives ("NCCL 2.10.0 (path)").
+if (device === 'cuda') out.nccl = dist.status().nccl.detail;
 writeFileSync(join(outDir, `rank-${c.rank}.json`), JSON.stringify(out));

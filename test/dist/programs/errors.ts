@@ -33,7 +33,8 @@ attempt('root', () => c.broadcast(x(), c.size));
 attempt('sizes differ', () => c.allReduce(Tensor.fromArray(rankInput('n', c.rank, 10 + c.rank), [10 + c.rank])));
 attempt('collectives differ', () => (c.rank ? c.broadcast(x(), 0) : c.allReduce(x())));
 attempt('roots differ', () => c.broadcast(x(), c.rank));
-// CUDA tensors go through NCCL; the emulated CUDA library (CI) has none.
+// CUDA tensors go through NCCL; the emulated CUDA library (CI) opens none but the stand-in that
+// MAMAKIT_NCCL_LIB names (dist.test.ts runs this without it, and with libraries it must refuse).
 if (backends().includes('cuda')) {
   const y = (device: 'cpu' | 'cuda', dtype: 'f32' | 'bf16') => Tensor.fromArray(rankInput('d', c.rank, 8), [8], { device, dtype });
   attempt('devices differ', () => c.allReduce(y(c.rank ? 'cuda' : 'cpu', 'f32')));

@@ -8,6 +8,9 @@
 #      cases, the CPU-vs-CUDA training parity, resume, the traffic count, pretrain --device cuda);
 #   4. the default tiny pre-training (`npm run pretrain`) for 40 steps on the GPU, then on the
 #      CPU of the same machine: samples/s of each;
+#   4b. NCCL, where the machine has mpirun: test/dist's collectives (the real-NCCL case on one
+#      rank per GPU) and 2 pre-training steps on 1 rank under mpirun, with the machine's
+#      libnccl.so.2 or PyTorch's (MAMAKIT_NCCL_LIB names another);
 #   5. the same ops timed in PyTorch on the same card (the op test's timings include the ViT-B
 #      GEMMs and attention at batch 36 × 2 views in bf16);
 #   6. one MaMA micro-batch step at the base preset (bf16, checkpointing) in mamakit, then in
@@ -61,6 +64,26 @@ for dev in cuda cpu; do
     >"$out/pretrain-$dev.txt" 2>&1 || status=1
   echo "$dev: $(grep -oE '[0-9.]+ samples/s' "$out/pretrain-$dev.txt" | tail -1)"
 done
+
+step "NCCL: test/dist's collectives and 2 pre-training steps on 1 rank under mpirun"
+nccl=${MAMAKIT_NCCL_LIB:-$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 /{print $NF; exit}')}
+if [ -z "$nccl" ]; then
+  # PyTorch's wheels bring NCCL (nvidia/nccl/lib, or torch/lib in older ones).
+  nccl=$(python3 -c "import glob, os, site, torch; d = site.getsitepackages() + [os.path.dirname(torch.__file__)]; h = [p for x in d for p in glob.glob(os.path.join(x, '**', 'libnccl.so.2'), recursive=True)]; print(h[0] if h else '')" 2>/dev/null)
+fi
+if ! command -v mpirun >/dev/null 2>&1; then
+  echo "NCCL: not run (no mpirun on this machine; NCCL's unique id goes over MPI)"
+elif [ -z "$nccl" ]; then
+  echo "NCCL: not run (no libnccl.so.2 found; set MAMAKIT_NCCL_LIB)"
+else
+  echo "NCCL library: $nccl"
+  MAMAKIT_NCCL_LIB="$nccl" node scripts/test.mjs --no-build --timeout 120 dist/dist >"$out/nccl-tests.txt" 2>&1 || status=1
+  grep -E "NCCL|FAIL|TIMEOUT" "$out/nccl-tests.txt" | head -8
+  tail -1 "$out/nccl-tests.txt"
+  MAMAKIT_NCCL_LIB="$nccl" timeout 120 mpirun --allow-run-as-root -np 1 node dist/lib/cli/main.js pretrain --device cuda --steps 2 --no-eval \
+    --eval-every 0 --data "$out/synth" --out "$out/pretrain-nccl" >"$out/pretrain-nccl.txt" 2>&1 || status=1
+  grep -E "ranks|^done|Error" "$out/pretrain-nccl.txt" | head -4
+fi
 
 step "peer: PyTorch on the same card"
 if [ -s "$out/ours.jsonl" ]; then

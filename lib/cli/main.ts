@@ -38,7 +38,10 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             under mpirun (mpirun -np N mamakit pretrain …) each rank trains on its shard with --batch
             images per micro-batch and the ranks average their gradients; --gather ntxent (default,
             MaMA's) computes NT-Xent over every rank's pairs, all every term, none no term; --sync-bn
-            normalises the patch and SimCLR heads' BatchNorm over every rank's rows (SyncBatchNorm)
+            normalises the patch and SimCLR heads' BatchNorm over every rank's rows (SyncBatchNorm);
+            a step is batch × accum × ranks images (base's accum defaults to 8: one device's 288);
+            to stop, kill -USR1 <mpirun's pid> (every rank stops after the step, rank 0 saves; Ctrl-C
+            on mpirun kills the job without a checkpoint); MAMAKIT_DIST_TIMEOUT (300 s) bounds each wait
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
             probe at 1/10/100 % of the training labels, random-init row); writes eval.json (or
             eval-val.json) and report.md; --probe-protocol authors trains the probe as the authors

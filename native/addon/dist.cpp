@@ -62,7 +62,7 @@ const mk_mpi_api* load_mpi(std::string* why) {
 const mk_nccl_api* nccl_table(std::string* why) {
   if (!device_available(kCuda)) return *why = "CUDA is unavailable (" + cuda_status() + ")", nullptr;
   auto get = reinterpret_cast<mk_nccl_api_fn>(dlsym(cuda_library(), "mk_nccl_api_get"));
-  if (!get) return *why = cuda_emulated() ? "the emulated CUDA library has no NCCL" : "the CUDA library was built without NCCL (rebuild it)", nullptr;
+  if (!get) return *why = cuda_emulated() ? "the emulated CUDA library has no NCCL entries (rebuild it: node scripts/build-cuda-emu.mjs)" : "the CUDA library was built without NCCL (rebuild it)", nullptr;
   const mk_nccl_api* api = get();
   if (api->abi_version != MK_DIST_ABI_VERSION) return *why = "the CUDA library's NCCL entries have another ABI version (rebuild it)", nullptr;
   return api;

@@ -77,8 +77,8 @@ typedef struct mk_nccl_api {
   void (*destroy)(void);
 } mk_nccl_api;
 
-/* libmamakit_cuda.so (the nvcc build) exports const mk_nccl_api* mk_nccl_api_get(void); the
- * emulated library does not. */
+/* libmamakit_cuda.so exports const mk_nccl_api* mk_nccl_api_get(void); so does the emulated
+ * library (native/cuda/emu compiles nccl.cu too), whose NCCL is the stand-in MAMAKIT_NCCL_LIB names. */
 typedef const mk_nccl_api* (*mk_nccl_api_fn)(void);
 
 #ifdef __cplusplus

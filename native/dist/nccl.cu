@@ -66,7 +66,7 @@ int load() {
   if (!lib) {
     const char* e = dlerror();
     return fail("NCCL could not be opened: " + std::string(e ? e : path) +
-                " (it ships with CUDA installs and PyTorch wheels; MAMAKIT_NCCL_LIB names the library)");
+                " (NVIDIA's libnccl2 package, NGC containers and PyTorch wheels have it; MAMAKIT_NCCL_LIB names the library)");
   }
   int missing = 0;
   std::string names;

@@ -8,6 +8,7 @@ import { runEval, defaultConfig, pretrain, TINY_HEADS, type EvalHeadFlags, type 
 import { runEvalRsna } from '../mama/rsna_eval.js';
 import { loadRun, META_KEYS, TASK_CLASS_NAMES, type ImageMeta } from '../mama/predict.js';
 import type { Task } from '../mama/evaluate.js';
+import { launchedSize } from '../dist/index.js';
 
 const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch N] [--accum N] [--lr X] [--late-step N]
                         [--data DIR] [--out DIR] [--seed K] [--synth-studies N] [--eval-every N] [--probe-steps N]
@@ -39,7 +40,8 @@ const usage = `usage: mamakit pretrain [--preset tiny|base] [--steps N] [--batch
             images per micro-batch and the ranks average their gradients; --gather ntxent (default,
             MaMA's) computes NT-Xent over every rank's pairs, all every term, none no term; --sync-bn
             normalises the patch and SimCLR heads' BatchNorm over every rank's rows (SyncBatchNorm);
-            a step is batch × accum × ranks images (base's accum defaults to 8: one device's 288);
+            a step is batch × accum × ranks images (base's accum defaults to 8 on one process and to
+            round(8 / ranks) under mpirun: the paper's 288 images on 1, 2, 4 or 8 ranks);
             to stop, kill -USR1 <mpirun's pid> (every rank stops after the step, rank 0 saves; Ctrl-C
             on mpirun kills the job without a checkpoint); MAMAKIT_DIST_TIMEOUT (300 s) bounds each wait
   eval      evaluate a run folder's checkpoint again (zero-shot with per-image meta prompts, linear
@@ -88,6 +90,8 @@ function pooling(cmd: string, v: string | undefined) {
 function dryRun(cfg: TrainConfig): number {
   const opts = { batch: cfg.batch, device: cfg.device ?? 'cpu', precision: cfg.precision, late: cfg.lateStep < cfg.steps };
   process.stdout.write(memoryPlan(cfg.model, opts).format());
+  const ranks = launchedSize() ?? 1;
+  console.log(`a step: ${cfg.batch} images × ${cfg.accum} micro-batches${ranks > 1 ? ` × ${ranks} ranks` : ''} = ${cfg.batch * cfg.accum * ranks} images`);
   if (cfg.model.lora && !cfg.textWeights) {
     const full = memoryPlan({ ...cfg.model, lora: undefined }, opts);
     console.log(`(LoRA adapts the language model given by --text-weights; without it pretrain trains the whole text encoder: peak ${formatBytes(full.peakBytes)})`);
@@ -185,6 +189,10 @@ async function main(argv: string[]): Promise<number> {
       const v = values[flag];
       if (v !== undefined) cfg[key] = num('pretrain', flag, v);
     }
+    // base: the paper's 288 images a step are 8 micro-batches of 36 on one device; under mpirun the
+    // ranks share them (round(8 / ranks), at least 1: 2, 4 and 8 ranks step on 288).
+    const ranks = launchedSize();
+    if (values.preset === 'base' && values.accum === undefined && ranks !== null && ranks > 1) cfg.accum = Math.max(1, Math.round(8 / ranks));
     if (values.pooling !== undefined) cfg.pooling = pooling('pretrain', values.pooling);
     if (values.gather !== undefined) {
       if (!['ntxent', 'all', 'none'].includes(values.gather)) throw new RangeError(`mamakit pretrain: --gather must be ntxent, all or none, got ${values.gather}`);

@@ -20,6 +20,12 @@ export function launchedByMpi(env: NodeJS.ProcessEnv = process.env): boolean {
   return ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK'].some((k) => env[k] !== undefined);
 }
 
+/** The number of ranks mpirun started, from the launcher's environment (before dist.init), or null where it does not say. */
+export function launchedSize(env: NodeJS.ProcessEnv = process.env): number | null {
+  const n = Number(env.OMPI_COMM_WORLD_SIZE ?? env.PMI_SIZE);
+  return Number.isInteger(n) && n >= 1 ? n : null;
+}
+
 /** The collective backends this build has: the MPI library, NCCL (through the CUDA library). */
 export function status(): DistStatus {
   return native.distStatus();

@@ -105,6 +105,21 @@ test('--dry-run prints the memory plan and exits 0 without training: the base pr
   assert.match(clip, /image-text term only/);
   assert.match(clip, /image encoder \(1 view/);
   assert.ok(!existsSync(out), 'a dry run writes nothing');
+  assert.match(on.text, /\na step: 36 images × 8 micro-batches = 288 images\n/);
+});
+
+test('base under mpirun: the paper\'s 288 images a step shared by the ranks (accum round(8 / ranks)) unless --accum says otherwise', () => {
+  const step = (ranks: string, ...a: string[]) => {
+    const r = spawnSync(process.execPath, [main, 'pretrain', '--preset', 'base', '--dry-run', '--device', 'cuda', ...a], { encoding: 'utf8', env: { ...process.env, OMPI_COMM_WORLD_SIZE: ranks } });
+    assert.is(r.status, 0, r.stderr);
+    return /\na step: (.*)\n/.exec(r.stdout)?.[1];
+  };
+  assert.is(step('2'), '36 images × 4 micro-batches × 2 ranks = 288 images');
+  assert.is(step('4'), '36 images × 2 micro-batches × 4 ranks = 288 images');
+  assert.is(step('8'), '36 images × 1 micro-batches × 8 ranks = 288 images');
+  assert.is(step('16'), '36 images × 1 micro-batches × 16 ranks = 576 images');
+  assert.is(step('4', '--accum', '3'), '36 images × 3 micro-batches × 4 ranks = 432 images');
+  assert.is(step('4', '--preset', 'tiny'), '32 images × 1 micro-batches × 4 ranks = 128 images');
 });
 
 test('bad arguments are named, with exit status 2', () => {

@@ -135,6 +135,12 @@ ncclResult_t check_type(const char* call, ncclDataType_t t) {
   return ncclSuccess;
 }
 
+// What every collective checks first: a live communicator and a datatype mamakit uses.
+ncclResult_t check_collective(const char* call, ncclComm_t comm, ncclDataType_t t) {
+  if (ncclResult_t r = check_comm(call, comm)) return r;
+  return check_type(call, t);
+}
+
 bool overlap(const void* a, size_t an, const void* b, size_t bn) {
   const char *x = static_cast<const char*>(a), *y = static_cast<const char*>(b);
   return x < y + bn && y < x + an;
@@ -243,8 +249,7 @@ EXPORT ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId 
 EXPORT ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
                                   mk_nccl_stream) {
   const char* call = "ncclAllReduce";
-  if (ncclResult_t r = check_comm(call, comm)) return r;
-  if (ncclResult_t r = check_type(call, datatype)) return r;
+  if (ncclResult_t r = check_collective(call, comm, datatype)) return r;
   if (op != ncclSum && op != ncclAvg) return refuse(ncclInvalidArgument, "%s: op %d is not one mamakit uses (ncclSum, ncclAvg)", call, int(op));
   const size_t es = type_size(datatype), bytes = count * es;
   if (count && (!sendbuff || !recvbuff)) return refuse(ncclInvalidArgument, "%s: a null buffer for %zu elements", call, count);
@@ -269,8 +274,7 @@ EXPORT ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t c
 EXPORT ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, ncclDataType_t datatype, ncclComm_t comm,
                                   mk_nccl_stream) {
   const char* call = "ncclAllGather";
-  if (ncclResult_t r = check_comm(call, comm)) return r;
-  if (ncclResult_t r = check_type(call, datatype)) return r;
+  if (ncclResult_t r = check_collective(call, comm, datatype)) return r;
   const size_t bytes = sendcount * type_size(datatype);
   if (sendcount && (!sendbuff || !recvbuff)) return refuse(ncclInvalidArgument, "%s: a null buffer for %zu elements", call, sendcount);
   // In place only at this rank's own slot of the output.
@@ -288,8 +292,7 @@ EXPORT ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t s
 EXPORT ncclResult_t ncclBroadcast(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype, int root, ncclComm_t comm,
                                   mk_nccl_stream) {
   const char* call = "ncclBroadcast";
-  if (ncclResult_t r = check_comm(call, comm)) return r;
-  if (ncclResult_t r = check_type(call, datatype)) return r;
+  if (ncclResult_t r = check_collective(call, comm, datatype)) return r;
   if (root < 0 || root >= comm->nranks) return refuse(ncclInvalidArgument, "%s: root %d of %d ranks", call, root, comm->nranks);
   const size_t bytes = count * type_size(datatype);
   if (count && (!recvbuff || (comm->rank == root && !sendbuff))) return refuse(ncclInvalidArgument, "%s: a null buffer for %zu elements", call, count);

@@ -122,13 +122,17 @@ forEachIsa(test, 'forward matches float64 (odd lengths, Lq ≠ Lk, causal, padde
   }
 });
 
+// The kernels' forward and backward on c's seeded tensors, and the float64 reference's.
+function forwardBackward(c: Case) {
+  const t = tensors(c);
+  const f = kernels.flashAttention(t.q, t.k, t.v, opts(c));
+  const r = kernels.flashAttentionBackward(t.q, t.k, t.v, f.out, f.lse, t.g, opts(c));
+  return { t, f, r, e: naive(c, t.host.q, t.host.k, t.host.v, t.host.g), what: JSON.stringify(c) };
+}
+
 forEachIsa(test, 'backward matches the float64 gradient; masked keys get exactly zero', () => {
   for (const c of cases) {
-    const t = tensors(c);
-    const f = kernels.flashAttention(t.q, t.k, t.v, opts(c));
-    const r = kernels.flashAttentionBackward(t.q, t.k, t.v, f.out, f.lse, t.g, opts(c));
-    const e = naive(c, t.host.q, t.host.k, t.host.v, t.host.g);
-    const what = JSON.stringify(c);
+    const { r, e, what } = forwardBackward(c);
     assertClose(r.dq.toArray(), e.dq, { atol: 5e-5, rtol: 1e-4, what: `dq ${what}` });
     assertClose(r.dk.toArray(), e.dk, { atol: 5e-5, rtol: 1e-4, what: `dk ${what}` });
     assertClose(r.dv.toArray(), e.dv, { atol: 5e-5, rtol: 1e-4, what: `dv ${what}` });
@@ -147,14 +151,12 @@ forEachIsa(test, 'backward matches the float64 gradient; masked keys get exactly
 
 // The kernels' dq, dk, dv against central differences of the float64 attention (same mask, if any).
 function checkCentralDifferences(c: Case) {
-    const t = tensors(c);
-    const f = kernels.flashAttention(t.q, t.k, t.v, opts(c));
-    const r = kernels.flashAttentionBackward(t.q, t.k, t.v, f.out, f.lse, t.g, opts(c));
-    const q = Float64Array.from(t.host.q), k = Float64Array.from(t.host.k), v = Float64Array.from(t.host.v);
-    const loss = (qq: Num, kk: Num, vv: Num) => dot64(naive(c, qq, kk, vv, null).out, t.host.g);
-    checkGrad((x) => loss(x, k, v), q, r.dq.toArray(), { what: 'dq', samples: 40, rng, atol: 2e-4 });
-    checkGrad((x) => loss(q, x, v), k, r.dk.toArray(), { what: 'dk', samples: 40, rng, atol: 2e-4 });
-    checkGrad((x) => loss(q, k, x), v, r.dv.toArray(), { what: 'dv', samples: 40, rng, atol: 2e-4 });
+  const { t, r } = forwardBackward(c);
+  const q = Float64Array.from(t.host.q), k = Float64Array.from(t.host.k), v = Float64Array.from(t.host.v);
+  const loss = (qq: Num, kk: Num, vv: Num) => dot64(naive(c, qq, kk, vv, null).out, t.host.g);
+  checkGrad((x) => loss(x, k, v), q, r.dq.toArray(), { what: 'dq', samples: 40, rng, atol: 2e-4 });
+  checkGrad((x) => loss(q, x, v), k, r.dk.toArray(), { what: 'dk', samples: 40, rng, atol: 2e-4 });
+  checkGrad((x) => loss(q, k, x), v, r.dv.toArray(), { what: 'dv', samples: 40, rng, atol: 2e-4 });
 }
 
 test('backward matches central differences of the float64 attention', () => {
@@ -174,11 +176,7 @@ const dropCases: Case[] = [
 
 forEachIsa(test, 'dropout: forward and backward match float64 with the same mask; lse is the undropped one', () => {
   for (const c of dropCases) {
-    const t = tensors(c);
-    const f = kernels.flashAttention(t.q, t.k, t.v, opts(c));
-    const r = kernels.flashAttentionBackward(t.q, t.k, t.v, f.out, f.lse, t.g, opts(c));
-    const e = naive(c, t.host.q, t.host.k, t.host.v, t.host.g);
-    const what = JSON.stringify(c);
+    const { t, f, r, e, what } = forwardBackward(c);
     assertClose(f.out.toArray(), e.out, { atol: 2e-5, rtol: 1e-4, what: `out ${what}` });
     assertClose(f.lse.toArray(), naive({ ...c, dropout: undefined }, t.host.q, t.host.k, t.host.v, null).lse, { atol: 2e-5, rtol: 1e-5, what: `lse ${what}` });
     for (const key of ['dq', 'dk', 'dv'] as const) assertClose(r[key].toArray(), e[key], { atol: 5e-5, rtol: 1e-4, what: `${key} ${what}` });

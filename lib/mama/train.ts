@@ -210,12 +210,11 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   let saved: number | null = null; // the step of the checkpoint on disk that this run wrote or resumed from
   let resumed: Record<string, unknown> | null = null; // its state: the step and the data position
   if (opts.resume && existsSync(join(ckpt, 'state.safetensors'))) saved = step = (resumed = loadCheckpoint(ckpt, arena, opt)).step as number;
-  if (comm) step = agree(comm, arena, opt, step);
+  if (comm) startFromRank0(comm, arena, opt);
   const metricsPath = join(cfg.out, 'metrics.jsonl');
-  if (!lead) {
-    // only rank 0 writes the run folder
-  } else if (!opts.resume) writeFileSync(metricsPath, '');
-  else if (existsSync(metricsPath)) {
+  // Only rank 0 writes the run folder.
+  if (lead && !opts.resume) writeFileSync(metricsPath, '');
+  else if (lead && existsSync(metricsPath)) {
     // Rows past the checkpoint (written after it, before an interruption) would repeat.
     const keep = readMetrics(metricsPath).filter((r) => r.step <= step);
     writeFileSync(metricsPath, keep.map((r) => JSON.stringify(r) + '\n').join(''));
@@ -234,7 +233,13 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
   // ranks × batch × accum are the run's that wrote it.
   let { epoch, sample } = dataPosition(resumed, step * cfg.accum, perEpoch, ranks * cfg.batch);
   if (sample > train.length) throw (await loader.close(), new Error(`pretrain: the checkpoint continues at sample ${sample} of epoch ${epoch}, but there are ${train.length} training images: is this the data it was trained on?`));
-  if (comm) agreeOnPosition(comm, epoch, sample);
+  if (comm) {
+    try {
+      agreeOnResume(comm, step, epoch, sample);
+    } catch (e) {
+      throw (await loader.close(), e);
+    }
+  }
   // The position after the last optimizer step, which checkpoints record (micro-batches trained
   // after it, toward a step that an interruption leaves undone, are trained again on resume).
   let stepEnd = { epoch, sample };
@@ -387,27 +392,25 @@ function unreadableOnRanks(comm: dist.Communicator, loader: Loader): string {
   return `${bad.length} of ${images.length} images could not be read on ${comm.size} ranks (skipped): ${why.join('; ')}${bad.length > 3 ? ' …' : ''}`;
 }
 
-/** Every rank must continue the data where rank 0 does: each read the checkpoint itself. */
-function agreeOnPosition(comm: dist.Communicator, epoch: number, sample: number): void {
-  const t = Tensor.fromArray(Float32Array.of(epoch, sample), [2]), root = comm.broadcast(t).toArray();
+/**
+ * Every rank must continue where rank 0 does, at its step and data position: each read the
+ * checkpoint itself (f32 carries them exactly up to 2^24).
+ */
+function agreeOnResume(comm: dist.Communicator, step: number, epoch: number, sample: number): void {
+  const t = Tensor.fromArray(Float32Array.of(step, epoch, sample), [3]), root = comm.broadcast(t).toArray();
   t.dispose();
-  if (root[0] !== epoch || root[1] !== sample)
-    throw new Error(`pretrain: rank ${comm.rank} resumes the data at epoch ${epoch}, sample ${sample}, rank 0 at epoch ${root[0]}, sample ${root[1]}: every rank reads the checkpoint, so every rank must see the same file`);
+  if (root[0] !== step || root[1] !== epoch || root[2] !== sample)
+    throw new Error(`pretrain: rank ${comm.rank} resumes at step ${step} (epoch ${epoch}, sample ${sample}), rank 0 at step ${root[0]} (epoch ${root[1]}, sample ${root[2]}): every rank reads the checkpoint, so the run folder must be on a filesystem every rank sees`);
 }
 
 /**
  * Data parallel: every rank starts from rank 0's parameters and AdamW state (those of its
- * initialisation, pre-trained weights or checkpoint) at rank 0's step, which it returns.
+ * initialisation, pre-trained weights or checkpoint).
  */
-function agree(comm: dist.Communicator, arena: ParamArena, opt: AdamW, step: number): number {
+function startFromRank0(comm: dist.Communicator, arena: ParamArena, opt: AdamW): void {
   comm.broadcast(arena.values);
   if (arena.compute !== arena.values) comm.broadcast(arena.compute); // mixed precision: the 16-bit frozen weights
   comm.broadcast(opt.m), comm.broadcast(opt.v);
-  const s = Tensor.fromArray(Float32Array.of(step), [1], { device: arena.values.device });
-  const root = comm.broadcast(s).toArray()[0];
-  s.dispose();
-  if (root !== step) throw new Error(`pretrain: rank ${comm.rank} resumes at step ${step}, rank 0 at step ${root}: every rank reads the checkpoint, so the run folder must be on a filesystem every rank sees`);
-  return root;
 }
 
 /** The pre-trained encoders named in the config, loaded before training starts. */

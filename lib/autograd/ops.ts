@@ -296,13 +296,14 @@ export interface Gatherer {
 /**
  * Every rank's rows of each xs[i] [n, …] in rank order → [Σn, …] (n the same for every xs[i] of a
  * rank, but it may differ between ranks: unreadable images shorten a batch), and where this
- * rank's rows start. The counts are gathered first; unequal, the rows are padded to the largest
+ * rank's rows start. The ranks' counts are `rows` where the caller has them (pretrain gathers
+ * them once per micro-batch), else gathered first; unequal, the rows are padded to the largest
  * count for the gather and packed after it.
  */
-function allGatherRows(xs: Tensor[], comm: Gatherer): { all: Tensor[]; start: number } {
-  const n = xs[0].shape[0], device = xs[0].device;
-  const nt = Tensor.fromArray(Float32Array.of(n), [1], { device }), nAll = comm.allGather(nt), ns = Array.from(nAll.toArray());
-  nt.dispose(), nAll.dispose();
+function allGatherRows(xs: Tensor[], comm: Gatherer, rows?: readonly number[]): { all: Tensor[]; start: number } {
+  const n = xs[0].shape[0];
+  const ns = rows ? [...rows] : gatherCounts(n, comm);
+  if (ns.length !== comm.size || ns[comm.rank] !== n) throw new RangeError(`gathered loss: rows [${ns.join(', ')}] do not give this rank (${comm.rank} of ${comm.size}) its ${n}`);
   const start = ns.slice(0, comm.rank).reduce((a, b) => a + b, 0), most = Math.max(...ns), total = ns.reduce((a, b) => a + b, 0);
   if (ns.every((m) => m === n)) return { all: xs.map((x) => comm.allGather(x)), start };
   const all = xs.map((x) => {
@@ -324,11 +325,12 @@ function allGatherRows(xs: Tensor[], comm: Gatherer): { all: Tensor[]; start: nu
  * gathered to [ΣB, E] and every rank computes the loss of the whole gathered batch and its
  * gradients (the same bits on each: no collective in backward). Its own rows' gradients come
  * back times size, so that the ranks' mean gradient (the data-parallel allReduce) is one
- * process's over the concatenated features; so is the ranks' mean loss. B may differ per rank.
+ * process's over the concatenated features; so is the ranks' mean loss. B may differ per rank;
+ * rows: the ranks' B where the caller knows them (else one more gather finds them).
  */
-export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gatherer): Var {
+export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gatherer, rows?: readonly number[]): Var {
   if (comm.size === 1) return ntXent(z0, z1, temperature);
-  const { all: [all0, all1], start } = allGatherRows([z0.value, z1.value], comm); // [ΣB, E]
+  const { all: [all0, all1], start } = allGatherRows([z0.value, z1.value], comm, rows); // [ΣB, E]
   const r = kernels.ntXent(all0, all1, temperature);
   all0.dispose(), all1.dispose();
   return record('lossHead', [z0, z1], r.lossTensor, { g0: ownRows(r.dZ0, comm, z0, start), g1: ownRows(r.dZ1, comm, z1, start) });
@@ -340,9 +342,9 @@ export function ntXentGathered(z0: Var, z1: Var, temperature: number, comm: Gath
  * on every rank, its own rows' gradients times size; the logit scale's gradient as it is (the
  * same on every rank, so the ranks' mean is one process's).
  */
-export function clipLossGathered(img: Var, txt: Var, logitScale: Var, comm: Gatherer): Var {
+export function clipLossGathered(img: Var, txt: Var, logitScale: Var, comm: Gatherer, rows?: readonly number[]): Var {
   if (comm.size === 1) return clipLoss(img, txt, logitScale);
-  const scale = asF32(logitScale.value), { all: [imgAll, txtAll], start } = allGatherRows([img.value, txt.value], comm);
+  const scale = asF32(logitScale.value), { all: [imgAll, txtAll], start } = allGatherRows([img.value, txt.value], comm, rows);
   const r = kernels.clipLoss(imgAll, txtAll, scale);
   if (scale !== logitScale.value) scale.dispose();
   imgAll.dispose(), txtAll.dispose();
@@ -350,10 +352,10 @@ export function clipLossGathered(img: Var, txt: Var, logitScale: Var, comm: Gath
 }
 
 /** MaMA's local alignment loss [1] over every rank's pairs, computed as clipLossGathered. */
-export function localAlignGathered(patches: Var, sentences: Var, counts: Int32Array, localScale: Var, comm: Gatherer): Var {
+export function localAlignGathered(patches: Var, sentences: Var, counts: Int32Array, localScale: Var, comm: Gatherer, rows?: readonly number[]): Var {
   if (comm.size === 1) return localAlign(patches, sentences, counts, localScale);
   const n = Tensor.fromArray(Float32Array.from(counts), [counts.length], { device: patches.value.device });
-  const { all: [pAll, sAll, nAll], start } = allGatherRows([patches.value, sentences.value, n], comm);
+  const { all: [pAll, sAll, nAll], start } = allGatherRows([patches.value, sentences.value, n], comm, rows);
   const countsAll = Int32Array.from(nAll.toArray());
   n.dispose(), nAll.dispose();
   const scale = asF32(localScale.value);
@@ -363,6 +365,12 @@ export function localAlignGathered(patches: Var, sentences: Var, counts: Int32Ar
   return record('lossHead', [patches, sentences, localScale], r.lossTensor, {
     g0: ownRows(r.dPatches, comm, patches, start), g1: ownRows(r.dSentences, comm, sentences, start), g2: r.dLocalScaleTensor,
   });
+}
+
+function gatherCounts(n: number, comm: Gatherer): number[] {
+  const nt = Tensor.fromArray(Float32Array.of(n), [1]), nAll = comm.allGather(nt), ns = Array.from(nAll.toArray());
+  nt.dispose(), nAll.dispose();
+  return ns;
 }
 
 // The gradient of a gathered input [ΣB, …] → this rank's rows [B, …] from row `start`, times size (d is freed).

@@ -193,17 +193,18 @@ export class Mama extends Module {
    * The training loss [1] of a batch; late: all four terms (from lateStep on); dropoutSeed
    * draws the text encoder's dropout masks (give each micro-batch its own); o.gather, in
    * data-parallel training: NT-Xent over every rank's pairs (MaMA's), the other terms per rank,
-   * or with o.all every term over every rank's pairs; o.dropoutRow, the batch's first row in the
+   * or with o.all every term over every rank's pairs; o.rows, the ranks' batch sizes where known
+   * (else the gathered terms gather them); o.dropoutRow, the batch's first row in the
    * batch that the ranks' batches make together (Gpt2.forward: the ranks draw that batch's
    * dropout masks). `inputs` are the image tensors, which backward still reads: dispose them after it.
    */
-  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0, o: { gather?: ops.Gatherer | null; all?: boolean; dropoutRow?: number } = {}): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
+  loss(batch: MamaBatch, late: boolean, dropoutSeed = 0, o: { gather?: ops.Gatherer | null; all?: boolean; rows?: readonly number[]; dropoutRow?: number } = {}): { loss: Var; parts: Record<string, Var>; inputs: Tensor[] } {
     const B = batch.lens.length;
     const x = this.imageTensor(batch.images);
     const img = this.encodeImage(x);
     const txt = this.encodeText(batch.ids, batch.lens, 'mean', dropoutSeed, o.dropoutRow);
     const all = o.gather && o.all ? o.gather : null;
-    const clip = (v: Var) => (all ? ops.clipLossGathered(v, txt.t, this.logitScale, all) : ops.clipLoss(v, txt.t, this.logitScale));
+    const clip = (v: Var) => (all ? ops.clipLossGathered(v, txt.t, this.logitScale, all, o.rows) : ops.clipLoss(v, txt.t, this.logitScale));
     const parts: Record<string, Var> = { clip: clip(img.v) };
     const inputs = [x];
     let loss = parts.clip;
@@ -213,11 +214,11 @@ export class Mama extends Module {
       const img2 = this.encodeImage(x2);
       parts.clip2 = clip(img2.v);
       const z0 = this.simclr.forward(img.pooled), z1 = this.simclr.forward(img2.pooled);
-      parts.ntxent = o.gather ? ops.ntXentGathered(z0, z1, 0.5, o.gather) : ops.ntXent(z0, z1, 0.5);
+      parts.ntxent = o.gather ? ops.ntXentGathered(z0, z1, 0.5, o.gather, o.rows) : ops.ntXent(z0, z1, 0.5);
       const { sent, counts } = this.sentenceFeatures(txt.hidden, batch.sentences);
       const [, Np, D] = img.patches.shape;
       const pat = ops.reshape(this.patchHead.forward(ops.reshape(img.patches, [B * Np, D])), [B, Np, this.cfg.embed]);
-      parts.local = all ? ops.localAlignGathered(pat, sent, counts, this.localScale, all) : ops.localAlign(pat, sent, counts, this.localScale);
+      parts.local = all ? ops.localAlignGathered(pat, sent, counts, this.localScale, all, o.rows) : ops.localAlign(pat, sent, counts, this.localScale);
       loss = ops.add(ops.add(ops.add(loss, parts.clip2), parts.ntxent), parts.local);
     }
     return { loss, parts, inputs };

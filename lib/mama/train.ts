@@ -274,7 +274,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
     const slots = terms.map((_, i) => sums.view(i, [1]));
     const scaleSlot = sums.view(terms.length, [1]), localSlot = sums.view(terms.length + 1, [1]), stopSlot = sums.view(terms.length + 2, [1]);
     // micro: micro-batches trained on (every rank the same count), which seeds their dropout masks.
-    let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats(), shortLogged = false;
+    let micro = step * cfg.accum, present = new Set<string>(), traffic = transferStats(), shortLogged = false, rows: number[] | undefined;
     while (step < cfg.steps && !stop) {
       let ended = true;
       for await (const batch of loader.epoch(epoch, sample)) {
@@ -282,11 +282,13 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (comm) {
           // Unreadable images can leave a rank's batch short: every rank skips a batch that any
           // rank has fewer than 2 samples of (contrastive losses and BatchNorm need 2).
-          const n = Tensor.fromArray(Float32Array.of(batch.lens.length), [1]), all = comm.allGather(n), counts = all.toArray();
+          // The counts go on to the gathered loss terms, which need them too.
+          const n = Tensor.fromArray(Float32Array.of(batch.lens.length), [1]), all = comm.allGather(n);
+          rows = Array.from(all.toArray());
           n.dispose(), all.dispose();
-          const fewest = Math.min(...counts);
+          const fewest = Math.min(...rows);
           if (fewest < 2) {
-            if (!shortLogged) log(`\nskipping a micro-batch on every rank: rank ${counts.indexOf(fewest)} has ${fewest} readable image(s) of ${cfg.batch} (no further such message)\n`), (shortLogged = true);
+            if (!shortLogged) log(`\nskipping a micro-batch on every rank: rank ${rows.indexOf(fewest)} has ${fewest} readable image(s) of ${cfg.batch} (no further such message)\n`), (shortLogged = true);
             continue;
           }
         }
@@ -295,7 +297,7 @@ export async function pretrain(cfg: TrainConfig, opts: { resume?: boolean; log?:
         if (micro % cfg.accum === 0) arena.zeroGrad(), kernels.fill(sums, 0), (present = new Set()), (traffic = transferStats());
         // Each micro-batch's loss (its own negatives, as the paper's per-GPU batches) weighs 1/accum.
         // The ranks' batches draw the text dropout masks of the one batch they make together.
-        const r = model.loss(batch, late, micro + 1, { gather: comm && cfg.gather !== 'none' ? comm : null, all: cfg.gather === 'all', dropoutRow: rank * cfg.batch });
+        const r = model.loss(batch, late, micro + 1, { gather: comm && cfg.gather !== 'none' ? comm : null, all: cfg.gather === 'all', rows, dropoutRow: rank * cfg.batch });
         for (const [n, v] of Object.entries({ loss: r.loss, ...r.parts })) kernels.axpy(slots[terms.indexOf(n)], v.value, 1 / cfg.accum), present.add(n);
         backward(r.loss, like(r.loss.value, [1], { fill: 1 / cfg.accum })); // backward consumes its seed
         r.inputs.forEach((t) => t.dispose());

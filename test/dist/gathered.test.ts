@@ -49,6 +49,8 @@ needs(test, noMpi, '2 ranks: the losses and gradients of one process over the co
     for (const h of heads) {
       const one = single(h, size);
       ranks.forEach((got, k) => {
+        // Given the ranks' row counts, the same bits as gathering them.
+        assert.equal(got[h.name + '+rows'], got[h.name], `${h.name}: rank ${k} with the row counts given`);
         close(`${h.name}: rank ${k} loss`, Float32Array.of(got[h.name].loss), Float32Array.of(one.loss));
         one.grads.forEach((d, i) => {
           const per = h.inputs(0)[i].data.length / rowsOf(0), start = Array.from({ length: k }, (_, j) => rowsOf(j)).reduce((a, b) => a + b, 0) * per;

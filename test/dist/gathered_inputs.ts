@@ -17,7 +17,8 @@ export interface Head {
   /** the inputs of `rank`: features, then (for clip and local) the log-scale, the same on every rank */
   inputs(rank: number): Array<{ shape: number[]; data: Float32Array }>;
   counts(rank: number): Int32Array;
-  gathered(xs: Var[], counts: Int32Array, comm: Gatherer): Var;
+  /** rows: the ranks' row counts, passed on (else the op gathers them) */
+  gathered(xs: Var[], counts: Int32Array, comm: Gatherer, rows?: number[]): Var;
   /** the loss head on the concatenated inputs (one process) */
   single(xs: Var[], counts: Int32Array): Var;
   /** which inputs are rows of the batch (the others, the scales, are not gathered) */
@@ -28,20 +29,20 @@ export const heads: Head[] = [
   {
     name: 'ntxent', rows: [true, true], counts: () => new Int32Array(0),
     inputs: (r) => [x('z0', r, [rowsOf(r), E], 1), x('z1', r, [rowsOf(r), E], 1)],
-    gathered: ([a, b], _, c) => autograd.ops.ntXentGathered(a, b, 0.5, c),
+    gathered: ([a, b], _, c, rows) => autograd.ops.ntXentGathered(a, b, 0.5, c, rows),
     single: ([a, b]) => autograd.ops.ntXent(a, b, 0.5),
   },
   {
     name: 'clip', rows: [true, true, false], counts: () => new Int32Array(0),
     inputs: (r) => [x('img', r, [rowsOf(r), E]), x('txt', r, [rowsOf(r), E]), scale('clip')],
-    gathered: ([a, b, s], _, c) => autograd.ops.clipLossGathered(a, b, s, c),
+    gathered: ([a, b, s], _, c, rows) => autograd.ops.clipLossGathered(a, b, s, c, rows),
     single: ([a, b, s]) => autograd.ops.clipLoss(a, b, s),
   },
   {
     name: 'local', rows: [true, true, false],
     counts: (r) => Int32Array.from({ length: rowsOf(r) }, (_, i) => 1 + ((i * 7 + r * 3) % S)),
     inputs: (r) => [x('patches', r, [rowsOf(r), Np, E]), x('sentences', r, [rowsOf(r), S, E]), scale('local')],
-    gathered: ([p, s, k], n, c) => autograd.ops.localAlignGathered(p, s, n, k, c),
+    gathered: ([p, s, k], n, c, rows) => autograd.ops.localAlignGathered(p, s, n, k, c, rows),
     single: ([p, s, k], n) => autograd.ops.localAlign(p, s, n, k),
   },
 ];

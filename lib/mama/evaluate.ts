@@ -277,8 +277,8 @@ export interface EvalOptions {
 }
 
 export type ProbeProtocol = 'cached' | 'authors';
-/** What a caller sets of a head's training (encoder, fraction and pool are set per row). */
-export type HeadSettings = Omit<HeadOptions, 'encoder' | 'fraction' | 'pool' | 'log' | 'workers'>;
+/** What a caller sets of a head's training (encoder, fraction and pool are set per row; the pool's jitter is EvalOptions.jitter). */
+export type HeadSettings = Omit<HeadOptions, 'encoder' | 'fraction' | 'pool' | 'log' | 'workers' | 'jitter'>;
 
 /** A loader over `set` in order with the test transform (no augmentation), as evaluate reads images. */
 export function evalLoader(set: EmbedImage[], tok: CaptionTokenizer, o: Pick<EvalOptions, 'imageSize' | 'maxTokens' | 'workers'>): Loader {
@@ -321,7 +321,9 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   log(`features of ${test.length} ${split} images …\n`);
   if (o.loader && (o.loader.images.length !== test.length || o.loader.images.some((im, i) => im !== test[i])))
     throw new RangeError(`evaluate: the loader given holds ${o.loader.images.length} images, not the ${test.length} of the ${split} split`);
-  const [ft, rt] = o.loader ? await featuresOfModels(models, o.loader) : await featuresOf(models, tok, test, o);
+  // The authors' protocol trains the random-init row on images, not on these features.
+  const featured = o.probeProtocol === 'authors' ? [model] : models;
+  const [ft, rt] = o.loader ? await featuresOfModels(featured, o.loader) : await featuresOf(featured, tok, test, o);
   const tasks = o.tasks ?? (['density', 'birads'] as const);
   for (const task of tasks) {
     const z = zeroShot(model, tok, test, ft, task, { maxTokens: o.maxTokens, pooling: o.pooling });
@@ -330,10 +332,19 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   }
   if (!probes) return m;
   if (!train.length) throw new RangeError('evaluate: the train split has no images for the linear probe');
-  const heads = (kind: 'probe' | 'finetune', settings: HeadSettings = {}) => headRows(models, train, test, tasks, kind, { ...settings, seed: settings.seed ?? seed + 1 }, o, m);
+  // The protocols on augmented images share one image pool, so each image is decoded once.
+  const heads = async (kinds: Array<['probe' | 'finetune', HeadSettings | undefined]>) => {
+    if (!kinds.length) return;
+    const pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), undefined, o.jitter);
+    try {
+      for (const [kind, s = {}] of kinds) await headRows(models, train, test, tasks, kind, { ...s, seed: s.seed ?? seed + 1 }, o, m, pool);
+    } finally {
+      await pool.close();
+    }
+  };
+  const finetune: Array<['finetune', HeadSettings | undefined]> = o.finetune ? [['finetune', o.finetuneOptions]] : [];
   if (o.probeProtocol === 'authors') {
-    await heads('probe', o.authorsProbe);
-    if (o.finetune) await heads('finetune', o.finetuneOptions);
+    await heads([['probe', o.authorsProbe], ...finetune]);
     return m;
   }
   log(`features of ${train.length} training images; linear probes …\n`);
@@ -351,34 +362,29 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   };
   probeRows({ tr: fr, te: ft }, [0.01, 0.1, 1], '');
   if (withRandom) probeRows({ tr: rr, te: rt }, [1], 'random_');
-  if (o.finetune) await heads('finetune', o.finetuneOptions);
+  await heads(finetune);
   return m;
 }
 
 /**
  * The rows of a protocol on augmented images (finetune.ts): `kind` 'probe' (the authors' linear
  * probe, encoder frozen) or 'finetune' (encoder trained), at 1, 10 and 100 % of the training
- * labels, and at 100 % on the random-init encoder (models[1]) when there is one. One image pool
- * for them all, so each image is decoded once.
+ * labels, and at 100 % on the random-init encoder (models[1]) when there is one, all decoding
+ * through `pool`.
  */
-async function headRows(models: Mama[], train: EmbedImage[], test: EmbedImage[], tasks: readonly Task[], kind: 'probe' | 'finetune', settings: HeadSettings, o: EvalOptions, m: Record<string, number>) {
-  const log = o.log ?? (() => {}), pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), undefined, o.jitter);
-  const encoder = kind === 'probe' ? 'frozen' : 'train';
-  try {
-    for (const task of tasks) {
-      const C = TASK_CLASSES[task], labelled = (set: EmbedImage[]) => set.map((im) => ({ path: im.path, label: taskLabel(im, task) }));
-      const tr = labelled(train), te = labelled(test);
-      const rows: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
-      if (models[1]) rows.push([models[1], 1, 'random_']);
-      for (const [model, fraction, prefix] of rows) {
-        const key = `${prefix}${kind}${Math.round(fraction * 100)}_${task}`, t0 = performance.now();
-        const r = await trainHead(model, tr, te, C, { ...settings, encoder, fraction, pool });
-        m[`${key}_bacc`] = balancedAccuracy(r.labels, r.pred, C);
-        m[`${key}_auc`] = macroAuc(r.labels, r.probs, C);
-        log(`${key}: bACC ${m[`${key}_bacc`].toFixed(3)}, AUC ${m[`${key}_auc`].toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
-      }
+async function headRows(models: Mama[], train: EmbedImage[], test: EmbedImage[], tasks: readonly Task[], kind: 'probe' | 'finetune', settings: HeadSettings, o: EvalOptions, m: Record<string, number>, pool: ImagePool) {
+  const log = o.log ?? (() => {}), encoder = kind === 'probe' ? 'frozen' : 'train';
+  for (const task of tasks) {
+    const C = TASK_CLASSES[task], labelled = (set: EmbedImage[]) => set.map((im) => ({ path: im.path, label: taskLabel(im, task) }));
+    const tr = labelled(train), te = labelled(test);
+    const rows: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
+    if (models[1]) rows.push([models[1], 1, 'random_']);
+    for (const [model, fraction, prefix] of rows) {
+      const key = `${prefix}${kind}${Math.round(fraction * 100)}_${task}`, t0 = performance.now();
+      const r = await trainHead(model, tr, te, C, { ...settings, encoder, fraction, pool });
+      m[`${key}_bacc`] = balancedAccuracy(r.labels, r.pred, C);
+      m[`${key}_auc`] = macroAuc(r.labels, r.probs, C);
+      log(`${key}: bACC ${m[`${key}_bacc`].toFixed(3)}, AUC ${m[`${key}_auc`].toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     }
-  } finally {
-    await pool.close();
   }
 }

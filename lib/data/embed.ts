@@ -144,8 +144,13 @@ export function loadEmbed(metadataCsv: string, clinicalCsv: string, root: string
     const u = hash(m.empi_anon, seed);
     images.push({ path, patient: m.empi_anon, study: m.acc_anon, side, view: m.ViewPosition, fields, split: u < 0.7 ? 'train' : u < 0.8 ? 'val' : 'test', mates: [] });
   }
-  const byAcc = new Map<string, number[]>();
-  images.forEach((im, i) => (byAcc.get(im.study) ?? byAcc.set(im.study, []).get(im.study)!).push(i));
-  for (const idx of byAcc.values()) for (const i of idx) images[i].mates = idx.filter((j) => j !== i);
+  setMates(images);
   return { images, skipped };
+}
+
+/** Each image's mates: the indices of the other images of its study. */
+export function setMates(images: EmbedImage[]): void {
+  const byStudy = new Map<string, number[]>();
+  images.forEach((im, i) => (byStudy.get(im.study) ?? byStudy.set(im.study, []).get(im.study)!).push(i));
+  for (const idx of byStudy.values()) for (const i of idx) images[i].mates = idx.filter((j) => j !== i);
 }

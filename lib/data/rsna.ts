@@ -6,7 +6,7 @@
 // whether the patient has a cancer image (the paper says only 85/15). Tested by test/data/rsna.test.ts.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { hash, readTable, type EmbedImage } from './embed.js';
+import { hash, readTable, setMates, type EmbedImage } from './embed.js';
 import type { StudyFields } from './report.js';
 
 /** The columns loadRsna needs; the others are read when present. */
@@ -95,11 +95,7 @@ export function loadRsna(csvPath: string, root: string, seed = 0, opts: RsnaOpti
     group.sort((a, b) => hash(a, seed) - hash(b, seed) || (a < b ? -1 : 1));
     for (const id of group.slice(0, Math.round(testFraction * group.length))) test.add(id);
   }
-  const byPatient = new Map<string, number[]>();
-  images.forEach((im, i) => {
-    if (test.has(im.patient)) im.split = 'test';
-    (byPatient.get(im.patient) ?? byPatient.set(im.patient, []).get(im.patient)!).push(i);
-  });
-  for (const idx of byPatient.values()) for (const i of idx) images[i].mates = idx.filter((j) => j !== i);
+  for (const im of images) if (test.has(im.patient)) im.split = 'test';
+  setMates(images); // a study is a patient here
   return { images, skipped };
 }

@@ -10,7 +10,7 @@ import type { CaptionTokenizer } from '../data/tokenizer.js';
 import { mulberry, shuffle } from '../data/rand.js';
 import { ParamArena } from '../nn/module.js';
 import { Mama, type TextPooling } from './model.js';
-import { trainHead, type HeadOptions } from './finetune.js';
+import { argmax, softmax, trainHead, type HeadOptions } from './finetune.js';
 
 /** Mean over classes present of the per-class recall. */
 export function balancedAccuracy(labels: ArrayLike<number>, pred: ArrayLike<number>, classes: number): number {
@@ -162,16 +162,7 @@ export function zeroShotProbs(model: Mama, tok: CaptionTokenizer, fields: StudyF
   return probs;
 }
 
-function softmax(z: number[]): number[] {
-  const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
-}
-
-export function argmax(v: ArrayLike<number>): number {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
-}
+export { argmax } from './finetune.js';
 
 export interface ProbeOptions {
   /** share of the training labels used, per class (at least one image of each class present) */

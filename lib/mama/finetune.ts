@@ -208,7 +208,7 @@ export async function trainHead(model: Mama, train: Labelled[], test: Labelled[]
       logits.dispose(), x.dispose();
       ok.forEach((r, k) => {
         const p = softmax(z.subarray(k * classes, (k + 1) * classes));
-        out.index.push(r), out.labels.push(test[r].label), out.probs.push(p), out.pred.push(p.indexOf(Math.max(...p)));
+        out.index.push(r), out.labels.push(test[r].label), out.probs.push(p), out.pred.push(argmax(p));
       });
     }
     return out;
@@ -219,7 +219,15 @@ export async function trainHead(model: Mama, train: Labelled[], test: Labelled[]
   }
 }
 
-function softmax(z: ArrayLike<number>): number[] {
+/** Class probabilities of logits z (max-shifted). */
+export function softmax(z: ArrayLike<number>): number[] {
   const m = Math.max(...Array.from(z)), e = Array.from(z, (v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
+}
+
+/** The index of v's largest entry (the first of ties). */
+export function argmax(v: ArrayLike<number>): number {
+  let k = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
+  return k;
 }

@@ -10,7 +10,7 @@ import type { CaptionTokenizer } from '../data/tokenizer.js';
 import { mulberry, shuffle } from '../data/rand.js';
 import { ParamArena } from '../nn/module.js';
 import { Mama, type TextPooling } from './model.js';
-import { argmax, softmax, trainHead, type HeadOptions } from './finetune.js';
+import { argmax, softmax, trainHead, type HeadOptions, type HeadResult, type Labelled } from './finetune.js';
 
 /** Mean over classes present of the per-class recall. */
 export function balancedAccuracy(labels: ArrayLike<number>, pred: ArrayLike<number>, classes: number): number {
@@ -303,12 +303,7 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
   // The comparison row: the same image encoder at a random initialisation. Its features come
   // from the same passes over the images as the model's.
   const probes = o.probes !== false, withRandom = probes && (o.randomRow ?? true);
-  const models = [model];
-  if (withRandom) {
-    const random = new Mama(model.cfg, seed + 1000);
-    new ParamArena(random, { device: model.device, dtype: model.dtype });
-    models.push(random);
-  }
+  const models = withRandom ? [model, randomLike(model, seed)] : [model];
   log(`features of ${test.length} ${split} images …\n`);
   if (o.loader && (o.loader.images.length !== test.length || o.loader.images.some((im, i) => im !== test[i])))
     throw new RangeError(`evaluate: the loader given holds ${o.loader.images.length} images, not the ${test.length} of the ${split} split`);
@@ -364,18 +359,35 @@ export async function evaluate(model: Mama, tok: CaptionTokenizer, images: Embed
  * through `pool`.
  */
 async function headRows(models: Mama[], train: EmbedImage[], test: EmbedImage[], tasks: readonly Task[], kind: 'probe' | 'finetune', settings: HeadSettings, o: EvalOptions, m: Record<string, number>, pool: ImagePool) {
-  const log = o.log ?? (() => {}), encoder = kind === 'probe' ? 'frozen' : 'train';
+  const encoder = kind === 'probe' ? 'frozen' : 'train';
   for (const task of tasks) {
     const C = TASK_CLASSES[task], labelled = (set: EmbedImage[]) => set.map((im) => ({ path: im.path, label: taskLabel(im, task) }));
-    const tr = labelled(train), te = labelled(test);
-    const rows: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
-    if (models[1]) rows.push([models[1], 1, 'random_']);
-    for (const [model, fraction, prefix] of rows) {
-      const key = `${prefix}${kind}${Math.round(fraction * 100)}_${task}`, t0 = performance.now();
-      const r = await trainHead(model, tr, te, C, { ...settings, encoder, fraction, pool });
-      m[`${key}_bacc`] = balancedAccuracy(r.labels, r.pred, C);
-      m[`${key}_auc`] = macroAuc(r.labels, r.probs, C);
-      log(`${key}: bACC ${m[`${key}_bacc`].toFixed(3)}, AUC ${m[`${key}_auc`].toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
-    }
+    await protocolRows(models, labelled(train), labelled(test), C, { ...settings, encoder, pool }, (prefix, pct) => `${prefix}${kind}${pct}_${task}`,
+      (r) => ({ bacc: balancedAccuracy(r.labels, r.pred, C), auc: macroAuc(r.labels, r.probs, C) }), m, o.log);
   }
+}
+
+/**
+ * A head protocol's rows (trainHead): models[0] at 1, 10 and 100 % of the training labels and
+ * models[1], the random-init encoder, at 100 % when there is one; each row's metrics (score: at
+ * least bacc and auc) go into m under `${key(prefix, percent)}_${name}`.
+ */
+export async function protocolRows(models: Mama[], train: Labelled[], test: Labelled[], classes: number, settings: Omit<HeadOptions, 'fraction'>,
+  key: (prefix: string, percent: number) => string, score: (r: HeadResult) => { bacc: number; auc: number } & Record<string, number>, m: Record<string, number>, log: (l: string) => void = () => {}) {
+  const rows: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
+  if (models[1]) rows.push([models[1], 1, 'random_']);
+  for (const [model, fraction, prefix] of rows) {
+    const k = key(prefix, Math.round(fraction * 100)), t0 = performance.now();
+    const r = await trainHead(model, train, test, classes, { ...settings, fraction });
+    const s = score(r);
+    for (const [name, v] of Object.entries(s)) m[`${k}_${name}`] = v;
+    log(`${k}: bACC ${s.bacc.toFixed(3)}, AUC ${s.auc.toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  }
+}
+
+/** The comparison row's encoder: the model's architecture at a random initialisation (seed + 1000), on its device and dtype. */
+export function randomLike(model: Mama, seed: number): Mama {
+  const random = new Mama(model.cfg, seed + 1000);
+  new ParamArena(random, { device: model.device, dtype: model.dtype });
+  return random;
 }

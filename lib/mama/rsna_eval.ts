@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { ImagePool, Loader } from '../data/loader.js';
 import { loadRsna, type RsnaImage } from '../data/rsna.js';
 import type { Device } from '../tensor.js';
-import { ParamArena } from '../nn/module.js';
-import { argmax, balancedAccuracy, featuresOfModels, linearProbe, macroAuc, sensitivitySpecificity, type Features, type HeadSettings, type ProbeOptions } from './evaluate.js';
-import { trainHead } from './finetune.js';
-import { Mama } from './model.js';
+import { argmax, balancedAccuracy, featuresOfModels, linearProbe, macroAuc, protocolRows, randomLike, sensitivitySpecificity, type Features, type HeadSettings, type ProbeOptions } from './evaluate.js';
+import type { Mama } from './model.js';
 import { writeRsnaSection } from './runfolder.js';
 import { checkConfig, headOptions, loadRunModel, readRunConfig, usable, type EvalHeadFlags } from './train.js';
 
@@ -60,12 +58,7 @@ async function features(models: Mama[], set: RsnaImage[], o: RsnaEvalOptions): P
 export async function evaluateRsna(model: Mama, images: RsnaImage[], o: RsnaEvalOptions): Promise<RsnaEvalResult> {
   const log = o.log ?? (() => {}), seed = o.seed ?? 0;
   const test = images.filter((i) => i.split === 'test'), train = images.filter((i) => i.split === 'train');
-  const models = [model];
-  if (o.randomRow ?? true) {
-    const random = new Mama(model.cfg, seed + 1000);
-    new ParamArena(random, { device: model.device, dtype: model.dtype });
-    models.push(random);
-  }
+  const models = o.randomRow ?? true ? [model, randomLike(model, seed)] : [model];
   log(`features of ${test.length} RSNA test and ${train.length} training images …\n`);
   const te = await features(models, test, o), tr = await features(models, train, o);
   const yTe = te.f[0].index.map((i) => test[i].cancer), yTr = tr.f[0].index.map((i) => train[i].cancer);
@@ -92,16 +85,9 @@ export async function evaluateRsna(model: Mama, images: RsnaImage[], o: RsnaEval
     // The same protocol as EMBED's fine-tune rows: one image pool for every row, each image decoded once.
     const pool = new ImagePool(o.workers ?? Math.max(1, availableParallelism() - 1), undefined, o.jitter);
     const labelled = (set: RsnaImage[]) => set.map((im) => ({ path: im.path, label: im.cancer }));
-    const trL = labelled(train), teL = labelled(test);
     try {
-      const ft: Array<[Mama, number, string]> = [[models[0], 0.01, ''], [models[0], 0.1, ''], [models[0], 1, '']];
-      if (models[1]) ft.push([models[1], 1, 'random_']);
-      for (const [mdl, fraction, prefix] of ft) {
-        const key = `rsna_${prefix}finetune${Math.round(fraction * 100)}_cancer`, t0 = performance.now();
-        const r = await trainHead(mdl, trL, teL, 2, { ...o.finetune, seed: o.finetune.seed ?? seed + 1, encoder: 'train', fraction, pool });
-        for (const [name, v] of Object.entries(cancerMetrics(r.labels, r.probs))) m[`${key}_${name}`] = v;
-        log(`${key}: bACC ${m[`${key}_bacc`].toFixed(3)}, AUC ${m[`${key}_auc`].toFixed(3)} (${r.losses.length} steps, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
-      }
+      await protocolRows(models, labelled(train), labelled(test), 2, { ...o.finetune, seed: o.finetune.seed ?? seed + 1, encoder: 'train', pool },
+        (prefix, pct) => `rsna_${prefix}finetune${pct}_cancer`, (r) => cancerMetrics(r.labels, r.probs), m, log);
     } finally {
       await pool.close();
     }

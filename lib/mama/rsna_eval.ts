@@ -12,7 +12,7 @@ import type { Device } from '../tensor.js';
 import { argmax, balancedAccuracy, featuresOfModels, linearProbe, macroAuc, protocolRows, randomLike, sensitivitySpecificity, type Features, type HeadSettings, type ProbeOptions } from './evaluate.js';
 import type { Mama } from './model.js';
 import { writeRsnaSection } from './runfolder.js';
-import { checkConfig, headOptions, loadRunModel, readRunConfig, usable, type EvalHeadFlags } from './train.js';
+import { applyHeadFlags, checkConfig, headOptions, loadRunModel, readRunConfig, usable, type EvalHeadFlags } from './train.js';
 
 /** bACC, AUC of the cancer probability (probs[i][1]), sensitivity and specificity of the argmax. */
 export function cancerMetrics(labels: number[], probs: ArrayLike<number>[]): { bacc: number; auc: number; sens: number; spec: number } {
@@ -105,7 +105,7 @@ export async function runEvalRsna(run: string, o: { data: string; weights?: stri
   const cfg = readRunConfig(run, 'eval');
   if (o.probeSteps !== undefined) cfg.probeSteps = o.probeSteps;
   if (o.probeLr !== undefined) cfg.probeLr = o.probeLr;
-  for (const k of ['finetune', 'finetuneSteps', 'finetuneLr', 'headBatch', 'headWarmup'] as const) if (o[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = o[k];
+  applyHeadFlags(cfg, o);
   checkConfig(cfg);
   const heads = headOptions(cfg);
   const csv = join(o.data, 'train.csv');

@@ -540,6 +540,11 @@ export function loadRunModel(cfg: TrainConfig, weights: string, device: Device, 
 /** runEval's settings of the probe protocol and the fine-tune (TrainConfig's fields of those names). */
 export type EvalHeadFlags = Partial<Pick<TrainConfig, 'probeProtocol' | 'finetune' | 'finetuneSteps' | 'finetuneLr' | 'headBatch' | 'headWarmup'>>;
 
+/** The fine-tune and head flags of `mamakit eval` (EMBED or RSNA) over a run's config. */
+export function applyHeadFlags(cfg: TrainConfig, o: Omit<EvalHeadFlags, 'probeProtocol'>): void {
+  for (const k of ['finetune', 'finetuneSteps', 'finetuneLr', 'headBatch', 'headWarmup'] as const) if (o[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = o[k];
+}
+
 /**
  * `mamakit eval`: a run folder's checkpoint (or `weights`, a model.safetensors under our names)
  * evaluated on a split; writes eval.json (eval-<split>.json for val) and report.md.
@@ -555,7 +560,7 @@ export async function runEval(run: string, o: { weights?: string; data?: string;
   const authors = cfg.probeProtocol === 'authors';
   if (o.probeSteps !== undefined) cfg[authors ? 'authorsProbeSteps' : 'probeSteps'] = o.probeSteps;
   if (o.probeLr !== undefined) cfg[authors ? 'authorsProbeLr' : 'probeLr'] = o.probeLr;
-  for (const k of ['finetune', 'finetuneSteps', 'finetuneLr', 'headBatch', 'headWarmup'] as const) if (o[k] !== undefined) (cfg as unknown as Record<string, unknown>)[k] = o[k];
+  applyHeadFlags(cfg, o);
   checkConfig(cfg);
   const model = loadRunModel(cfg, o.weights ?? join(run, 'checkpoint', 'model.safetensors'), device, 'eval');
   const { images, skipped } = loadEmbed(join(cfg.data, 'metadata.csv'), join(cfg.data, 'clinical.csv'), cfg.data, cfg.seed);
